@@ -1,0 +1,246 @@
+/// Turns framed events into typed ones.
+///
+/// It keeps what decoding needs across events: the FORMAT_DESCRIPTION_EVENT in force (post-header
+/// lengths, checksum algorithm) and the table maps of the current statement. One decoder follows
+/// one stream; it is a value type with no locks, owned by one task.
+public struct BinlogEventDecoder: Sendable {
+    /// Verify CRC32 checksums when the FDE says events carry them (on by default).
+    public var verifyChecksums = true
+    /// The checksum algorithm of events that arrive before any FDE (a replication stream's first,
+    /// artificial ROTATE): what the connection negotiated.
+    public var checksumBeforeFormatDescription: ChecksumAlgorithm = .off
+    /// Upper bound for a MariaDB compressed event's uncompressed size.
+    public var maxUncompressedSize = 1 << 30
+    /// The FDE in force, nil before the first one.
+    public private(set) var formatDescription: FormatDescriptionEvent?
+    /// How many FDEs were seen (relay logs and concatenated inputs have several).
+    public private(set) var formatDescriptionCount = 0
+
+    private var tables: [UInt64: TableMapEvent] = [:]
+    /// Decoded table maps by table id with the bytes they came from, so an identical TABLE_MAP
+    /// (one per transaction on a busy table) is not decoded again.
+    private var tableMapCache: [UInt64: (bytes: ArraySlice<UInt8>, event: TableMapEvent)] = [:]
+
+    public init() {}
+
+    /// The table map in force for a table id.
+    public func tableMap(_ id: UInt64) -> TableMapEvent? { tables[id] }
+
+    /// Forget the table maps (after a reconnect, a new file, or a transaction boundary).
+    public mutating func resetTableMaps() { tables.removeAll(keepingCapacity: true) }
+
+    public var checksumAlgorithm: ChecksumAlgorithm {
+        formatDescription?.checksumAlgorithm ?? checksumBeforeFormatDescription
+    }
+
+    /// Decodes one event.
+    /// - Parameter insidePayload: the event comes from a TRANSACTION_PAYLOAD (no checksum).
+    public mutating func decode(_ raw: RawEvent, insidePayload: Bool = false) throws(BinlogDecodingError) -> BinlogEvent {
+        do throws(BinlogDecodingError) {
+            return try raw.bytes.withBytes { bytes throws(BinlogDecodingError) -> BinlogEvent in
+                try decode(bytes, raw: raw, insidePayload: insidePayload)
+            }
+        } catch {
+            var e = error
+            if e.eventType == nil { e.eventType = raw.type }
+            if e.eventStart == nil { e.eventStart = raw.offset }
+            throw e
+        }
+    }
+
+    private mutating func decode(_ bytes: UnsafeRawBufferPointer, raw: RawEvent, insidePayload: Bool) throws(BinlogDecodingError) -> BinlogEvent {
+        guard bytes.count >= EventHeader.size else {
+            throw BinlogDecodingError(.truncated(needed: EventHeader.size, available: bytes.count), field: "header", byteOffset: raw.offset)
+        }
+        let header = EventHeader.read(bytes)
+        guard Int(header.eventSize) == bytes.count else {
+            throw BinlogDecodingError(.invalidEventLength(UInt64(header.eventSize)), field: "header.eventSize", byteOffset: raw.offset + 9)
+        }
+        let type = header.type
+
+        // The checksum: the FDE decides its own; other events follow the FDE in force.
+        var checksum: ChecksumAlgorithm = insidePayload ? .off : checksumAlgorithm
+        var fde: FormatDescriptionEvent? = nil
+        if type == .formatDescription {
+            let decoded = try FormatDescriptionEvent.decode(bytes, at: raw.offset)
+            fde = decoded
+            checksum = FormatDescriptionEvent.isChecksumAware(decoded.serverVersion) ? decoded.checksumAlgorithm : .off
+        }
+        let bodyEnd = bytes.count - checksum.length
+        guard bodyEnd >= EventHeader.size else {
+            throw BinlogDecodingError(.truncated(needed: EventHeader.size + checksum.length, available: bytes.count), field: "checksum", byteOffset: raw.offset)
+        }
+        if checksum == .crc32 && verifyChecksums {
+            let stored = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: bodyEnd, as: UInt32.self))
+            var computed = CRC32.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<bodyEnd]))
+            if stored != computed && type == .formatDescription && header.flags & 0x0001 != 0 {
+                // The FDE's checksum is computed with LOG_EVENT_BINLOG_IN_USE_F clear; the server sets
+                // that flag in the file afterwards while the binlog is open.
+                var copy = Array(UnsafeRawBufferPointer(rebasing: bytes[0..<bodyEnd]))
+                copy[17] &= 0xfe
+                computed = CRC32.checksum(copy)
+            }
+            if stored != computed {
+                throw BinlogDecodingError(.checksumMismatch(stored: stored, computed: computed), field: "checksum", byteOffset: raw.offset + UInt64(bodyEnd))
+            }
+        }
+        var c = ByteCursor(bytes, baseOffset: raw.offset)
+        c.position = EventHeader.size
+        c.end = bodyEnd
+        let body = try decodeBody(type: type, header: header, &c, raw: raw, fde: fde)
+        return BinlogEvent(header: header, offset: raw.offset, body: body)
+    }
+
+    private func postHeader(_ type: BinlogEventType, default d: Int) -> Int {
+        formatDescription?.postHeaderLength(type) ?? d
+    }
+
+    private mutating func decodeBody(type: BinlogEventType, header: EventHeader, _ c: inout ByteCursor, raw: RawEvent, fde: FormatDescriptionEvent?) throws(BinlogDecodingError) -> BinlogEventBody {
+        switch type.rawValue {
+        case 15:
+            guard let fde else { return .unknown([]) }
+            formatDescription = fde
+            formatDescriptionCount += 1
+            tables.removeAll()
+            c.position = c.end
+            return .formatDescription(fde)
+        case 1:
+            throw c.fail(.unsupported("binlog format v1/v3 (START_EVENT_V3, MySQL 3.23–4.x)"), "header.type")
+        case 2, 165:
+            return .query(try QueryEvent.decode(&c, postHeaderLength: postHeader(.query, default: 13), compressed: type.rawValue == 165, maxSize: maxUncompressedSize))
+        case 3:
+            return .stop
+        case 4:
+            return .rotate(try RotateEvent.decode(&c, postHeaderLength: postHeader(.rotate, default: 8)))
+        case 5:
+            let kind = try c.u8("intvar.type")
+            return .intvar(IntvarEvent(kind: kind, value: try c.u64("intvar.value")))
+        case 13:
+            let a = try c.u64("rand.seed1")
+            return .rand(RandEvent(seed1: a, seed2: try c.u64("rand.seed2")))
+        case 14:
+            return .userVar(try UserVarEvent.decode(&c))
+        case 16:
+            let xid = try c.u64("xid")
+            return .xid(xid)
+        case 19:
+            return .tableMap(try decodeTableMap(&c))
+        case 23, 24, 25, 30, 31, 32, 39, 166, 167, 168, 169, 170, 171:
+            return .rows(try decodeRows(type: type, &c, raw: raw))
+        case 26:
+            let incident = try c.u16("incident.type")
+            let n = Int(try c.u8("incident.messageLength"))
+            return .incident(IncidentEvent(incident: incident, message: try c.string(n, "incident.message")))
+        case 27:
+            return .heartbeat(HeartbeatEvent(file: try c.string(c.remaining, "heartbeat.file"), position: UInt64(header.logPosition)))
+        case 41:
+            return .heartbeat(try decodeHeartbeatV2(&c))
+        case 29:
+            try c.skip(1, "rowsQuery.length")
+            return .rowsQuery(RowsQueryEvent(query: try c.string(c.remaining, "rowsQuery.query")))
+        case 160:
+            return .rowsQuery(RowsQueryEvent(query: try c.string(c.remaining, "annotateRows.query")))
+        case 33, 34:
+            return .gtid(try GTIDEvent.decode(&c, anonymous: type.rawValue == 34))
+        case 42:
+            return .gtid(try TaggedGTIDCodec.decode(&c))
+        case 35:
+            return .previousGTIDs(try PreviousGTIDsEvent.decode(&c))
+        case 40:
+            let base = raw.bytes.startIndex
+            let event = raw.bytes[base..<(base + c.end)]
+            return .transactionPayload(try TransactionPayloadEvent.decode(&c, event: event, eventStart: raw.offset))
+        case 161:
+            let n = try c.checkedCount(UInt64(try c.u32("binlogCheckpoint.nameLength")), unitSize: 1, "binlogCheckpoint.name")
+            return .binlogCheckpoint(BinlogCheckpointEvent(file: try c.string(n, "binlogCheckpoint.name")))
+        case 162:
+            return .mariadbGTID(try MariaDBGTIDEvent.decode(&c, serverID: header.serverID))
+        case 163:
+            return .mariadbGTIDList(try MariaDBGTIDListEvent.decode(&c))
+        case 164:
+            throw c.fail(.unsupported("encrypted binlog (START_ENCRYPTION_EVENT); binlog-reconciler cannot read encrypted MariaDB logs: read them through the server (replication) instead"), "header.type")
+        default:
+            return .unknown(Array(c.rest()))
+        }
+    }
+
+    private mutating func decodeTableMap(_ c: inout ByteCursor) throws(BinlogDecodingError) -> TableMapEvent {
+        let idSize = postHeader(.tableMap, default: 8) == 6 ? 4 : 6
+        let body = c.base[c.position..<c.end]
+        let id = c.loadLE(at: c.position, width: min(idSize, c.remaining))
+        if let cached = tableMapCache[id], cached.bytes.elementsEqual(body) {
+            c.position = c.end
+            tables[id] = cached.event
+            return cached.event
+        }
+        let event = try TableMapEvent.decode(&c, tableIDSize: idSize, mariadb: formatDescription?.isMariaDB ?? false)
+        tableMapCache[event.tableID] = (ArraySlice(body), event)
+        if tableMapCache.count > 4096 { tableMapCache.removeAll() }
+        tables[event.tableID] = event
+        return event
+    }
+
+    private mutating func decodeRows(type: BinlogEventType, _ c: inout ByteCursor, raw: RawEvent) throws(BinlogDecodingError) -> RowsEvent {
+        let code = type.rawValue
+        let isV2 = (30...32).contains(code) || code == 39 || (169...171).contains(code)
+        let ph = postHeader(type, default: isV2 ? 10 : 8)
+        let idSize = ph == 6 ? 4 : 6
+        let tableID = try c.uint(idSize, "rows.tableID")
+        let flags = try c.u16("rows.flags")
+        var extra: [UInt8] = []
+        if isV2 && ph >= 10 {
+            let extraLength = Int(try c.u16("rows.extraLength"))
+            guard extraLength >= 2 else { throw c.fail(.invalidValue("extra data length \(extraLength) < 2"), "rows.extraLength") }
+            extra = try c.bytes(extraLength - 2, "rows.extraData")
+        }
+        let rawCount = try c.lengthEncoded("rows.columnCount")
+        guard rawCount <= 4096 else { throw c.fail(.invalidValue("\(rawCount) columns (MySQL allows 4096)"), "rows.columnCount") }
+        let count = Int(rawCount)
+        guard count <= 4096 else { throw c.fail(.invalidValue("\(count) columns (MySQL allows 4096)"), "rows.columnCount") }
+        let present = try c.bitmap(count, "rows.columnsPresent")
+        let kind = type.rowsKind ?? .write
+        var presentAfter: Bitmap? = nil
+        if kind == .update { presentAfter = try c.bitmap(count, "rows.columnsPresentAfter") }
+        guard let table = tables[tableID] else {
+            throw c.fail(.missingTableMap(tableID: tableID), "rows.tableID")
+        }
+        guard count <= table.columns.count else {
+            throw c.fail(.invalidValue("rows event has \(count) columns, table map of \(table.qualifiedName) has \(table.columns.count)"), "rows.columnCount")
+        }
+        let start = c.position
+        let base = raw.bytes.startIndex
+        var data = raw.bytes[(base + start)..<(base + c.end)]
+        var dataOffset: UInt64? = raw.offset + UInt64(start)
+        if (166...171).contains(code) {
+            let compressed = c.rest()
+            data = ArraySlice(try MariaDBCompression.uncompress(compressed, maxSize: maxUncompressedSize, field: "rows.compressed", at: raw.offset + UInt64(start)))
+            dataOffset = nil
+        }
+        c.position = c.end
+        let event = RowsEvent(
+            kind: kind, type: type, tableID: tableID, flags: flags, extraData: extra, columnCount: count,
+            columnsPresent: present, columnsPresentAfter: presentAfter, table: table, isPartialUpdate: code == 39,
+            rowData: data, rowDataOffset: dataOffset, eventStart: raw.offset)
+        if event.isStatementEnd { tables.removeAll(keepingCapacity: true) }
+        return event
+    }
+
+    /// HEARTBEAT_LOG_EVENT_V2: `(type lenenc, length lenenc, value)*`, type 0 ends;
+    /// 1 = file name (bytes), 2 = position (lenenc).
+    private func decodeHeartbeatV2(_ c: inout ByteCursor) throws(BinlogDecodingError) -> HeartbeatEvent {
+        var file = ""
+        var position: UInt64 = 0
+        while !c.isAtEnd {
+            let type = try c.lengthEncoded("heartbeatV2.fieldType")
+            if type == 0 { break }
+            let length = try c.lengthEncodedCount("heartbeatV2.fieldLength")
+            var v = try c.subCursor(length, "heartbeatV2.field[\(type)]")
+            switch type {
+            case 1: file = try v.string(length, "heartbeatV2.file")
+            case 2: position = try v.lengthEncoded("heartbeatV2.position")
+            default: break
+            }
+        }
+        return HeartbeatEvent(file: file, position: position)
+    }
+}

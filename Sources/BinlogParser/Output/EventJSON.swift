@@ -1,0 +1,271 @@
+/// The `events` command's JSON-lines contract: one object per event.
+///
+/// Documented in docs/cli.md; tools and our own tests script against it, so field names only ever
+/// get added, never renamed.
+public enum EventJSON {
+    /// Writes one event as one JSON object (no newline).
+    /// - Parameters:
+    ///   - file: the file name as the user gave it.
+    ///   - inPayload: for an event inside a TRANSACTION_PAYLOAD_EVENT, the payload event's offset.
+    ///   - rows: the decoded rows of a rows event (decoded by the caller so errors surface there).
+    public static func write(
+        _ event: BinlogEvent, file: String, inPayload: UInt64? = nil, rows: [RowChange]? = nil, into w: inout JSONWriter
+    ) {
+        w.beginObject()
+        w.field("file", file)
+        w.field("pos", event.offset)
+        w.field("next_pos", event.nextOffset)
+        if let inPayload { w.field("in_payload", inPayload) }
+        w.field("code", event.type.rawValue)
+        w.field("type", event.type.name)
+        w.field("timestamp", event.header.timestamp)
+        w.field("server_id", event.header.serverID)
+        switch event.body {
+        case .formatDescription(let f):
+            w.field("binlog_version", f.binlogVersion)
+            w.field("server_version", f.serverVersion)
+            w.field("create_timestamp", f.createTimestamp)
+            w.field("checksum", f.checksumAlgorithm.name)
+        case .query(let q):
+            w.field("thread_id", q.threadID)
+            w.field("exec_time", q.executionTime)
+            w.field("error_code", q.errorCode)
+            w.field("schema", q.database)
+            w.field("sql", q.query)
+            w.key("status")
+            writeJSONValue(.object(q.statusVariables), into: &w)
+        case .rotate(let r):
+            w.field("next_file", r.nextFile)
+            w.field("next_position", r.position)
+        case .xid(let x):
+            w.field("xid", x)
+        case .stop:
+            break
+        case .intvar(let i):
+            w.field("intvar_type", i.kindName)
+            w.field("value", i.value)
+        case .rand(let r):
+            w.field("seed1", r.seed1)
+            w.field("seed2", r.seed2)
+        case .userVar(let u):
+            w.field("name", u.name)
+            w.key("value")
+            if let v = u.value { writeJSONValue(v, into: &w) } else { w.null() }
+            if let c = u.charset { w.field("charset", c) }
+        case .incident(let i):
+            w.field("incident", i.incident)
+            w.field("message", i.message)
+        case .rowsQuery(let r):
+            w.field("sql", r.query)
+        case .heartbeat(let h):
+            w.field("log_file", h.file)
+            w.field("log_pos", h.position)
+        case .gtid(let g):
+            w.field("gtid", g.gtid)
+            if !g.tag.isEmpty { w.field("tag", g.tag) }
+            w.field("flags", g.flags)
+            if let v = g.lastCommitted { w.field("last_committed", v) }
+            if let v = g.sequenceNumber { w.field("sequence_number", v) }
+            if let v = g.immediateCommitTimestamp { w.field("immediate_commit_timestamp", v) }
+            if let v = g.originalCommitTimestamp { w.field("original_commit_timestamp", v) }
+            if let v = g.transactionLength { w.field("transaction_length", v) }
+            if let v = g.immediateServerVersion { w.field("immediate_server_version", v) }
+            if let v = g.originalServerVersion { w.field("original_server_version", v) }
+            if let v = g.commitGroupTicket { w.field("commit_group_ticket", v) }
+        case .previousGTIDs(let p):
+            w.field("gtid_set", p.gtidSet)
+        case .tableMap(let t):
+            w.field("table_id", t.tableID)
+            w.field("table", t.qualifiedName)
+            w.key("columns")
+            w.beginArray()
+            for c in t.columns { writeColumn(c, into: &w) }
+            w.endArray()
+            if !t.primaryKeyColumns.isEmpty {
+                w.key("primary_key")
+                w.beginArray()
+                for k in t.primaryKeyColumns { w.int(k) }
+                w.endArray()
+            }
+        case .rows(let r):
+            w.field("table_id", r.tableID)
+            w.field("table", r.table.qualifiedName)
+            w.field("flags", r.flags)
+            if !r.extraData.isEmpty { w.key("extra_data_hex"); w.hexString(r.extraData) }
+            if r.table.hasColumnNames {
+                w.key("columns")
+                w.beginArray()
+                for c in r.table.columns.prefix(r.columnCount) { w.string(c.name ?? "") }
+                w.endArray()
+            }
+            if let rows {
+                w.key("rows")
+                w.beginArray()
+                for row in rows {
+                    w.beginObject()
+                    if let b = row.before { writeImage("before", b, into: &w) }
+                    if let a = row.after { writeImage("after", a, into: &w) }
+                    w.endObject()
+                }
+                w.endArray()
+            }
+        case .transactionPayload(let p):
+            w.field("compression", p.compressionName)
+            w.field("payload_size", p.payloadSize)
+            if let u = p.uncompressedSize { w.field("uncompressed_size", u) }
+        case .mariadbGTID(let g):
+            w.field("gtid", g.gtid)
+            w.field("domain_id", g.domainID)
+            w.field("sequence", g.sequence)
+            w.key("flags")
+            w.beginArray()
+            for f in g.flagNames { w.string(f) }
+            w.endArray()
+            w.field("standalone", g.isStandalone)
+            if let c = g.commitID { w.field("commit_id", c) }
+            if let x = g.xid { w.field("xid", x) }
+            if let f = g.flagsExtra { w.field("flags_extra", f) }
+            if let s = g.startAlterSequence { w.field("sa_seq_no", s) }
+        case .mariadbGTIDList(let l):
+            w.field("gtid_list", l.gtidList)
+            w.field("list_flags", l.flags)
+        case .binlogCheckpoint(let b):
+            w.field("binlog_file", b.file)
+        case .unknown(let payload):
+            w.key("payload_hex")
+            w.hexString(payload)
+        }
+        w.endObject()
+    }
+
+    static func writeImage(_ name: String, _ image: RowImage, into w: inout JSONWriter) {
+        w.key(name)
+        w.beginArray()
+        for v in image.values { writeValue(v, into: &w) }
+        w.endArray()
+        if !image.absent.isEmpty {
+            w.key(name + "_absent")
+            w.beginArray()
+            for i in image.absent { w.int(i) }
+            w.endArray()
+        }
+    }
+
+    static func writeColumn(_ c: ColumnInfo, into w: inout JSONWriter) {
+        w.beginObject()
+        if let n = c.name { w.field("name", n) }
+        w.field("type", c.realType.description)
+        if c.realType != c.type { w.field("wire_type", c.type.description) }
+        w.key("meta")
+        w.beginArray()
+        w.int(c.meta0)
+        w.int(c.meta1)
+        w.endArray()
+        w.field("nullable", c.nullable)
+        if c.unsigned { w.field("unsigned", true) }
+        if let col = c.collation { w.field("collation", col) }
+        if let e = c.enumValues {
+            w.key("enum")
+            w.beginArray()
+            for s in e { w.string(s) }
+            w.endArray()
+        }
+        if let e = c.setValues {
+            w.key("set")
+            w.beginArray()
+            for s in e { w.string(s) }
+            w.endArray()
+        }
+        if let g = c.geometryType { w.field("geometry_type", g) }
+        if let d = c.vectorDimensions { w.field("vector_dimensions", d) }
+        if let v = c.visible { w.field("visible", v) }
+        w.endObject()
+    }
+
+    /// A column value as the contract types it.
+    public static func writeValue(_ v: ColumnValue, into w: inout JSONWriter) {
+        switch v {
+        case .null: w.null()
+        case .int(let i): w.int(i)
+        case .uint(let u): w.int(u)
+        case .float(let f): w.float(f)
+        case .double(let d): w.double(d)
+        case .decimal(let s): w.string(s)
+        case .year(let y): w.int(y)
+        case .date(let d): w.string(d.description)
+        case .time(let t): w.string(t.description)
+        case .datetime(let d): w.string(d.description)
+        case .timestamp(let s, let micros, let precision):
+            if s == 0 && micros == 0 {
+                w.string("0000-00-00 00:00:00" + fraction(0, precision))
+            } else {
+                w.string(MySQLDateTime(unixSeconds: Int64(s), microseconds: micros, precision: precision).description)
+            }
+        case .string(let s): w.string(s)
+        case .bytes(let b):
+            w.beginObject()
+            w.key("hex")
+            w.hexString(b)
+            w.endObject()
+        case .bit(let b): w.int(b)
+        case .enumValue(let index, let name):
+            if let name { w.string(name) } else { w.int(index) }
+        case .setValue(let mask, let names):
+            if let names {
+                w.beginArray()
+                for n in names { w.string(n) }
+                w.endArray()
+            } else {
+                w.int(mask)
+            }
+        case .json(let j): writeJSONValue(j, into: &w)
+        case .jsonDiff(let diffs):
+            w.beginObject()
+            w.key("json_diff")
+            w.beginArray()
+            for d in diffs {
+                w.beginObject()
+                w.field("op", d.operation.name)
+                w.field("path", d.path)
+                if let v = d.value { w.key("value"); writeJSONValue(v, into: &w) }
+                w.endObject()
+            }
+            w.endArray()
+            w.endObject()
+        case .geometry(let g):
+            w.beginObject()
+            w.key("hex")
+            w.hexString(g)
+            w.endObject()
+        case .vector(let floats):
+            w.beginArray()
+            for f in floats { w.float(f) }
+            w.endArray()
+        }
+    }
+
+    public static func writeJSONValue(_ v: JSONValue, into w: inout JSONWriter) {
+        switch v {
+        case .null: w.null()
+        case .bool(let b): w.bool(b)
+        case .int(let i): w.int(i)
+        case .uint(let u): w.int(u)
+        case .double(let d): w.double(d)
+        case .number(let s): w.rawNumber(s)
+        case .string(let s): w.string(s)
+        case .array(let a):
+            w.beginArray()
+            for e in a { writeJSONValue(e, into: &w) }
+            w.endArray()
+        case .object(let members):
+            w.beginObject()
+            for m in members {
+                w.key(m.key)
+                writeJSONValue(m.value, into: &w)
+            }
+            w.endObject()
+        case .opaque(let type, let bytes):
+            w.string("base64:type\(type):" + Base64.encode(bytes))
+        }
+    }
+}
