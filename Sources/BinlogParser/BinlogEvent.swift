@@ -12,26 +12,26 @@ public struct BinlogEvent: Sendable {
 
 /// What an event says, by family.
 public enum BinlogEventBody: Sendable {
-    case formatDescription(FormatDescriptionEvent)
-    case query(QueryEvent)
-    case rotate(RotateEvent)
+    indirect case formatDescription(FormatDescriptionEvent)
+    indirect case query(QueryEvent)
+    indirect case rotate(RotateEvent)
     case xid(UInt64)
     case stop
     case intvar(IntvarEvent)
     case rand(RandEvent)
-    case userVar(UserVarEvent)
-    case incident(IncidentEvent)
+    indirect case userVar(UserVarEvent)
+    indirect case incident(IncidentEvent)
     /// ROWS_QUERY_LOG_EVENT and ANNOTATE_ROWS_EVENT.
     case rowsQuery(RowsQueryEvent)
-    case heartbeat(HeartbeatEvent)
+    indirect case heartbeat(HeartbeatEvent)
     /// MySQL GTID, anonymous GTID and tagged GTID events.
-    case gtid(GTIDEvent)
-    case previousGTIDs(PreviousGTIDsEvent)
+    indirect case gtid(GTIDEvent)
+    indirect case previousGTIDs(PreviousGTIDsEvent)
     case tableMap(TableMapEvent)
     case rows(RowsEvent)
-    case transactionPayload(TransactionPayloadEvent)
-    case mariadbGTID(MariaDBGTIDEvent)
-    case mariadbGTIDList(MariaDBGTIDListEvent)
+    indirect case transactionPayload(TransactionPayloadEvent)
+    indirect case mariadbGTID(MariaDBGTIDEvent)
+    indirect case mariadbGTIDList(MariaDBGTIDListEvent)
     case binlogCheckpoint(BinlogCheckpointEvent)
     /// An event that is framed but not decoded (unknown codes, LOAD DATA events, VIEW_CHANGE, …):
     /// its body bytes without header and checksum.

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Turns framed events into typed ones.
 ///
 /// It keeps what decoding needs across events: the FORMAT_DESCRIPTION_EVENT in force (post-header
@@ -19,7 +25,7 @@ public struct BinlogEventDecoder: Sendable {
     private var tables: [UInt64: TableMapEvent] = [:]
     /// Decoded table maps by table id with the bytes they came from, so an identical TABLE_MAP
     /// (one per transaction on a busy table) is not decoded again.
-    private var tableMapCache: [UInt64: (bytes: ArraySlice<UInt8>, event: TableMapEvent)] = [:]
+    private var tableMapCache: [UInt64: (bytes: [UInt8], event: TableMapEvent)] = [:]
 
     public init() {}
 
@@ -31,6 +37,23 @@ public struct BinlogEventDecoder: Sendable {
 
     public var checksumAlgorithm: ChecksumAlgorithm {
         formatDescription?.checksumAlgorithm ?? checksumBeforeFormatDescription
+    }
+
+    /// Verifies an event's checksum (when the FDE in force says it has one) without decoding it.
+    public func verifyChecksum(_ raw: RawEvent) throws(BinlogDecodingError) {
+        let checksum = checksumAlgorithm
+        guard checksum == .crc32, verifyChecksums, raw.type != .formatDescription else { return }
+        try raw.bytes.withBytes { bytes throws(BinlogDecodingError) in
+            let bodyEnd = bytes.count - 4
+            guard bodyEnd >= EventHeader.size else {
+                throw BinlogDecodingError(.truncated(needed: EventHeader.size + 4, available: bytes.count), field: "checksum", byteOffset: raw.offset, eventType: raw.type, eventStart: raw.offset)
+            }
+            let stored = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: bodyEnd, as: UInt32.self))
+            let computed = CRC32.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<bodyEnd]))
+            if stored != computed {
+                throw BinlogDecodingError(.checksumMismatch(stored: stored, computed: computed), field: "checksum", byteOffset: raw.offset + UInt64(bodyEnd), eventType: raw.type, eventStart: raw.offset)
+            }
+        }
     }
 
     /// Decodes one event.
@@ -135,11 +158,12 @@ public struct BinlogEventDecoder: Sendable {
             return .heartbeat(HeartbeatEvent(file: try c.string(c.remaining, "heartbeat.file"), position: UInt64(header.logPosition)))
         case 41:
             return .heartbeat(try decodeHeartbeatV2(&c))
-        case 29:
-            try c.skip(1, "rowsQuery.length")
-            return .rowsQuery(RowsQueryEvent(query: try c.string(c.remaining, "rowsQuery.query")))
-        case 160:
-            return .rowsQuery(RowsQueryEvent(query: try c.string(c.remaining, "annotateRows.query")))
+        case 29, 160:
+            if type.rawValue == 29 { try c.skip(1, "rowsQuery.length") }
+            let base = raw.bytes.startIndex
+            let slice = raw.bytes[(base + c.position)..<(base + c.end)]
+            c.position = c.end
+            return .rowsQuery(RowsQueryEvent(bytes: slice))
         case 33, 34:
             return .gtid(try GTIDEvent.decode(&c, anonymous: type.rawValue == 34))
         case 42:
@@ -166,15 +190,16 @@ public struct BinlogEventDecoder: Sendable {
 
     private mutating func decodeTableMap(_ c: inout ByteCursor) throws(BinlogDecodingError) -> TableMapEvent {
         let idSize = postHeader(.tableMap, default: 8) == 6 ? 4 : 6
-        let body = c.base[c.position..<c.end]
+        let body = UnsafeRawBufferPointer(rebasing: c.base[c.position..<c.end])
         let id = c.loadLE(at: c.position, width: min(idSize, c.remaining))
-        if let cached = tableMapCache[id], cached.bytes.elementsEqual(body) {
+        if let cached = tableMapCache[id], cached.bytes.count == body.count,
+            cached.bytes.withUnsafeBytes({ memcmp($0.baseAddress!, body.baseAddress!, body.count) == 0 }) {
             c.position = c.end
             tables[id] = cached.event
             return cached.event
         }
         let event = try TableMapEvent.decode(&c, tableIDSize: idSize, mariadb: formatDescription?.isMariaDB ?? false)
-        tableMapCache[event.tableID] = (ArraySlice(body), event)
+        tableMapCache[event.tableID] = (Array(body), event)
         if tableMapCache.count > 4096 { tableMapCache.removeAll() }
         tables[event.tableID] = event
         return event

@@ -22,31 +22,52 @@ public struct RowChange: Sendable, Hashable {
 /// ```
 /// The row images are decoded on demand with ``rows(selecting:)``, so a reader that only needs two
 /// columns pays for two.
-public struct RowsEvent: Sendable {
+///
+/// A final class, immutable once decoded: events are handed through several layers, and a
+/// reference is cheaper to pass than the dozen fields it holds.
+public final class RowsEvent: @unchecked Sendable {
     public enum Kind: String, Sendable {
         case write, update, delete
     }
 
-    public var kind: Kind
-    public var type: BinlogEventType
-    public var tableID: UInt64
-    public var flags: UInt16
+    public let kind: Kind
+    public let type: BinlogEventType
+    public let tableID: UInt64
+    public let flags: UInt16
     /// v2 extra data (NDB info, partition info), without its length field.
-    public var extraData: [UInt8]
-    public var columnCount: Int
+    public let extraData: [UInt8]
+    public let columnCount: Int
     /// Columns present in the before image (UPDATE/DELETE) or the after image (WRITE).
-    var columnsPresent: Bitmap
+    let columnsPresent: Bitmap
     /// Columns present in the after image of an UPDATE.
-    var columnsPresentAfter: Bitmap?
+    let columnsPresentAfter: Bitmap?
     /// The table map this event refers to.
-    public var table: TableMapEvent
+    public let table: TableMapEvent
     /// PARTIAL_UPDATE_ROWS_EVENT: after images may carry JSON diffs.
-    public var isPartialUpdate: Bool
+    public let isPartialUpdate: Bool
     /// The row images (decompressed for MariaDB's compressed events).
-    var rowData: ArraySlice<UInt8>
+    let rowData: ArraySlice<UInt8>
     /// Absolute offset of `rowData`'s first byte, or nil when the data was decompressed.
-    var rowDataOffset: UInt64?
-    var eventStart: UInt64
+    let rowDataOffset: UInt64?
+    let eventStart: UInt64
+
+    init(kind: Kind, type: BinlogEventType, tableID: UInt64, flags: UInt16, extraData: [UInt8], columnCount: Int,
+        columnsPresent: Bitmap, columnsPresentAfter: Bitmap?, table: TableMapEvent, isPartialUpdate: Bool,
+        rowData: ArraySlice<UInt8>, rowDataOffset: UInt64?, eventStart: UInt64) {
+        self.kind = kind
+        self.type = type
+        self.tableID = tableID
+        self.flags = flags
+        self.extraData = extraData
+        self.columnCount = columnCount
+        self.columnsPresent = columnsPresent
+        self.columnsPresentAfter = columnsPresentAfter
+        self.table = table
+        self.isPartialUpdate = isPartialUpdate
+        self.rowData = rowData
+        self.rowDataOffset = rowDataOffset
+        self.eventStart = eventStart
+    }
 
     /// `STMT_END_F`: the last rows event of its statement; table maps are dropped after it.
     public var isStatementEnd: Bool { flags & 0x0001 != 0 }
@@ -87,7 +108,55 @@ public struct RowsEvent: Sendable {
         }
     }
 
+    /// Calls `body` with each row's before and after image, without building an array of rows;
+    /// the images are reused between calls (copy them to keep them). Columns outside `selecting`
+    /// are skipped and read as `.null`.
+    public func forEachRow(selecting: [Int]? = nil, _ body: (RowImage?, RowImage?) throws(BinlogDecodingError) -> Void) throws(BinlogDecodingError) {
+        var wanted: [Bool]? = nil
+        if let selecting {
+            var w = [Bool](repeating: false, count: columnCount)
+            for i in selecting where i >= 0 && i < columnCount { w[i] = true }
+            wanted = w
+        }
+        do throws(BinlogDecodingError) {
+            try rowData.withBytes { raw throws(BinlogDecodingError) in
+                var c = ByteCursor(raw, baseOffset: rowDataOffset ?? 0)
+                var before = RowImage(values: [], absent: [])
+                var after = RowImage(values: [], absent: [])
+                while !c.isAtEnd {
+                    switch kind {
+                    case .write:
+                        try fill(&after, &c, columnsPresent, wanted, after: true)
+                        try body(nil, after)
+                    case .delete:
+                        try fill(&before, &c, columnsPresent, wanted, after: false)
+                        try body(before, nil)
+                    case .update:
+                        try fill(&before, &c, columnsPresent, wanted, after: false)
+                        try fill(&after, &c, columnsPresentAfter ?? columnsPresent, wanted, after: true)
+                        try body(before, after)
+                    }
+                }
+            }
+        } catch {
+            var e = error
+            e.eventType = type
+            e.eventStart = eventStart
+            if rowDataOffset == nil { e.field = "decompressed rows+\(e.byteOffset): " + e.field; e.byteOffset = eventStart }
+            throw e
+        }
+    }
+
+    private func fill(_ image: inout RowImage, _ c: inout ByteCursor, _ present: Bitmap, _ wanted: [Bool]?, after: Bool) throws(BinlogDecodingError) {
+        image = try self.image(&c, present, wanted, after: after, reuse: &image)
+    }
+
     private func image(_ c: inout ByteCursor, _ present: Bitmap, _ wanted: [Bool]?, after: Bool) throws(BinlogDecodingError) -> RowImage {
+        var scratch = RowImage(values: [], absent: [])
+        return try image(&c, present, wanted, after: after, reuse: &scratch)
+    }
+
+    private func image(_ c: inout ByteCursor, _ present: Bitmap, _ wanted: [Bool]?, after: Bool, reuse: inout RowImage) throws(BinlogDecodingError) -> RowImage {
         var partialJSON: Bitmap? = nil
         var jsonColumns: [Int] = []
         if isPartialUpdate && after {
@@ -98,10 +167,18 @@ public struct RowsEvent: Sendable {
                 partialJSON = try c.bitmap(jsonColumns.count, "rows.partialJSONBitmap")
             }
         }
+        let columns = table.columns
         let presentCount = present.setCount
         let nulls = try c.bitmap(presentCount, "rows.nullBitmap")
-        var values = [ColumnValue](repeating: .null, count: columnCount)
-        var absent: [Int] = []
+        var values = reuse.values
+        var absent = reuse.absent
+        reuse = RowImage(values: [], absent: [])
+        if values.count == columnCount {
+            for i in 0..<columnCount { values[i] = .null }
+        } else {
+            values = [ColumnValue](repeating: .null, count: columnCount)
+        }
+        absent.removeAll(keepingCapacity: true)
         var k = 0
         var jsonIndex = 0
         for i in 0..<columnCount {
@@ -111,10 +188,10 @@ public struct RowsEvent: Sendable {
             }
             let isNull = nulls[k]
             k += 1
-            guard i < table.columns.count else {
-                throw c.fail(.invalidValue("row has column \(i) but the table map has \(table.columns.count)"), "rows.column[\(i)]")
+            guard i < columns.count else {
+                throw c.fail(.invalidValue("row has column \(i) but the table map has \(columns.count)"), "rows.column[\(i)]")
             }
-            let col = table.columns[i]
+            let col = columns[i]
             var isPartial = false
             if let partialJSON, col.type == .json {
                 while jsonIndex < jsonColumns.count && jsonColumns[jsonIndex] < i { jsonIndex += 1 }

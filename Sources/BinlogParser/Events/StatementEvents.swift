@@ -180,8 +180,10 @@ public struct IncidentEvent: Sendable, Hashable {
 }
 
 /// ROWS_QUERY_LOG_EVENT (29) and MariaDB's ANNOTATE_ROWS_EVENT (160): the SQL of the rows events after it.
-public struct RowsQueryEvent: Sendable, Hashable {
-    public var query: String
+public struct RowsQueryEvent: Sendable {
+    /// The SQL bytes; decoded to text only when asked (`query`), since most readers skip them.
+    public var bytes: ArraySlice<UInt8>
+    public var query: String { String(decoding: bytes, as: UTF8.self) }
 }
 
 /// HEARTBEAT_LOG_EVENT (27) / HEARTBEAT_LOG_EVENT_V2 (41): the source is alive; `file` is its

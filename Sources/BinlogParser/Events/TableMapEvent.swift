@@ -101,20 +101,31 @@ public struct ColumnInfo: Sendable, Hashable {
 ///              column_type[column_count], metadata_len lenenc, metadata, null_bitmap,
 ///              optional metadata: (type u8, length lenenc, value)*
 /// ```
-public struct TableMapEvent: Sendable, Hashable {
-    public var tableID: UInt64
-    public var flags: UInt16
-    public var database: String
-    public var table: String
-    public var columns: [ColumnInfo]
+///
+/// A final class, immutable once decoded, so that every rows event can refer to its table map
+/// without copying it.
+public final class TableMapEvent: @unchecked Sendable, Hashable {
+    public let tableID: UInt64
+    public let flags: UInt16
+    public let database: String
+    public let table: String
+    public private(set) var columns: [ColumnInfo]
     /// SIMPLE_PRIMARY_KEY / PRIMARY_KEY_WITH_PREFIX: column indexes and prefix lengths (0 = whole).
     public var primaryKey: [(column: Int, prefix: Int)] {
         zip(primaryKeyColumns, primaryKeyPrefixes).map { ($0, $1) }
     }
-    public var primaryKeyColumns: [Int] = []
-    public var primaryKeyPrefixes: [Int] = []
+    public private(set) var primaryKeyColumns: [Int] = []
+    public private(set) var primaryKeyPrefixes: [Int] = []
     /// Optional-metadata entries with a type code this parser does not know: (type, raw value).
-    public var unknownMetadata: [UInt8: [UInt8]] = [:]
+    public private(set) var unknownMetadata: [UInt8: [UInt8]] = [:]
+
+    init(tableID: UInt64, flags: UInt16, database: String, table: String, columns: [ColumnInfo]) {
+        self.tableID = tableID
+        self.flags = flags
+        self.database = database
+        self.table = table
+        self.columns = columns
+    }
     /// Whether the event carried column names.
     public var hasColumnNames: Bool { columns.first?.name != nil }
 
@@ -173,12 +184,12 @@ public struct TableMapEvent: Sendable, Hashable {
         for i in 0..<count {
             columns.append(ColumnInfo(type: ColumnType(rawValue: types[i]), meta0: metas[i].0, meta1: metas[i].1, nullable: nulls[i]))
         }
-        var event = TableMapEvent(tableID: tableID, flags: flags, database: database, table: table, columns: columns)
+        let event = TableMapEvent(tableID: tableID, flags: flags, database: database, table: table, columns: columns)
         try event.decodeOptionalMetadata(&c, mariadb: mariadb)
         return event
     }
 
-    mutating func decodeOptionalMetadata(_ c: inout ByteCursor, mariadb: Bool) throws(BinlogDecodingError) {
+    func decodeOptionalMetadata(_ c: inout ByteCursor, mariadb: Bool) throws(BinlogDecodingError) {
         while !c.isAtEnd {
             let code = try c.u8("tableMap.optionalMetadata.type")
             let length = try c.lengthEncodedCount("tableMap.optionalMetadata.length")

@@ -13,6 +13,15 @@ public final class BinlogFileEvents {
     public let reader: BinlogFileReader
     public var decoder = BinlogEventDecoder()
     private var payload: TransactionPayloadReader?
+    private var skip = [Bool](repeating: false, count: 256)
+    /// Events verified and passed over because their type is skipped.
+    public private(set) var skippedCount = 0
+
+    /// Event types the caller does not want: their checksums are still verified, but they are not
+    /// decoded or returned (e.g. ANNOTATE_ROWS for a reader that only wants row values).
+    public func skipTypes(_ types: [BinlogEventType]) {
+        for t in types where t != .formatDescription && t != .transactionPayload { skip[Int(t.rawValue)] = true }
+    }
     private var payloadEnd: UInt64 = 0
 
     public init(path: String, verifyChecksums: Bool = true) throws(BinlogDecodingError) {
@@ -25,7 +34,9 @@ public final class BinlogFileEvents {
     public func next() throws(BinlogDecodingError) -> LocatedEvent? {
         do {
             if var p = payload {
-                if let raw = try p.next() {
+                var next = try p.next()
+                while let raw = next, skip[Int(raw.type.rawValue)] { skippedCount += 1; next = try p.next() }
+                if let raw = next {
                     payload = p
                     var e = try decoder.decode(raw, insidePayload: true)
                     e.offset = raw.offset
@@ -33,7 +44,13 @@ public final class BinlogFileEvents {
                 }
                 payload = nil
             }
-            guard let raw = try reader.next() else { return nil }
+            var next = try reader.next()
+            while let raw = next, skip[Int(raw.type.rawValue)] {
+                try decoder.verifyChecksum(raw)
+                skippedCount += 1
+                next = try reader.next()
+            }
+            guard let raw = next else { return nil }
             let e = try decoder.decode(raw)
             if case .transactionPayload(let t) = e.body {
                 payload = try TransactionPayloadReader(t, eventStart: e.offset)

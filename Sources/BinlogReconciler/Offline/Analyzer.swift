@@ -127,7 +127,9 @@ public struct BinlogAnalyzer {
 
     public let options: Options
     public private(set) var files: [String] = []
-    public private(set) var state: [RowKey: Entry] = [:]
+    private var state = KeyedStore()
+    /// Keys that exist at the end.
+    public var keyCount: Int { state.count }
     public private(set) var summary = Summary()
     public private(set) var timeline: [TimelineChange] = []
 
@@ -137,7 +139,8 @@ public struct BinlogAnalyzer {
     private var inTransaction = false
     private var currentGTID: String?
     private var transactionTimestamp: UInt32 = 0
-    private var changedKeys = Set<RowKey>()
+    /// Keys deleted and not set again (with `state.count`, the number of keys changed).
+    private var deletedKeys = Set<RowKey>()
     private var timelineFilter: String?
     private var stopped = false
     // Column resolution per table map.
@@ -164,6 +167,7 @@ public struct BinlogAnalyzer {
         let fileIndex = files.count
         files.append(path)
         let events = try BinlogFileEvents(path: path, verifyChecksums: options.verifyChecksums)
+        events.skipTypes([.annotateRows, .rowsQuery, .binlogCheckpoint, .previousGTIDs, .mariadbGTIDList, .heartbeat, .heartbeatV2, .intvar, .rand, .userVar])
         // A transaction never spans files; whatever is open at a file boundary stays open.
         var n = 0
         while let located = try events.next() {
@@ -173,12 +177,13 @@ public struct BinlogAnalyzer {
             if stopped { summary.stoppedEarly = true; break }
         }
         summary.bytes += events.reader.bytesRead
+        summary.events += events.skippedCount
     }
 
     /// Call after the last file.
     public mutating func finish() {
         summary.openTransactionAtEnd = inTransaction && !stopped
-        summary.keysChanged = changedKeys.count
+        summary.keysChanged = state.count + deletedKeys.count
     }
 
     private mutating func apply(_ located: LocatedEvent, fileIndex: Int, file: String) throws(BinlogDecodingError) {
@@ -266,13 +271,13 @@ public struct BinlogAnalyzer {
         for change in pending {
             switch change {
             case .set(let key, let value):
-                let old = state[key]?.value
+                let old = timelineFilter == nil ? nil : state[key]?.value
                 state[key] = Entry(value: value, fileIndex: fileIndex, pos: pos)
-                changedKeys.insert(key)
-                recordTimeline(key, old, value, file: file, pos: pos)
+                if !deletedKeys.isEmpty { deletedKeys.remove(key) }
+                if timelineFilter != nil { recordTimeline(key, old, value, file: file, pos: pos) }
             case .delete(let key):
                 let old = state.removeValue(forKey: key)?.value
-                changedKeys.insert(key)
+                deletedKeys.insert(key)
                 recordTimeline(key, old, nil, file: file, pos: pos)
             }
         }
@@ -312,7 +317,7 @@ public struct BinlogAnalyzer {
     }
 
     private mutating func resolve(_ table: TableMapEvent) throws(BinlogDecodingError) {
-        if let r = resolvedFor, r == table { return }
+        if let r = resolvedFor, r === table || r == table { resolvedFor = table; return }
         func index(_ name: String) -> Int? {
             if let i = table.columns.firstIndex(where: { $0.name == name }) { return i }
             if let names = options.columnNames, let i = names.firstIndex(of: name) { return i }
@@ -349,19 +354,26 @@ public struct BinlogAnalyzer {
         // Rows outside BEGIN…COMMIT (rare: some non-transactional writers) commit at statement end.
         let implicit = !inTransaction
         if implicit { begin(gtid: currentGTID, timestamp: transactionTimestamp) }
-        let rows = try r.rows(selecting: selection)
-        summary.rows += rows.count
-        for row in rows {
+        try r.forEachRow(selecting: selection) { (before, after) throws(BinlogDecodingError) in
+            summary.rows += 1
+            applyRow(kind: r.kind, before: before, after: after)
+        }
+        if implicit && r.isStatementEnd { commit(fileIndex: fileIndex, file: file, pos: endPos) }
+    }
+
+    private mutating func applyRow(kind: RowsEvent.Kind, before: RowImage?, after: RowImage?) {
+        let row = (before: before, after: after)
+        do {  // scope
             let beforeKey = row.before.flatMap { key(from: $0) }
-            switch r.kind {
+            switch kind {
             case .write:
                 if let a = row.after, let k = key(from: a) { pending.append(.set(k, value(a))) }
             case .delete:
                 if let k = beforeKey { pending.append(.delete(k)) }
             case .update:
-                guard let a = row.after else { continue }
+                guard let a = row.after else { return }
                 let afterKey = key(from: a) ?? beforeKey
-                guard let newKey = afterKey else { continue }
+                guard let newKey = afterKey else { return }
                 var newValue: ColumnValue
                 if a.absent.contains(valueIndex) {
                     // MINIMAL image: the value did not change; carry it from the old key.
@@ -374,7 +386,6 @@ public struct BinlogAnalyzer {
                 pending.append(.set(newKey, newValue))
             }
         }
-        if implicit && r.isStatementEnd { commit(fileIndex: fileIndex, file: file, pos: endPos) }
     }
 
     /// The value a key has, taking this transaction's pending changes into account.
@@ -405,7 +416,38 @@ public struct BinlogAnalyzer {
 
     /// Final state sorted by key.
     public func sortedState() -> [(RowKey, Entry)] {
-        state.sorted { $0.key < $1.key }
+        state.sorted()
+    }
+
+    /// The analyzer's map: integer keys (the usual primary key) in their own dictionary, so the hot
+    /// path hashes an Int64, not an enum.
+    struct KeyedStore {
+        var ints: [Int64: Entry] = [:]
+        var others: [RowKey: Entry] = [:]
+
+        var count: Int { ints.count + others.count }
+
+        subscript(key: RowKey) -> Entry? {
+            get {
+                if case .single(.int(let i)) = key { return ints[i] }
+                return others[key]
+            }
+            set {
+                if case .single(.int(let i)) = key { ints[i] = newValue } else { others[key] = newValue }
+            }
+        }
+
+        mutating func removeValue(forKey key: RowKey) -> Entry? {
+            if case .single(.int(let i)) = key { return ints.removeValue(forKey: i) }
+            return others.removeValue(forKey: key)
+        }
+
+        func sorted() -> [(RowKey, Entry)] {
+            var out = ints.map { (RowKey.single(.int($0.key)), $0.value) }
+            out += others.map { ($0.key, $0.value) }
+            out.sort { $0.0 < $1.0 }
+            return out
+        }
     }
 }
 

@@ -127,7 +127,7 @@ struct AnalyzeCommand: ParsableCommand {
         out.flush()
 
         let s = analyzer.summary
-        let keysAtEnd = analyzer.state.count
+        let keysAtEnd = analyzer.keyCount
         var line = "binlog-reconciler analyze: \(s.events) events, \(s.transactions) transactions"
         line += ", \(s.rows) rows of \(table), \(s.keysChanged) keys changed, \(keysAtEnd) keys at the end"
         if let a = s.firstTimestamp, let b = s.lastTimestamp {
