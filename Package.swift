@@ -44,7 +44,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "BinlogParserTests", dependencies: ["BinlogParser"], swiftSettings: strict),
+        .testTarget(name: "BinlogParserTests", dependencies: ["BinlogParser", "CZstd"], swiftSettings: strict),
         .testTarget(name: "BinlogReconcilerTests", dependencies: ["BinlogReconciler", "BinlogParser"], swiftSettings: strict),
     ]
 )
