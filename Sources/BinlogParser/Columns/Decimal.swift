@@ -69,7 +69,7 @@ enum Decimal {
 /// mysql56_temporal_format).
 enum Temporal {
     static func datetime(fromPacked p: Int64, precision: Int) -> MySQLDateTime {
-        let v = p < 0 ? -p : p
+        let v = Int64(bitPattern: p.magnitude & 0x7fff_ffff_ffff_ffff)
         let frac = Int(v % (1 << 24))
         let ymdhms = v >> 24
         let ymd = ymdhms >> 17
@@ -82,7 +82,7 @@ enum Temporal {
 
     static func time(fromPacked p: Int64, precision: Int) -> MySQLTime {
         let negative = p < 0
-        let v = negative ? -p : p
+        let v = Int64(bitPattern: p.magnitude & 0x7fff_ffff_ffff_ffff)
         let hms = v >> 24
         return MySQLTime(
             negative: negative, hours: Int((hms >> 12) % (1 << 10)), minutes: Int((hms >> 6) % 64),
@@ -104,7 +104,7 @@ enum Temporal {
     static func datetime2(_ c: inout ByteCursor, fsp: Int) throws(BinlogDecodingError) -> MySQLDateTime {
         let intpart = Int64(try c.uintBE(5, "datetime2")) - 0x80_0000_0000
         let frac = try readFraction(&c, fsp: fsp)
-        return datetime(fromPacked: (intpart << 24) + Int64(frac), precision: fsp)
+        return datetime(fromPacked: (intpart << 24) &+ Int64(frac), precision: fsp)
     }
 
     static func time2(_ c: inout ByteCursor, fsp: Int) throws(BinlogDecodingError) -> MySQLTime {
@@ -113,15 +113,15 @@ enum Temporal {
         case 1, 2:
             var intpart = Int64(try c.uintBE(3, "time2")) - 0x80_0000
             var frac = Int64(try c.uintBE(1, "time2.fraction"))
-            if intpart < 0 && frac != 0 { intpart += 1; frac -= 0x100 }
-            packed = (intpart << 24) + frac * 10000
+            if intpart < 0 && frac != 0 { intpart &+= 1; frac &-= 0x100 }
+            packed = (intpart << 24) &+ frac &* 10000
         case 3, 4:
             var intpart = Int64(try c.uintBE(3, "time2")) - 0x80_0000
             var frac = Int64(try c.uintBE(2, "time2.fraction"))
-            if intpart < 0 && frac != 0 { intpart += 1; frac -= 0x10000 }
-            packed = (intpart << 24) + frac * 100
+            if intpart < 0 && frac != 0 { intpart &+= 1; frac &-= 0x10000 }
+            packed = (intpart << 24) &+ frac &* 100
         case 5, 6:
-            packed = Int64(try c.uintBE(6, "time2")) - 0x8000_0000_0000
+            packed = Int64(try c.uintBE(6, "time2")) &- 0x8000_0000_0000
         default:
             packed = (Int64(try c.uintBE(3, "time2")) - 0x80_0000) << 24
         }

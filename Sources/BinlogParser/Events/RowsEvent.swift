@@ -86,6 +86,7 @@ public final class RowsEvent: @unchecked Sendable {
                 var c = ByteCursor(raw, baseOffset: rowDataOffset ?? 0)
                 var out: [RowChange] = []
                 while !c.isAtEnd {
+                    let start = c.position
                     switch kind {
                     case .write:
                         out.append(RowChange(before: nil, after: try image(&c, columnsPresent, wanted, after: true)))
@@ -96,6 +97,7 @@ public final class RowsEvent: @unchecked Sendable {
                         let after = try image(&c, columnsPresentAfter ?? columnsPresent, wanted, after: true)
                         out.append(RowChange(before: before, after: after))
                     }
+                    if c.position == start { throw c.fail(.invalidValue("a row image with no columns present"), "rows.columnsPresent") }
                 }
                 return out
             }
@@ -124,6 +126,7 @@ public final class RowsEvent: @unchecked Sendable {
                 var before = RowImage(values: [], absent: [])
                 var after = RowImage(values: [], absent: [])
                 while !c.isAtEnd {
+                    let start = c.position
                     switch kind {
                     case .write:
                         try fill(&after, &c, columnsPresent, wanted, after: true)
@@ -136,6 +139,7 @@ public final class RowsEvent: @unchecked Sendable {
                         try fill(&after, &c, columnsPresentAfter ?? columnsPresent, wanted, after: true)
                         try body(before, after)
                     }
+                    if c.position == start { throw c.fail(.invalidValue("a row image with no columns present"), "rows.columnsPresent") }
                 }
             }
         } catch {
