@@ -191,8 +191,8 @@ public struct BinlogAnalyzer {
         summary.events += 1
         let ts = event.header.timestamp
         if ts != 0 {
-            if summary.firstTimestamp == nil { summary.firstTimestamp = ts }
-            summary.lastTimestamp = ts
+            summary.firstTimestamp = min(summary.firstTimestamp ?? ts, ts)
+            summary.lastTimestamp = max(summary.lastTimestamp ?? ts, ts)
         }
         let endPos = located.inPayload == nil ? event.nextOffset : located.resumeOffset
         switch event.body {
