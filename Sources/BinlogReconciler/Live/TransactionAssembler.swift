@@ -1,0 +1,306 @@
+import BinlogParser
+
+/// A change to one watched key, applied at its transaction's commit.
+public struct CommittedChange: Sendable, Hashable {
+    public var watch: Int
+    public var key: ShadowKey
+    /// The value before the transaction (nil: no row).
+    public var old: ShadowValue?
+    /// The value after it (nil: the row was deleted).
+    public var new: ShadowValue?
+}
+
+/// A committed transaction that touched watched tables (or moved the position).
+public struct CommittedTransaction: Sendable {
+    public var gtid: String?
+    /// The end of the commit event: a transaction boundary.
+    public var end: BinlogPosition
+    public var timestamp: UInt32
+    public var changes: [CommittedChange]
+}
+
+/// Why the live pipeline must stop rather than apply values it cannot trust.
+public struct ApplyError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ d: String) { description = d }
+}
+
+/// The resolved columns of one watch's table and the position from which they hold.
+public struct ResolvedSchema: Sendable, Hashable {
+    public var columnNames: [String]
+    public var keyIndexes: [Int]
+    public var valueIndex: Int
+    public var since: BinlogPosition?
+}
+
+/// The expected state of every watch at a transaction boundary.
+public struct ShadowState: Sendable {
+    public var maps: [ShadowMap]
+    /// Where the state holds: the end of the last applied commit.
+    public var position: BinlogPosition
+    public var gtid = GTIDState()
+    public var schemas: [ResolvedSchema?]
+    public var transactionsApplied = 0
+
+    public init(watchCount: Int, position: BinlogPosition) {
+        maps = Array(repeating: ShadowMap(), count: watchCount)
+        schemas = Array(repeating: nil, count: watchCount)
+        self.position = position
+    }
+}
+
+/// Turns decoded binlog events into committed transactions applied to the shadow maps.
+///
+/// Rows of watched tables are buffered per transaction and applied at the commit (XID, a COMMIT
+/// query, or the end of a standalone group), so the state and its position are always at a
+/// transaction boundary and rolled-back work is never applied. Columns are resolved by name: from
+/// the table map (binlog_row_metadata=FULL) or from `columnNames` (information_schema at start,
+/// refreshed after DDL on a watched table). A table map that no longer fits the resolved schema,
+/// or a watched column that disappears, is an `ApplyError`: stopping is better than applying wrong
+/// values.
+public struct TransactionAssembler {
+    public let watches: [WatchConfiguration]
+    /// Column names in table order for tables whose binlog lacks them; called at start and after
+    /// DDL on a watched table.
+    public var columnNames: (_ database: String, _ table: String) throws -> [String]?
+
+    private var inTransaction = false
+    private var standalone = false
+    private var pending: [(watch: Int, key: ShadowKey, new: ShadowValue?)] = []
+    private var currentGTID: String?
+    private var currentMariaGTID: MariaDBGTID?
+    private var currentMySQLGTID: GTIDEvent?
+    private var timestamp: UInt32 = 0
+    private var resolvedFor: [ObjectIdentifier: [(watch: Int, keys: [Int], value: Int)]] = [:]
+    private var namesCache: [String: [String]] = [:]
+    /// Tables by "db.table" → watches on it.
+    private let watchesByTable: [String: [Int]]
+
+    public init(watches: [WatchConfiguration], columnNames: @escaping (String, String) throws -> [String]?) {
+        self.watches = watches
+        self.columnNames = columnNames
+        var byTable: [String: [Int]] = [:]
+        for (i, w) in watches.enumerated() { byTable[w.qualifiedTable, default: []].append(i) }
+        watchesByTable = byTable
+    }
+
+    /// Whether a transaction is open (its changes are not applied yet).
+    public var isInTransaction: Bool { inTransaction }
+
+    /// Feeds one event; `end` is the source position right after it. Returns the transaction it
+    /// committed, if any, after applying it to `state`.
+    public mutating func consume(_ event: BinlogEvent, end: BinlogPosition, state: inout ShadowState) throws -> CommittedTransaction? {
+        switch event.body {
+        case .mariadbGTID(let g):
+            begin(timestamp: event.header.timestamp)
+            currentGTID = g.gtid
+            currentMariaGTID = MariaDBGTID(domainID: g.domainID, serverID: g.serverID, sequence: g.sequence)
+            standalone = g.isStandalone
+            return nil
+        case .gtid(let g):
+            currentGTID = g.isAnonymous ? nil : g.gtid
+            currentMySQLGTID = g
+            timestamp = event.header.timestamp
+            return nil
+        case .query(let q):
+            let sql = q.query
+            if sql.utf8.count <= 9 {
+                switch sql.uppercased() {
+                case "BEGIN", "XA START":
+                    if !inTransaction { begin(timestamp: event.header.timestamp) }
+                    return nil
+                case "COMMIT":
+                    return try commit(end: end, state: &state)
+                case "ROLLBACK":
+                    rollback()
+                    return nil
+                default: break
+                }
+            }
+            // DDL or a statement-based change: a transaction of its own unless inside BEGIN.
+            let own = !inTransaction || standalone
+            if !inTransaction { begin(timestamp: event.header.timestamp) }
+            try handleDDL(sql, defaultDatabase: q.database, state: &state)
+            return own ? try commit(end: end, state: &state) : nil
+        case .xid:
+            return try commit(end: end, state: &state)
+        case .rows(let r):
+            guard let ws = watchesByTable[r.table.qualifiedName] else { return nil }
+            let implicit = !inTransaction
+            if implicit { begin(timestamp: event.header.timestamp) }
+            try applyRows(r, watches: ws, state: state)
+            if implicit && r.isStatementEnd { return try commit(end: end, state: &state) }
+            return nil
+        case .rotate, .formatDescription:
+            // Table maps do not survive a new FDE; resolved columns are per table map object.
+            resolvedFor.removeAll()
+            return nil
+        default:
+            return nil
+        }
+    }
+
+    private mutating func begin(timestamp ts: UInt32) {
+        inTransaction = true
+        standalone = false
+        pending.removeAll(keepingCapacity: true)
+        timestamp = ts
+    }
+
+    private mutating func rollback() {
+        pending.removeAll(keepingCapacity: true)
+        inTransaction = false
+        standalone = false
+        currentGTID = nil
+        currentMariaGTID = nil
+        currentMySQLGTID = nil
+    }
+
+    private mutating func commit(end: BinlogPosition, state: inout ShadowState) throws -> CommittedTransaction {
+        var changes: [CommittedChange] = []
+        changes.reserveCapacity(pending.count)
+        for p in pending {
+            let old = state.maps[p.watch][p.key]
+            if old == p.new { continue }
+            state.maps[p.watch][p.key] = p.new
+            changes.append(CommittedChange(watch: p.watch, key: p.key, old: old, new: p.new))
+        }
+        if let g = currentMariaGTID { state.gtid.commit(mariadb: g) }
+        if let g = currentMySQLGTID { state.gtid.commit(mysql: g) }
+        state.position = end
+        state.transactionsApplied += 1
+        let tx = CommittedTransaction(gtid: currentGTID, end: end, timestamp: timestamp, changes: changes)
+        pending.removeAll(keepingCapacity: true)
+        inTransaction = false
+        standalone = false
+        currentGTID = nil
+        currentMariaGTID = nil
+        currentMySQLGTID = nil
+        return tx
+    }
+
+    /// The value a key has, with this transaction's pending changes.
+    private func current(_ watch: Int, _ key: ShadowKey, state: ShadowState) -> ShadowValue? {
+        for p in pending.reversed() where p.watch == watch && p.key == key { return p.new }
+        return state.maps[watch][key]
+    }
+
+    private mutating func resolve(_ table: TableMapEvent, watches ws: [Int]) throws -> [(watch: Int, keys: [Int], value: Int)] {
+        if let r = resolvedFor[ObjectIdentifier(table)] { return r }
+        var names: [String]
+        if table.hasColumnNames {
+            names = table.columns.map { $0.name ?? "" }
+        } else {
+            let key = table.qualifiedName
+            if let cached = namesCache[key] {
+                names = cached
+            } else {
+                guard let fetched = try columnNames(table.database, table.table) else {
+                    throw ApplyError("\(key): the binlog carries no column names (binlog_row_metadata is not FULL) and the schema could not be read from information_schema")
+                }
+                names = fetched
+                namesCache[key] = fetched
+            }
+            guard names.count == table.columns.count else {
+                throw ApplyError("\(key): the table map has \(table.columns.count) columns but the resolved schema has \(names.count) (\(names.joined(separator: ","))): the table changed in a way the log does not describe; set binlog_row_metadata=FULL, or restart with --rebootstrap")
+            }
+        }
+        var out: [(Int, [Int], Int)] = []
+        for w in ws {
+            let watch = watches[w]
+            var keys: [Int] = []
+            for k in watch.keyColumns {
+                guard let i = names.firstIndex(of: k) else {
+                    throw ApplyError("\(table.qualifiedName): key column \(k) of watch \(watch.name) is not in the table (columns: \(names.joined(separator: ","))); stopping rather than applying wrong values")
+                }
+                keys.append(i)
+            }
+            guard let v = names.firstIndex(of: watch.valueColumn) else {
+                throw ApplyError("\(table.qualifiedName): value column \(watch.valueColumn) of watch \(watch.name) is not in the table (columns: \(names.joined(separator: ","))); stopping rather than applying wrong values")
+            }
+            out.append((w, keys, v))
+        }
+        if resolvedFor.count > 1024 { resolvedFor.removeAll() }
+        resolvedFor[ObjectIdentifier(table)] = out
+        return out
+    }
+
+    private mutating func applyRows(_ r: RowsEvent, watches ws: [Int], state: ShadowState) throws {
+        let resolved = try resolve(r.table, watches: ws)
+        var selection = Set<Int>()
+        for x in resolved { selection.formUnion(x.keys); selection.insert(x.value) }
+        let kind = r.kind
+        try r.forEachRow(selecting: Array(selection)) { (before, after) throws(BinlogDecodingError) in
+            for x in resolved {
+                func key(_ image: RowImage) -> ShadowKey? {
+                    for i in x.keys where image.absent.contains(i) { return nil }
+                    return ShadowKey(parts: x.keys.map { image.values[$0] })
+                }
+                let beforeKey = before.flatMap(key)
+                switch kind {
+                case .write:
+                    if let a = after, let k = key(a) {
+                        pending.append((x.watch, k, a.absent.contains(x.value) ? .null : ShadowValue(a.values[x.value])))
+                    }
+                case .delete:
+                    if let k = beforeKey { pending.append((x.watch, k, nil)) }
+                case .update:
+                    guard let a = after, let newKey = key(a) ?? beforeKey else { continue }
+                    var value: ShadowValue?
+                    if a.absent.contains(x.value) {
+                        value = current(x.watch, beforeKey ?? newKey, state: state) ?? .null
+                    } else if case .jsonDiff = a.values[x.value] {
+                        value = current(x.watch, newKey, state: state)
+                    } else {
+                        value = ShadowValue(a.values[x.value])
+                    }
+                    if let b = beforeKey, b != newKey { pending.append((x.watch, b, nil)) }
+                    pending.append((x.watch, newKey, value))
+                }
+            }
+        }
+    }
+
+    /// DDL on a watched table: column names are looked up again; TRUNCATE empties its maps.
+    private mutating func handleDDL(_ sql: String, defaultDatabase: String, state: inout ShadowState) throws {
+        let upper = sql.uppercased()
+        guard upper.hasPrefix("ALTER") || upper.hasPrefix("DROP") || upper.hasPrefix("RENAME") || upper.hasPrefix("TRUNCATE") || upper.hasPrefix("CREATE") else { return }
+        let normalized = upper.replacingBackticks()
+        for (table, ws) in watchesByTable {
+            let parts = table.uppercased().split(separator: ".", maxSplits: 1)
+            guard parts.count == 2 else { continue }
+            let qualified = parts[0] + "." + parts[1]
+            let mentions = normalized.contains(String(qualified)) || (defaultDatabase.uppercased() == String(parts[0]) && normalized.containsWord(String(parts[1])))
+            guard mentions else { continue }
+            namesCache[table] = nil
+            resolvedFor.removeAll()
+            if upper.hasPrefix("TRUNCATE") || upper.hasPrefix("DROP TABLE") {
+                for w in ws {
+                    state.maps[w].forEach { k, _ in pending.append((w, k, nil)) }
+                }
+            }
+        }
+    }
+}
+
+extension String {
+    func replacingBackticks() -> String { String(self.filter { $0 != "`" }) }
+
+    /// Whether `word` appears delimited by non-identifier characters.
+    func containsWord(_ word: String) -> Bool {
+        let chars = Array(self)
+        let w = Array(word)
+        guard w.count <= chars.count else { return false }
+        func isIdent(_ c: Character) -> Bool { c.isLetter || c.isNumber || c == "_" || c == "$" }
+        var i = 0
+        while i + w.count <= chars.count {
+            if Array(chars[i..<(i + w.count)]) == w {
+                let before = i == 0 || !isIdent(chars[i - 1])
+                let after = i + w.count == chars.count || !isIdent(chars[i + w.count])
+                if before && after { return true }
+            }
+            i += 1
+        }
+        return false
+    }
+}

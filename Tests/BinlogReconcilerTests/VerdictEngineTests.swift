@@ -1,0 +1,162 @@
+import Testing
+@testable import BinlogReconciler
+
+/// The worked examples of docs/reconcile.md, with L = 2 s, G = 1 s, C = 1 s.
+@Suite struct VerdictEngineTests {
+    /// A tiny harness: a shadow map for one key, Redis's value for it, and a clock.
+    final class World {
+        let engine: VerdictEngine
+        var shadow: ShadowValue? = .int(100)
+        var redis: RedisObservation = .value("100")
+        var now = 0.0
+        var records: [ReportRecord] = []
+        let key = ShadowKey.int(7)
+
+        init(missingIsNormal: Bool = false) {
+            engine = VerdictEngine(watchNames: ["stock"], tolerances: [.init(lead: 2, lag: 1, confirm: 1, missingIsNormal: missingIsNormal)], wallOffset: 1_700_000_000) { _, k in "product:\(k):stock" }
+        }
+
+        func commit(_ new: ShadowValue?) {
+            let tx = CommittedTransaction(gtid: "0-1-\(Int(now * 1000))", end: BinlogPosition(file: "b.1", pos: 4), timestamp: 0, changes: [CommittedChange(watch: 0, key: key, old: shadow, new: new)])
+            shadow = new
+            engine.noteCommit(tx, at: now)
+        }
+
+        func notify() { engine.noteNotification(watch: 0, key: key, at: now) }
+
+        /// Runs the clock forward in 1 ms steps, doing due reads and decisions.
+        func run(until t: Double) {
+            while now < t {
+                now = (now * 1000 + 1).rounded() / 1000
+                for (w, k) in engine.dueReads(now: now) {
+                    engine.observe(watch: w, key: k, result: redis, at: now, current: shadow)
+                }
+                records += engine.decide(now: now, current: { _, _ in self.shadow }, position: BinlogPosition(file: "b.1", pos: 4), gtid: "0-1-1")
+            }
+        }
+
+        var divergences: [ReportRecord] { records.filter { $0.event == .divergence } }
+        var resolved: [ReportRecord] { records.filter { $0.event == .resolved } }
+    }
+
+    @Test func redisBehindWithinLagIsNormal() {
+        let w = World()
+        w.run(until: 10)
+        w.commit(.int(99))  // MySQL applies an order; a cache-aside writer updates Redis 0.8 s later
+        w.run(until: 10.8)
+        w.redis = .value("99")
+        w.run(until: 20)
+        #expect(w.records.isEmpty)
+    }
+
+    @Test func redisAheadWithinLeadIsNormal() {
+        let w = World()
+        w.run(until: 20)
+        w.redis = .value("97")  // pre-deduct of 3 in Redis, notified
+        w.notify()
+        w.run(until: 21.5)
+        w.commit(.int(97))  // MySQL catches up 1.5 s later
+        w.run(until: 30)
+        #expect(w.records.isEmpty)
+    }
+
+    @Test func batchedTransactionsPassThroughValuesMySQLNeverHolds() {
+        let w = World()
+        w.run(until: 5)
+        w.redis = .value("99"); w.notify(); w.run(until: 5.2)
+        w.redis = .value("98"); w.notify(); w.run(until: 5.4)
+        w.redis = .value("96"); w.notify(); w.run(until: 5.6)
+        w.commit(.int(96))  // one transaction for the three orders
+        w.run(until: 15)
+        #expect(w.records.isEmpty)
+    }
+
+    @Test func lostMySQLWriteOnAQuietKeyIsReportedAfterCPlusL() throws {
+        let w = World()
+        w.run(until: 30)
+        w.redis = .value("99")  // Redis pre-deducted, the MySQL write is lost
+        w.notify()
+        w.run(until: 40)
+        let d = try #require(w.divergences.first)
+        #expect(w.divergences.count == 1)
+        #expect(d.kind == .redisLower && d.expected == "100" && d.redis == "99")
+        #expect(abs(d.firstSeen - 1_700_000_030) < 0.01)
+        #expect(abs((d.detectedAt - d.firstSeen) - 3) < 0.01, "C + L = 3 s after a notified Redis-side change")
+    }
+
+    @Test func manualMySQLUpdateNotReachingRedisIsReportedAfterGPlusCPlusL() throws {
+        let w = World()
+        w.run(until: 40)
+        w.commit(.int(150))  // restock written only to MySQL
+        w.run(until: 50)
+        let d = try #require(w.divergences.first)
+        #expect(w.divergences.count == 1)
+        #expect(d.kind == .redisLower && d.expected == "150")
+        #expect(abs(d.detectedAt - (1_700_000_040 + 4)) < 0.01, "G + C + L = 4 s after the commit")
+    }
+
+    @Test func resolvedOnceSeenEqualWhileQuietAndNoDuplicates() throws {
+        let w = World()
+        w.run(until: 10)
+        w.redis = .value("120"); w.notify()  // oversell risk
+        w.run(until: 20)
+        w.notify(); w.run(until: 25)  // another notification on the same wrong value: no duplicate
+        #expect(w.divergences.count == 1)
+        #expect(w.divergences.first?.kind == .redisHigher)
+        w.redis = .value("100.0"); w.notify()  // fixed (formatting differences are not divergences)
+        w.run(until: 30)
+        #expect(w.resolved.count == 1)
+        #expect(w.resolved.first?.id == w.divergences.first?.id)
+    }
+
+    @Test func missingKeyAndMissingIsNormal() {
+        let w = World()
+        w.run(until: 5)
+        w.redis = .missing; w.notify()
+        w.run(until: 15)
+        #expect(w.divergences.map(\.kind) == [.missing])
+        let normal = World(missingIsNormal: true)
+        normal.run(until: 5)
+        normal.redis = .missing; normal.notify()
+        normal.run(until: 15)
+        #expect(normal.records.isEmpty)
+    }
+
+    @Test func orphanNotANumberAndWrongType() {
+        let orphan = World()
+        orphan.run(until: 5)
+        orphan.commit(nil)  // row deleted, Redis keeps the key
+        orphan.run(until: 15)
+        #expect(orphan.divergences.map(\.kind) == [.orphan])
+        let nan = World()
+        nan.run(until: 5)
+        nan.redis = .value("lots"); nan.notify()
+        nan.run(until: 15)
+        #expect(nan.divergences.map(\.kind) == [.notANumber])
+        let wt = World()
+        wt.run(until: 5)
+        wt.redis = .wrongType; wt.notify()
+        wt.run(until: 15)
+        #expect(wt.divergences.map(\.kind) == [.wrongType])
+    }
+
+    @Test func aSingleInconsistentReadIsNotADivergence() {
+        let w = World()
+        w.run(until: 5)
+        w.redis = .value("90"); w.notify()
+        w.run(until: 5.5)
+        w.redis = .value("100")  // it was a blip: the confirmation read agrees
+        w.run(until: 15)
+        #expect(w.records.isEmpty)
+    }
+
+    @Test func numericTextComparesExactly() {
+        #expect(NumericText("7") == NumericText("07.000"))
+        #expect(NumericText("-0") == NumericText("0"))
+        #expect(NumericText("12.50")! < NumericText("12.51")!)
+        #expect(NumericText("-3")! < NumericText("-2.5")!)
+        #expect(NumericText("1e5") == nil)
+        #expect(NumericText("abc") == nil)
+        #expect(VerdictEngine.rfc3339(1_700_000_000.123) == "2023-11-14T22:13:20.123Z")
+    }
+}
