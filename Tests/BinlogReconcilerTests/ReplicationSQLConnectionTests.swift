@@ -19,6 +19,18 @@ struct ReplicationSQLConnectionTests {
         #expect(UInt64(id) == c.connectionID)
     }
 
+    @Test func connectsOverTheUnixSocket() throws {
+        guard let tcp = TestSource.admin() else { return }
+        let socket = try #require(try tcp.query("SELECT @@socket").first?.first ?? nil)
+        var config = TestSource.configuration()
+        config.unixSocket = socket
+        config.port = 0  // ignored with a socket
+        let c = try SQLConnection(configuration: config)
+        #expect(config.endpoint == "br_admin@unix:\(socket)")
+        let via = try c.query("SELECT USER()").first?.first ?? nil
+        #expect(via == "br_admin@localhost")
+    }
+
     @Test func queryReturnsColumnsRowsAndNulls() throws {
         guard let c = TestSource.admin() else { return }
         let r = try c.queryResult("SELECT 1 AS a, NULL AS b, 'x\u{00e9}' AS c UNION ALL SELECT 2, 'y', ''")
