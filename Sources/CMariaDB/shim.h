@@ -1,5 +1,68 @@
 #ifndef CMariaDB_SHIM_H
 #define CMariaDB_SHIM_H
+#include <stddef.h>
 #include <mysql.h>
 #include <mariadb_rpl.h>
+
+/*
+ * Swift cannot call C variadic functions, so every mysql_optionsv / mariadb_rpl_optionsv call the
+ * package makes goes through one of these wrappers. Each wrapper fixes the exact C type the option
+ * reads with va_arg (libmariadb 3.3): passing an int where the library reads size_t or unsigned long
+ * is undefined behaviour on LP64 (see shared/docs/libmariadb-notes.md, item 10).
+ */
+
+/* ---- mysql_optionsv: the option argument is a pointer to the value (or the string itself). ---- */
+
+/* MYSQL_OPT_CONNECT_TIMEOUT, MYSQL_OPT_READ_TIMEOUT, MYSQL_OPT_WRITE_TIMEOUT, MYSQL_OPT_PROTOCOL:
+   the library reads *(unsigned int *)arg. */
+static inline int cmariadb_set_option_uint(MYSQL *mysql, enum mysql_option option, unsigned int value) {
+    return mysql_optionsv(mysql, option, &value);
+}
+
+/* MYSQL_OPT_SSL_ENFORCE, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, MYSQL_OPT_RECONNECT:
+   the library reads *(my_bool *)arg (my_bool is char). */
+static inline int cmariadb_set_option_bool(MYSQL *mysql, enum mysql_option option, my_bool value) {
+    return mysql_optionsv(mysql, option, &value);
+}
+
+/* MYSQL_OPT_MAX_ALLOWED_PACKET: the library reads *(size_t *)arg. */
+static inline int cmariadb_set_option_size(MYSQL *mysql, enum mysql_option option, size_t value) {
+    return mysql_optionsv(mysql, option, &value);
+}
+
+/* MYSQL_OPT_SSL_KEY, MYSQL_OPT_SSL_CERT, MYSQL_OPT_SSL_CA, MYSQL_SET_CHARSET_NAME:
+   the library reads (char *)arg and copies the string. */
+static inline int cmariadb_set_option_string(MYSQL *mysql, enum mysql_option option, const char *value) {
+    return mysql_optionsv(mysql, option, value);
+}
+
+/* MYSQL_OPT_CONNECT_ATTR_ADD: two strings (key, value), both copied. */
+static inline int cmariadb_add_connect_attribute(MYSQL *mysql, const char *key, const char *value) {
+    return mysql_optionsv(mysql, MYSQL_OPT_CONNECT_ATTR_ADD, key, value);
+}
+
+/* ---- mariadb_rpl_optionsv ---- */
+
+/* MARIADB_RPL_FILENAME takes (char *, size_t). A non-zero length stores the bytes without a NUL
+   terminator; length 0 with a non-NULL name strdup()s it (so "" gives an empty name). */
+static inline int cmariadb_rpl_set_filename(MARIADB_RPL *rpl, const char *name, size_t length) {
+    return mariadb_rpl_optionsv(rpl, MARIADB_RPL_FILENAME, name, length);
+}
+
+/* MARIADB_RPL_START takes unsigned long (sent as a u32 in COM_BINLOG_DUMP). */
+static inline int cmariadb_rpl_set_start(MARIADB_RPL *rpl, unsigned long position) {
+    return mariadb_rpl_optionsv(rpl, MARIADB_RPL_START, position);
+}
+
+/* MARIADB_RPL_SERVER_ID takes unsigned int. */
+static inline int cmariadb_rpl_set_server_id(MARIADB_RPL *rpl, unsigned int server_id) {
+    return mariadb_rpl_optionsv(rpl, MARIADB_RPL_SERVER_ID, server_id);
+}
+
+/* MARIADB_RPL_FLAGS takes unsigned int but is stored in a uint16_t: flags above bit 15
+   (MARIADB_RPL_IGNORE_HEARTBEAT) are silently dropped. */
+static inline int cmariadb_rpl_set_flags(MARIADB_RPL *rpl, unsigned int flags) {
+    return mariadb_rpl_optionsv(rpl, MARIADB_RPL_FLAGS, flags);
+}
+
 #endif

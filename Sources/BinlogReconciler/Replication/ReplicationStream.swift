@@ -1,0 +1,513 @@
+import BinlogParser
+import Logging
+import Synchronization
+internal import CMariaDB
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// MARK: - ReplicationStream
+
+/// A binlog dump from the source: connects as a replica, sends COM_BINLOG_DUMP through libmariadb
+/// and hands back each event's bytes as a ``RawEvent`` for BinlogParser. libmariadb's own event
+/// decoding is never used for data.
+///
+/// ## Wire format of one dump packet (network mode)
+/// ```
+/// 0x00 status byte (OK)                     raw_data[0]
+/// [0xEF, ack flag]   only with semi-sync    raw_data[1...2]
+/// event: 19-byte v4 header, body, [CRC32]   raw_data[raw_data_ofs ..< raw_data_size]
+/// ```
+/// An EOF packet (0xFE, < 9 bytes) ends a NON_BLOCK dump; an ERR packet ends it with an error.
+///
+/// ## Before COM_BINLOG_DUMP (one `SET` round trip)
+/// - `@master_binlog_checksum = @@global.binlog_checksum` (and MySQL 8's `@source_binlog_checksum`):
+///   without it a CRC32 source stops with error 1236 (libmariadb-notes.md item 1).
+/// - `@mariadb_slave_capability = 4`: send MariaDB GTID / GTID_LIST / BINLOG_CHECKPOINT events as
+///   they are instead of rewriting them into QUERY events (item 5). Harmless on MySQL.
+/// - `@master_heartbeat_period = <ns>`: a HEARTBEAT_LOG_EVENT after that much silence.
+/// - `@slave_uuid` / `@replica_uuid`: MySQL identifies replicas by it (MariaDB ignores it). It is
+///   derived from the replica server id so that a reconnecting reader replaces its own zombie.
+/// - For a MariaDB GTID start: `@slave_connect_state`, `@slave_gtid_strict_mode = 1`,
+///   `@slave_gtid_ignore_duplicates = 0`, then the dump with an empty file name and position 4
+///   (what MariaDB's own replica and python-mysql-replication send).
+///
+/// ## Positions
+/// Every event that is in the file has `log_pos` = offset of the next event, so its offset is
+/// `log_pos - event_size`. Events that are not in the file — the artificial ROTATE that opens every
+/// dump, an FDE re-sent when starting mid-file, heartbeats, anything flagged
+/// `LOG_EVENT_ARTIFICIAL_F` or with `log_pos` 0 — get the offset of the stream's current position
+/// and do not move it. ROTATE events (artificial or real) switch ``currentFile``.
+/// (`log_pos` is a u32: in a binlog file larger than 4 GiB the offsets wrap; the stream then
+/// assumes consecutive events.)
+///
+/// ## Liveness
+/// With heartbeats the connection's read timeout (`MYSQL_OPT_READ_TIMEOUT`) is 3 heartbeat
+/// periods: any packet — event or heartbeat — resets it, so a fetch that blocks longer means the
+/// source or the network is gone, and ``next()`` throws ``ReplicationError/Kind/idleTimeout``.
+///
+/// ## Shutdown
+/// ``interruptHandle`` is `Sendable`: calling ``InterruptHandle/interrupt()`` from another thread
+/// (a SIGTERM handler task) shuts the socket down, so a blocked ``next()`` returns at once with
+/// ``ReplicationError/Kind/interrupted``. `KILL CONNECTION` ``connectionID`` from another session
+/// works too (it surfaces as ``ReplicationError/Kind/connectionLost``).
+///
+/// Not `Sendable`: one owner calls ``next()``.
+public final class ReplicationStream {
+    /// How the dump behaves.
+    public struct Options: Sendable {
+        /// `MARIADB_RPL_BINLOG_DUMP_NON_BLOCK`: the source sends EOF at the current end of its
+        /// binlog and ``next()`` returns nil (tests, benchmarks, one-shot catch-up). Otherwise the
+        /// dump blocks and waits for new events (tailing).
+        public var stopAtEnd: Bool
+        /// `MARIADB_RPL_BINLOG_SEND_ANNOTATE_ROWS` (MariaDB): also send ANNOTATE_ROWS events (the
+        /// SQL text before each row event group). Off by default, as MariaDB's own replica.
+        public var sendAnnotateRows: Bool
+        /// `@slave_uuid` / `@replica_uuid`; nil derives one from the replica server id.
+        public var replicaUUID: String?
+        /// The largest event the client accepts (`MYSQL_OPT_MAX_ALLOWED_PACKET`); default 1 GiB,
+        /// MariaDB's and MySQL's own maximum.
+        public var maxEventSize: Int
+
+        public init(stopAtEnd: Bool = false, sendAnnotateRows: Bool = false, replicaUUID: String? = nil, maxEventSize: Int = 1 << 30) {
+            self.stopAtEnd = stopAtEnd
+            self.sendAnnotateRows = sendAnnotateRows
+            self.replicaUUID = replicaUUID
+            self.maxEventSize = maxEventSize
+        }
+    }
+
+    // MARK: Facts about the session
+
+    public let start: ReplicationStartPoint
+    public let options: Options
+    /// `VERSION()` of the source.
+    public let serverVersion: String
+    public let flavor: ServerFlavor
+    /// The source's own `@@server_id`.
+    public let sourceServerID: UInt32
+    /// The server id this dump announced.
+    public let replicaServerID: UInt32
+    /// What `@master_binlog_checksum` was set to: the checksum of the artificial first ROTATE
+    /// (set ``BinlogEventDecoder/checksumBeforeFormatDescription`` to it).
+    public let checksumAlgorithm: ChecksumAlgorithm
+    /// `CONNECTION_ID()` of the dump session, for `KILL CONNECTION`.
+    public let connectionID: UInt64
+    public let heartbeatPeriod: Duration
+    /// Silence after which the connection counts as dead (the read timeout), nil for none.
+    public let idleTimeout: Duration?
+    /// Shuts the dump down from another thread.
+    public let interruptHandle: InterruptHandle
+
+    // MARK: Progress
+
+    /// The binlog file the stream is in (set by ROTATE events); empty before the first ROTATE of a
+    /// GTID start.
+    public private(set) var currentFile: String
+    /// The file of the last event ``next()`` returned (for a real ROTATE: the file it ends).
+    public private(set) var eventFile: String
+    /// Whether the last event returned is in the binlog file (false for the artificial ROTATE,
+    /// re-sent FDEs and heartbeats).
+    public private(set) var lastEventIsInFile = false
+    /// Events and bytes received.
+    public private(set) var eventCount: UInt64 = 0
+    public private(set) var byteCount: UInt64 = 0
+
+    private var nextPosition: UInt64
+    private let endpoint: String
+    private var connection: SQLConnection
+    private var rpl: UnsafeMutablePointer<MARIADB_RPL>?
+    private var event: UnsafeMutablePointer<MARIADB_RPL_EVENT>?
+    /// Decodes only FORMAT_DESCRIPTION and ROTATE events (for the checksum in force and file names).
+    private var control = BinlogEventDecoder()
+    private var state: State = .streaming
+    private let logger: Logger
+
+    private enum State {
+        case streaming
+        case ended
+        case failed(ReplicationError)
+        case closed
+    }
+
+    /// Where to reopen to continue after the last in-file event returned; nil while the file is not
+    /// known yet (a GTID start before its first ROTATE).
+    public var resumeCoordinates: BinlogCoordinates? {
+        currentFile.isEmpty ? nil : BinlogCoordinates(file: currentFile, position: nextPosition)
+    }
+
+    // MARK: Opening
+
+    /// Connects, negotiates and sends the dump request. Errors of the dump itself (e.g. a purged
+    /// file) arrive with the first ``next()``.
+    public init(
+        configuration c: SourceConfiguration, start: ReplicationStartPoint, options: Options = Options(),
+        logger: Logger = Logger(label: "binlog-reconciler.replication")
+    ) throws(ReplicationError) {
+        do throws(SQLError) { try c.validate() } catch { throw ReplicationError(.configuration, error.message) }
+        self.start = start
+        self.options = options
+        self.logger = logger
+        self.endpoint = c.endpoint
+        self.replicaServerID = c.replicaServerID
+        self.heartbeatPeriod = c.heartbeatPeriod
+        let idle: Duration? = c.heartbeatPeriod > .zero ? max(c.heartbeatPeriod * 3, .seconds(1)) : c.readTimeout
+        self.idleTimeout = idle
+
+        switch start {
+        case .filePosition(let file, let position):
+            guard !file.isEmpty, !file.utf8.contains(0), position >= 4, position <= UInt64(UInt32.max) else {
+                throw ReplicationError(.configuration, "invalid start \(start): need a file name and a position in 4...\(UInt32.max)")
+            }
+            currentFile = file
+            nextPosition = position
+        case .mariadbGTID(let gtid):
+            guard Self.isValidMariaDBGTIDList(gtid) else {
+                throw ReplicationError(.configuration, "invalid MariaDB GTID position '\(gtid)': expected domain-server-sequence[,…]")
+            }
+            currentFile = ""
+            nextPosition = 4
+        }
+        eventFile = currentFile
+
+        let conn: SQLConnection
+        do throws(SQLError) {
+            conn = try SQLConnection(configuration: c, readTimeout: idle, maxAllowedPacket: options.maxEventSize)
+        } catch {
+            throw ReplicationError(.connect, "cannot connect to the source for the binlog dump", sqlError: error)
+        }
+        connection = conn
+        serverVersion = conn.serverVersion
+        flavor = conn.flavor
+        connectionID = conn.connectionID
+        interruptHandle = InterruptHandle()
+
+        // Session variables, then read back what was negotiated.
+        let uuid = options.replicaUUID ?? Self.derivedUUID(serverID: c.replicaServerID)
+        var sets = [
+            "@master_binlog_checksum = @@global.binlog_checksum",
+            "@source_binlog_checksum = @@global.binlog_checksum",
+            "@mariadb_slave_capability = 4",
+            "@master_heartbeat_period = \(c.heartbeatPeriod.nanosecondsClamped)",
+        ]
+        let checksumName: String
+        let sourceID: UInt32
+        do throws(SQLError) {
+            sets.append("@slave_uuid = \(try conn.quoted(uuid))")
+            sets.append("@replica_uuid = \(try conn.quoted(uuid))")
+            if case .mariadbGTID(let gtid) = start {
+                guard conn.flavor == .mariadb else {
+                    throw SQLError(client: "a MariaDB GTID start needs a MariaDB source; \(conn.serverVersion) is MySQL (use a file/position start)")
+                }
+                sets.append("@slave_connect_state = \(try conn.quoted(gtid))")
+                sets.append("@slave_gtid_strict_mode = 1")
+                sets.append("@slave_gtid_ignore_duplicates = 0")
+            }
+            try conn.execute("SET " + sets.joined(separator: ", "))
+            let row = try conn.query("SELECT @master_binlog_checksum, @@global.server_id").first ?? []
+            checksumName = (row.first ?? nil) ?? "NONE"
+            guard row.count == 2, let idText = row[1], let id = UInt32(idText) else {
+                throw SQLError(client: "cannot read @@global.server_id from the source")
+            }
+            sourceID = id
+        } catch {
+            conn.close()
+            throw ReplicationError(error.code == 0 ? .configuration : .connect, "binlog dump handshake failed", sqlError: error)
+        }
+        sourceServerID = sourceID
+        checksumAlgorithm = checksumName.uppercased() == "CRC32" ? .crc32 : .off
+        control.checksumBeforeFormatDescription = checksumAlgorithm
+        guard c.replicaServerID != sourceID else {
+            conn.close()
+            throw ReplicationError(
+                .configuration,
+                "replica server id \(c.replicaServerID) is the source's own server_id: choose another, unique id")
+        }
+
+        // COM_BINLOG_DUMP through libmariadb.
+        guard let h = conn.handle, let r = mariadb_rpl_init_ex(h, UInt32(MARIADB_RPL_VERSION)) else {
+            let e = conn.handle.map { SQLError(handle: $0, context: "mariadb_rpl_init") }
+            conn.close()
+            throw ReplicationError(.connect, "libmariadb could not create a replication handle", sqlError: e)
+        }
+        rpl = r
+        var ok = true
+        switch start {
+        case .filePosition(let file, let position):
+            let name = Array(file.utf8)
+            ok = ok && name.withUnsafeBufferPointer { b in
+                b.withMemoryRebound(to: CChar.self) { cmariadb_rpl_set_filename(r, $0.baseAddress, $0.count) == 0 }
+            }
+            ok = ok && cmariadb_rpl_set_start(r, UInt(position)) == 0
+        case .mariadbGTID:
+            // Empty name (length 0 makes the library strdup("")), position 4: the source finds the
+            // file from @slave_connect_state.
+            ok = ok && cmariadb_rpl_set_filename(r, "", 0) == 0
+            ok = ok && cmariadb_rpl_set_start(r, 4) == 0
+        }
+        ok = ok && cmariadb_rpl_set_server_id(r, c.replicaServerID) == 0
+        var flags: UInt32 = 0
+        if options.stopAtEnd { flags |= UInt32(MARIADB_RPL_BINLOG_DUMP_NON_BLOCK) }
+        if options.sendAnnotateRows { flags |= UInt32(MARIADB_RPL_BINLOG_SEND_ANNOTATE_ROWS) }
+        ok = ok && cmariadb_rpl_set_flags(r, flags) == 0
+        guard ok, mariadb_rpl_open(r) == 0 else {
+            let e = SQLError(handle: h, context: "COM_BINLOG_DUMP")
+            teardown()
+            throw ReplicationError(.connect, "cannot start the binlog dump at \(start)", sqlError: e)
+        }
+        interruptHandle.attach(socket: Int32(truncatingIfNeeded: mysql_get_socket(h)))
+        logger.debug(
+            "binlog dump opened",
+            metadata: [
+                "source": "\(endpoint)", "start": "\(start)", "replica_server_id": "\(c.replicaServerID)",
+                "connection_id": "\(connectionID)", "checksum": "\(checksumAlgorithm.name)",
+                "heartbeat": "\(heartbeatPeriod)", "non_block": "\(options.stopAtEnd)",
+            ])
+    }
+
+    deinit { teardown() }
+
+    // MARK: Reading
+
+    /// The next event, or nil at the end of a `stopAtEnd` dump. Blocks in tailing mode until an
+    /// event or heartbeat arrives, or until ``idleTimeout``.
+    ///
+    /// The returned event's bytes are a fresh array (one copy out of libmariadb's buffer); its
+    /// offset is its position in ``eventFile`` (see the type's documentation for artificial events).
+    /// After an error every later call throws the same error; reopen a new stream at
+    /// ``ReplicationError/resumeAt`` when ``ReplicationError/isRecoverable``.
+    public func next() throws(ReplicationError) -> RawEvent? {
+        switch state {
+        case .streaming: break
+        case .ended: return nil
+        case .failed(let e): throw e
+        case .closed: throw ReplicationError(.closed, "the replication stream is closed", resumeAt: resumeCoordinates)
+        }
+        guard let r = rpl else { throw fail(.closed, "the replication stream is closed", nil) }
+        let began = MonotonicCoarseClock.nanoseconds()
+        guard let ev = mariadb_rpl_fetch(r, event) else {
+            event = nil  // libmariadb freed the event it was given
+            return try endOrFail(since: began)
+        }
+        event = ev
+        let total = ev.pointee.raw_data_size
+        let ofs = ev.pointee.raw_data_ofs
+        guard let base = ev.pointee.raw_data, ofs <= total, total - ofs >= EventHeader.size else {
+            throw fail(.protocolViolation, "dump packet of \(total) bytes is too short for an event", nil)
+        }
+        let bytes = Array(UnsafeRawBufferPointer(start: base + ofs, count: total - ofs))
+        var raw = RawEvent(offset: 0, bytes: bytes[...])
+        let header = raw.header
+        guard Int(header.eventSize) == bytes.count else {
+            throw fail(.protocolViolation, "event header says \(header.eventSize) bytes, packet carries \(bytes.count)", nil)
+        }
+        eventCount &+= 1
+        byteCount &+= UInt64(bytes.count)
+
+        let size = UInt64(bytes.count)
+        let logPos = UInt64(header.logPosition)
+        let type = header.type
+        let inFile = logPos != 0 && !header.isArtificial && type != .heartbeat && type != .heartbeatV2
+        lastEventIsInFile = inFile
+        if type == .rotate || type == .formatDescription {
+            let decoded: BinlogEvent
+            do throws(BinlogDecodingError) { decoded = try control.decode(raw) } catch {
+                throw fail(.protocolViolation, "cannot decode \(type) from the source: \(error)", nil)
+            }
+            if case .rotate(let rotate) = decoded.body {
+                if inFile {
+                    raw.offset = logPos >= size ? logPos - size : nextPosition
+                    eventFile = currentFile
+                } else {
+                    raw.offset = rotate.position
+                    eventFile = rotate.nextFile
+                }
+                currentFile = rotate.nextFile
+                nextPosition = rotate.position
+                return raw
+            }
+        }
+        if inFile {
+            raw.offset = logPos >= size ? logPos - size : nextPosition
+            nextPosition = raw.offset + size
+        } else {
+            raw.offset = nextPosition
+        }
+        eventFile = currentFile
+        return raw
+    }
+
+    /// After `mariadb_rpl_fetch` returned NULL: the end of a NON_BLOCK dump, or an error
+    /// (libmariadb-notes.md item 2: the error is in `mysql_errno`, or in `mariadb_rpl_errno` when the
+    /// library refused a packet).
+    private func endOrFail(since began: UInt64) throws(ReplicationError) -> RawEvent? {
+        let h = connection.handle
+        let code = h.map { mysql_errno($0) } ?? 0
+        let rplCode = rpl.map { mariadb_rpl_errno($0) } ?? 0
+        if interruptHandle.wasInterrupted {
+            throw fail(.interrupted, "the binlog dump was interrupted (shutdown)", nil)
+        }
+        if code == 0 && rplCode == 0 {
+            if options.stopAtEnd {
+                state = .ended
+                teardown()
+                return nil
+            }
+            throw fail(.connectionLost, "the source ended the dump although it was asked to wait for new events", nil)
+        }
+        if code == 0, let r = rpl {
+            let message = mariadb_rpl_error(r).map { String(cString: $0) } ?? ""
+            let e = SQLError(code: rplCode, sqlState: "HY000", message: message, context: "mariadb_rpl_fetch")
+            throw fail(.protocolViolation, "libmariadb could not read the event after \(resumeDescription)", e)
+        }
+        guard let h else { throw fail(.closed, "the replication stream is closed", nil) }
+        let e = SQLError(handle: h, context: "binlog dump from \(endpoint)")
+        let lower = e.message.lowercased()
+        switch code {
+        case 1236 where lower.contains("same server_uuid") || lower.contains("same server_id") || lower.contains("same server id"):
+            throw fail(.duplicateReplicaID, duplicateMessage, e)
+        case 4052:
+            throw fail(.duplicateReplicaID, duplicateMessage, e)
+        case 1236:
+            throw fail(
+                .binlogUnavailable,
+                "the source cannot send its binlog from \(start): the file or position was purged or never existed, "
+                    + "or the GTID position is not in its binlogs. Re-bootstrap: snapshot the watched tables again and start "
+                    + "from the source's current position (SHOW MASTER STATUS, or SELECT @@gtid_binlog_pos on MariaDB); "
+                    + "keep binlogs longer (binlog_expire_logs_seconds / expire_logs_days) than the reader may be down",
+                e)
+        default:
+            break
+        }
+        if e.isConnectionError {
+            let blocked = Duration.nanoseconds(Int64(clamping: MonotonicCoarseClock.nanoseconds() &- began))
+            if let idle = idleTimeout, code == 2013 || code == 5013, blocked >= idle * 0.9 {
+                throw fail(
+                    .idleTimeout,
+                    "nothing arrived from the source for \(idle) (heartbeat period \(heartbeatPeriod)): the connection is presumed dead",
+                    e)
+            }
+            throw fail(.connectionLost, "the binlog dump connection was lost after \(resumeDescription)", e)
+        }
+        throw fail(.server, "the source stopped the binlog dump", e)
+    }
+
+    private var duplicateMessage: String {
+        "another replica or reader connected with replica server id \(replicaServerID) and the source dropped this dump: "
+            + "give every reader a unique replica server id (the source's own is \(sourceServerID))"
+    }
+
+    private var resumeDescription: String { resumeCoordinates.map { "\($0)" } ?? "\(start)" }
+
+    private func fail(_ kind: ReplicationError.Kind, _ message: String, _ sqlError: SQLError?) -> ReplicationError {
+        let e = ReplicationError(kind, message, sqlError: sqlError, resumeAt: resumeCoordinates)
+        state = .failed(e)
+        teardown()
+        logger.debug("binlog dump stopped", metadata: ["error": "\(e)", "source": "\(endpoint)"])
+        return e
+    }
+
+    // MARK: Closing
+
+    /// Ends the dump and closes the connection. Idempotent; later ``next()`` calls throw `.closed`.
+    public func close() {
+        if case .streaming = state { state = .closed }
+        if case .ended = state { state = .closed }
+        teardown()
+    }
+
+    /// Same as `interruptHandle.interrupt()`.
+    public func interrupt() { interruptHandle.interrupt() }
+
+    private func teardown() {
+        interruptHandle.detach()
+        if let ev = event {
+            event = nil
+            mariadb_free_rpl_event(ev)
+        }
+        if let r = rpl {
+            rpl = nil
+            mariadb_rpl_close(r)
+        }
+        connection.close()
+    }
+
+    // MARK: Helpers
+
+    /// `domain-server-sequence` triples separated by commas (spaces allowed), or the empty string.
+    static func isValidMariaDBGTIDList(_ s: String) -> Bool {
+        let trimmed = s.filter { $0 != " " }
+        if trimmed.isEmpty { return true }
+        for gtid in trimmed.split(separator: ",", omittingEmptySubsequences: false) {
+            let parts = gtid.split(separator: "-", omittingEmptySubsequences: false)
+            guard parts.count == 3, UInt32(parts[0]) != nil, UInt32(parts[1]) != nil, UInt64(parts[2]) != nil else {
+                return false
+            }
+        }
+        return true
+    }
+
+    /// A stable UUID for a replica server id: `62726563-0000-4000-8000-<id as 12 hex digits>`.
+    static func derivedUUID(serverID: UInt32) -> String {
+        let hex = String(serverID, radix: 16)
+        return "62726563-0000-4000-8000-" + String(repeating: "0", count: 12 - hex.count) + hex
+    }
+}
+
+// MARK: - MonotonicCoarseClock
+
+/// A monotonic clock cheap enough to read once per event: `CLOCK_MONOTONIC_COARSE` on Linux
+/// (a vDSO load, resolution of a few milliseconds), `CLOCK_UPTIME_RAW` on Darwin. Only used to tell
+/// an idle timeout from another lost connection.
+enum MonotonicCoarseClock {
+    static func nanoseconds() -> UInt64 {
+        #if os(Linux)
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+        #else
+        return clock_gettime_nsec_np(CLOCK_UPTIME_RAW)
+        #endif
+    }
+}
+
+// MARK: - InterruptHandle
+
+extension ReplicationStream {
+    /// Lets another thread stop a blocked ``ReplicationStream/next()``: `shutdown(2)` on the dump
+    /// socket makes the pending read return, and the stream reports
+    /// ``ReplicationError/Kind/interrupted``. Safe to call at any time, also after the stream closed.
+    public final class InterruptHandle: Sendable {
+        private struct State {
+            var socket: Int32 = -1
+            var interrupted = false
+        }
+
+        private let state = Mutex(State())
+
+        init() {}
+
+        /// Stops the stream; idempotent.
+        public func interrupt() {
+            state.withLock { s in
+                s.interrupted = true
+                if s.socket >= 0 { _ = shutdown(s.socket, Int32(SHUT_RDWR)) }
+            }
+        }
+
+        public var wasInterrupted: Bool { state.withLock { $0.interrupted } }
+
+        func attach(socket: Int32) {
+            state.withLock { s in
+                s.socket = socket
+                if s.interrupted, socket >= 0 { _ = shutdown(socket, Int32(SHUT_RDWR)) }
+            }
+        }
+
+        /// Called before the socket is closed, so `interrupt()` never touches a reused descriptor.
+        func detach() { state.withLock { $0.socket = -1 } }
+    }
+}

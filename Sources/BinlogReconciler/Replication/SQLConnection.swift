@@ -1,0 +1,235 @@
+internal import CMariaDB
+
+// MARK: - SQLResultSet
+
+/// The rows of one result set as text (the text protocol's representation), with the column names.
+public struct SQLResultSet: Sendable, Hashable {
+    public var columns: [String]
+    /// One array per row; `nil` is SQL NULL.
+    public var rows: [[String?]]
+
+    public init(columns: [String], rows: [[String?]]) {
+        self.columns = columns
+        self.rows = rows
+    }
+
+    /// The value of the first column of the first row (nil if there is none or it is NULL).
+    public var scalar: String? { rows.first?.first ?? nil }
+}
+
+// MARK: - SQLConnection
+
+/// One SQL session on the source (text protocol), owning a `MYSQL*` that is closed in `deinit`.
+///
+/// Used for bootstrap queries (`SHOW MASTER STATUS`, `@@gtid_binlog_pos`, table scans), for
+/// `KILL`ing a stuck dump connection, and by ``ReplicationStream`` for its own handshake. Not
+/// `Sendable`: one owner at a time (libmariadb handles are not thread-safe).
+public final class SQLConnection {
+    /// The handle; valid until ``close()``.
+    private(set) var handle: UnsafeMutablePointer<MYSQL>?
+    /// `VERSION()` as announced in the handshake, e.g. `10.11.19-MariaDB-0+deb12u1-log`.
+    public let serverVersion: String
+    /// MariaDB or MySQL (from the configuration, or detected from ``serverVersion`` for `.auto`).
+    public let flavor: ServerFlavor
+    /// The server's id for this session (`CONNECTION_ID()`), the argument `KILL` takes.
+    public let connectionID: UInt64
+    /// The negotiated TLS cipher, nil for a plaintext connection.
+    public let tlsCipher: String?
+    /// `user@host:port`, for messages.
+    public let endpoint: String
+
+    /// Connects with the configuration's timeouts and TLS settings.
+    public convenience init(configuration: SourceConfiguration) throws(SQLError) {
+        try self.init(configuration: configuration, readTimeout: configuration.readTimeout, maxAllowedPacket: nil)
+    }
+
+    /// - Parameters:
+    ///   - readTimeout: overrides the configuration's read timeout (`nil`: no limit).
+    ///   - maxAllowedPacket: the largest packet the client accepts (`MYSQL_OPT_MAX_ALLOWED_PACKET`).
+    init(configuration c: SourceConfiguration, readTimeout: Duration?, maxAllowedPacket: Int?) throws(SQLError) {
+        try c.validate()
+        MariaDBLibrary.initializeOnce()
+        let context = "connect to \(c.endpoint)"
+        guard let h = mysql_init(nil) else {
+            throw SQLError(code: 2008, sqlState: "HY000", message: "mysql_init failed (out of memory)", context: context)
+        }
+        var ok = true
+        ok = ok && cmariadb_set_option_uint(h, MYSQL_OPT_CONNECT_TIMEOUT, c.connectTimeout.wholeSecondsRoundedUp) == 0
+        if let readTimeout {
+            let s = max(readTimeout.wholeSecondsRoundedUp, 1)
+            ok = ok && cmariadb_set_option_uint(h, MYSQL_OPT_READ_TIMEOUT, s) == 0
+            ok = ok && cmariadb_set_option_uint(h, MYSQL_OPT_WRITE_TIMEOUT, s) == 0
+        }
+        let proto = c.unixSocket == nil ? MYSQL_PROTOCOL_TCP : MYSQL_PROTOCOL_SOCKET
+        ok = ok && cmariadb_set_option_uint(h, MYSQL_OPT_PROTOCOL, proto.rawValue) == 0
+        ok = ok && cmariadb_set_option_bool(h, MYSQL_OPT_RECONNECT, 0) == 0
+        ok = ok && cmariadb_set_option_string(h, MYSQL_SET_CHARSET_NAME, "utf8mb4") == 0
+        if let maxAllowedPacket {
+            ok = ok && cmariadb_set_option_size(h, MYSQL_OPT_MAX_ALLOWED_PACKET, maxAllowedPacket) == 0
+        }
+        ok = ok && cmariadb_add_connect_attribute(h, "program_name", "binlog-reconciler") == 0
+        ok = ok && Self.applyTLS(c.tls, to: h)
+        guard ok else {
+            let e = SQLError(handle: h, context: context + " (setting client options)")
+            mysql_close(h)
+            throw e
+        }
+        let connected: UnsafeMutablePointer<MYSQL>? =
+            c.password.value.withCString { pw in
+                if let socket = c.unixSocket {
+                    return c.user.withCString { u in socket.withCString { s in mysql_real_connect(h, "localhost", u, pw, nil, 0, s, 0) } }
+                }
+                return c.user.withCString { u in c.host.withCString { host in mysql_real_connect(h, host, u, pw, nil, UInt32(c.port), nil, 0) } }
+            }
+        guard connected != nil else {
+            let e = SQLError(handle: h, context: context)
+            mysql_close(h)
+            throw e
+        }
+        let cipher = mysql_get_ssl_cipher(h).map { String(cString: $0) }
+        if cipher == nil, c.tls.mode != .disabled, c.tls.mode != .preferred {
+            mysql_close(h)
+            throw SQLError(
+                code: 2026, sqlState: "HY000",
+                message: "TLS mode \(c.tls.mode.rawValue) but the server did not negotiate TLS (is it configured with ssl_cert/ssl_key?)",
+                context: context)
+        }
+        handle = h
+        tlsCipher = cipher
+        endpoint = c.endpoint
+        serverVersion = mysql_get_server_info(h).map { String(cString: $0) } ?? ""
+        connectionID = UInt64(mysql_thread_id(h))
+        switch c.flavor {
+        case .auto: flavor = ServerFlavor.detect(version: serverVersion)
+        case .mariadb: flavor = .mariadb
+        case .mysql: flavor = .mysql
+        }
+    }
+
+    deinit { close() }
+
+    /// Closes the session (sends COM_QUIT). Idempotent.
+    public func close() {
+        if let h = handle {
+            handle = nil
+            mysql_close(h)
+        }
+    }
+
+    public var isClosed: Bool { handle == nil }
+
+    // MARK: Queries
+
+    /// Runs one statement and returns its rows as text (empty for statements without a result set).
+    public func query(_ sql: String) throws(SQLError) -> [[String?]] {
+        try queryResult(sql).rows
+    }
+
+    /// Runs one statement and returns its result set with the column names.
+    public func queryResult(_ sql: String) throws(SQLError) -> SQLResultSet {
+        let h = try send(sql)
+        guard let result = mysql_store_result(h) else {
+            if mysql_field_count(h) == 0 { return SQLResultSet(columns: [], rows: []) }
+            throw SQLError(handle: h, context: "query: " + abbreviatedSQL(sql))
+        }
+        defer { mysql_free_result(result) }
+        let n = Int(mysql_num_fields(result))
+        var columns: [String] = []
+        columns.reserveCapacity(n)
+        if let fields = mysql_fetch_fields(result) {
+            for i in 0..<n { columns.append(fields[i].name.map { String(cString: $0) } ?? "") }
+        }
+        var rows: [[String?]] = []
+        rows.reserveCapacity(Int(clamping: mysql_num_rows(result)))
+        while let row = mysql_fetch_row(result) {
+            guard let lengths = mysql_fetch_lengths(result) else { break }
+            var values: [String?] = []
+            values.reserveCapacity(n)
+            for i in 0..<n {
+                if let p = row[i] {
+                    let buffer = UnsafeRawBufferPointer(start: p, count: Int(lengths[i]))
+                    values.append(String(decoding: buffer, as: UTF8.self))
+                } else {
+                    values.append(nil)
+                }
+            }
+            rows.append(values)
+        }
+        return SQLResultSet(columns: columns, rows: rows)
+    }
+
+    /// Runs one statement that returns no rows (or whose rows are discarded); returns the number of
+    /// affected rows.
+    @discardableResult
+    public func execute(_ sql: String) throws(SQLError) -> UInt64 {
+        let h = try send(sql)
+        if let result = mysql_store_result(h) {
+            mysql_free_result(result)
+            return 0
+        }
+        if mysql_field_count(h) != 0 { throw SQLError(handle: h, context: "execute: " + abbreviatedSQL(sql)) }
+        let n = mysql_affected_rows(h)
+        return n == UInt64.max ? 0 : n
+    }
+
+    /// `KILL CONNECTION id`: ends another session (e.g. a stuck dump connection) on the server.
+    public func kill(connectionID id: UInt64) throws(SQLError) {
+        try execute("KILL CONNECTION \(id)")
+    }
+
+    /// Escapes a string for use inside single quotes, with the connection's character set.
+    public func escape(_ s: String) throws(SQLError) -> String {
+        let h = try liveHandle()
+        let utf8 = Array(s.utf8)
+        var out = [CChar](repeating: 0, count: utf8.count * 2 + 1)
+        let n = (utf8 + [0]).withUnsafeBufferPointer { src in
+            src.withMemoryRebound(to: CChar.self) { s in
+                mysql_real_escape_string(h, &out, s.baseAddress, UInt(s.count - 1))
+            }
+        }
+        return String(decoding: out[0..<Int(n)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// `'…'` with the content escaped.
+    public func quoted(_ s: String) throws(SQLError) -> String { "'" + (try escape(s)) + "'" }
+
+    // MARK: Internals
+
+    func liveHandle() throws(SQLError) -> UnsafeMutablePointer<MYSQL> {
+        guard let h = handle else {
+            throw SQLError(code: 2006, sqlState: "HY000", message: "the connection is closed", context: endpoint)
+        }
+        return h
+    }
+
+    private func send(_ sql: String) throws(SQLError) -> UnsafeMutablePointer<MYSQL> {
+        let h = try liveHandle()
+        var s = sql
+        let rc = s.withUTF8 { b in
+            b.withMemoryRebound(to: CChar.self) { p in mysql_real_query(h, p.baseAddress, UInt(p.count)) }
+        }
+        if rc != 0 { throw SQLError(handle: h, context: "query: " + abbreviatedSQL(sql)) }
+        return h
+    }
+
+    /// Maps the TLS options (see ``SourceConfiguration/TLSOptions``) onto libmariadb 3.3's options.
+    private static func applyTLS(_ tls: SourceConfiguration.TLSOptions, to h: UnsafeMutablePointer<MYSQL>) -> Bool {
+        if tls.mode == .disabled { return true }
+        var ok = cmariadb_set_option_bool(h, MYSQL_OPT_SSL_ENFORCE, 1) == 0
+        let verify: my_bool = (tls.mode == .verifyCA || tls.mode == .verifyIdentity) ? 1 : 0
+        ok = ok && cmariadb_set_option_bool(h, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, verify) == 0
+        if let ca = tls.caFile { ok = ok && cmariadb_set_option_string(h, MYSQL_OPT_SSL_CA, ca) == 0 }
+        if let cert = tls.certFile { ok = ok && cmariadb_set_option_string(h, MYSQL_OPT_SSL_CERT, cert) == 0 }
+        if let key = tls.keyFile { ok = ok && cmariadb_set_option_string(h, MYSQL_OPT_SSL_KEY, key) == 0 }
+        return ok
+    }
+}
+
+// MARK: - MariaDBLibrary
+
+/// `mysql_library_init` must run once before handles are created from several threads.
+enum MariaDBLibrary {
+    private static let initialized: Bool = mysql_server_init(0, nil, nil) == 0
+
+    static func initializeOnce() { _ = initialized }
+}
