@@ -12,13 +12,13 @@ import BinlogParser
     /// Replays files through the assembler; returns the final state and every committed transaction.
     static func replay(_ paths: [String], watches: [WatchConfiguration], names: @escaping (String, String) throws -> [String]? = { _, _ in nil }) throws -> (ShadowState, [CommittedTransaction]) {
         var assembler = TransactionAssembler(watches: watches, columnNames: names)
-        var state = ShadowState(watchCount: watches.count, position: BinlogPosition(file: "", pos: 4))
+        var state = ShadowState(watchCount: watches.count, position: BinlogPosition(file: "", position: 4))
         var txs: [CommittedTransaction] = []
         for path in paths {
             let events = try BinlogFileEvents(path: path)
             let file = (path as NSString).lastPathComponent
             while let e = try events.next() {
-                if let tx = try assembler.consume(e.event, end: BinlogPosition(file: file, pos: e.resumeOffset), state: &state) { txs.append(tx) }
+                if let tx = try assembler.consume(e.event, end: BinlogPosition(file: file, position: e.resumeOffset), state: &state) { txs.append(tx) }
             }
         }
         return (state, txs)
@@ -42,7 +42,7 @@ import BinlogParser
             default: return nil
             }
         })
-        for tx in txs { #expect(commitEnds.contains(tx.end.pos), "commit at \(tx.end) is not a transaction boundary") }
+        for tx in txs { #expect(commitEnds.contains(tx.end.position), "commit at \(tx.end) is not a transaction boundary") }
         #expect(state.gtid.description.hasPrefix("0-1-"))
         // The PK change is a delete of 5 and a set of 105 in one transaction.
         let pk = txs.first { tx in tx.changes.contains { $0.key == .int(105) && $0.old == nil } }

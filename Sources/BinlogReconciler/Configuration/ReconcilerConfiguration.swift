@@ -77,12 +77,6 @@ public struct WatchConfiguration: Sendable, Hashable {
     public var qualifiedTable: String { database + "." + table }
 }
 
-public enum TLSMode: String, Sendable {
-    case disabled, preferred, required
-    case verifyCA = "verify_ca"
-    case verifyIdentity = "verify_identity"
-}
-
 public struct SourceSettings: Sendable {
     public var host = "127.0.0.1"
     public var port = 3306
@@ -93,10 +87,24 @@ public struct SourceSettings: Sendable {
     public var heartbeatSeconds: Double = 1
     public var connectTimeoutSeconds = 5
     public var readTimeoutSeconds = 30
-    public var tlsMode = TLSMode.preferred
+    public var tlsMode = SourceConfiguration.SSLMode.preferred
     public var tlsCA: String?
     public var tlsCert: String?
     public var tlsKey: String?
+}
+
+extension SourceSettings {
+    /// The replication client's configuration.
+    public func replicationConfiguration() throws(ConfigurationError) -> SourceConfiguration {
+        guard let pw = password.value else {
+            throw ConfigurationError("[source] no password: set password_env or password_file")
+        }
+        return SourceConfiguration(
+            host: host, port: port, unixSocket: socket, user: user, password: SourcePassword(pw),
+            tls: .init(mode: tlsMode, caFile: tlsCA, certFile: tlsCert, keyFile: tlsKey),
+            connectTimeout: .seconds(connectTimeoutSeconds), readTimeout: .seconds(readTimeoutSeconds),
+            replicaServerID: serverID, heartbeatPeriod: .milliseconds(Int64(heartbeatSeconds * 1000)))
+    }
 }
 
 public enum NotificationMode: String, Sendable {
@@ -186,7 +194,7 @@ public struct ReconcilerConfiguration: Sendable {
             if let tls = s["tls"]?.table {
                 var t = Reader(tls, "source.tls")
                 if let m = try t.string("mode") {
-                    guard let mode = TLSMode(rawValue: m) else { throw ConfigurationError("[source.tls] mode: \(m) is not one of disabled, preferred, required, verify_ca, verify_identity") }
+                    guard let mode = SourceConfiguration.SSLMode(rawValue: m) else { throw ConfigurationError("[source.tls] mode: \(m) is not one of disabled, preferred, required, verify_ca, verify_identity") }
                     c.source.tlsMode = mode
                 }
                 c.source.tlsCA = try t.string("ca")

@@ -1,28 +1,7 @@
 import BinlogParser
 
-/// A position in the source's binlog: file name and byte offset.
-public struct BinlogPosition: Hashable, Sendable, Comparable, CustomStringConvertible {
-    public var file: String
-    public var pos: UInt64
-
-    public init(file: String, pos: UInt64) {
-        self.file = file
-        self.pos = pos
-    }
-
-    public var description: String { "\(file):\(pos)" }
-
-    /// Binlog files are numbered (`mysql-bin.000042`): compare by number, then offset.
-    public static func < (a: BinlogPosition, b: BinlogPosition) -> Bool {
-        if a.file != b.file {
-            let na = a.file.split(separator: ".").last.flatMap { UInt64($0) }
-            let nb = b.file.split(separator: ".").last.flatMap { UInt64($0) }
-            if let na, let nb { return na < nb }
-            return a.file < b.file
-        }
-        return a.pos < b.pos
-    }
-}
+/// A position in the source's binlog (file, offset): the replication client's coordinates.
+public typealias BinlogPosition = BinlogCoordinates
 
 /// The GTID state at a transaction boundary: MariaDB's last GTID per domain
 /// (`gtid_binlog_pos` form) or MySQL's executed set.

@@ -87,6 +87,13 @@ public struct TransactionAssembler {
     /// Whether a transaction is open (its changes are not applied yet).
     public var isInTransaction: Bool { inTransaction }
 
+    /// Drops a transaction in progress (the stream broke in its middle; the reader resumes from
+    /// the last commit and reads it again).
+    public mutating func abandonTransaction() {
+        rollback()
+        resolvedFor.removeAll()
+    }
+
     /// Feeds one event; `end` is the source position right after it. Returns the transaction it
     /// committed, if any, after applying it to `state`.
     public mutating func consume(_ event: BinlogEvent, end: BinlogPosition, state: inout ShadowState) throws -> CommittedTransaction? {

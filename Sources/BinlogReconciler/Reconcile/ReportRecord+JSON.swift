@@ -45,7 +45,7 @@ extension ReportRecord {
     private func writeBinlog(into w: inout JSONWriter) {
         w.beginObject()
         w.field("file", binlog.file)
-        w.field("pos", binlog.pos)
+        w.field("pos", binlog.position)
         w.field("gtid", binlogGTID)
         w.endObject()
     }

@@ -1,0 +1,136 @@
+import BinlogParser
+import Logging
+
+/// Reads the watched tables in one consistent snapshot together with the binlog coordinates of
+/// that snapshot, so that tailing from those coordinates continues exactly where the read ended.
+///
+/// MariaDB: `START TRANSACTION WITH CONSISTENT SNAPSHOT` and the `binlog_snapshot_file` /
+/// `binlog_snapshot_position` status variables — no global lock. MySQL: `FLUSH TABLES WITH READ
+/// LOCK`, `START TRANSACTION WITH CONSISTENT SNAPSHOT`, `SHOW MASTER STATUS`, `UNLOCK TABLES`: the
+/// global read lock is held for the time of those three statements (it waits for running
+/// statements to finish first, which is its real cost on a busy server). Rows are read in
+/// primary-key order in chunks (keyset pagination), inside that one snapshot.
+public struct Bootstrap {
+    public static let chunkSize = 10_000
+
+    /// Column facts from information_schema, in table order.
+    public struct TableSchema: Sendable, Hashable {
+        public var names: [String]
+        public var dataTypes: [String]
+        public var primaryKey: [String]
+
+        public func isInteger(_ column: String) -> Bool {
+            guard let i = names.firstIndex(of: column) else { return false }
+            return ["tinyint", "smallint", "mediumint", "int", "bigint", "year"].contains(dataTypes[i].lowercased())
+        }
+    }
+
+    public static func schema(_ conn: SQLConnection, database: String, table: String) throws -> TableSchema? {
+        let rows = try conn.query("""
+            SELECT COLUMN_NAME, DATA_TYPE, COLUMN_KEY FROM information_schema.COLUMNS
+            WHERE TABLE_SCHEMA = \(try conn.quoted(database)) AND TABLE_NAME = \(try conn.quoted(table))
+            ORDER BY ORDINAL_POSITION
+            """)
+        guard !rows.isEmpty else { return nil }
+        return TableSchema(
+            names: rows.map { $0[0] ?? "" }, dataTypes: rows.map { $0[1] ?? "" },
+            primaryKey: rows.filter { $0[2] == "PRI" }.map { $0[0] ?? "" })
+    }
+
+    /// A value read with SQL, in the same canonical form the binlog produces.
+    static func shadowValue(_ text: String?, integer: Bool) -> ShadowValue {
+        guard let text else { return .null }
+        if integer, let i = Int64(text) { return .int(i) }
+        return .text(text)
+    }
+
+    static func shadowKey(_ parts: [String?], integer: [Bool]) -> ShadowKey {
+        if parts.count == 1 {
+            if integer[0], let t = parts[0], let i = Int64(t) { return .int(i) }
+            return .text(parts[0] ?? "")
+        }
+        return .composite(parts.map { $0 ?? "" })
+    }
+
+    /// Snapshots every watch; returns the state and the coordinates it holds at.
+    public static func run(_ conn: SQLConnection, watches: [WatchConfiguration], logger: Logger) throws -> ShadowState {
+        _ = try conn.execute("SET SESSION time_zone = '+00:00'")
+        _ = try conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        var coordinates: BinlogPosition
+        if conn.flavor == .mariadb {
+            _ = try conn.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+            let status = try conn.query("SHOW STATUS LIKE 'binlog_snapshot_%'")
+            var file: String?, pos: UInt64?
+            for row in status {
+                if row[0] == "Binlog_snapshot_file" { file = row[1] ?? nil }
+                if row[0] == "Binlog_snapshot_position" { pos = row[1].flatMap { $0.flatMap { UInt64($0) } } }
+            }
+            guard let file, let pos, !file.isEmpty else {
+                throw ApplyError("the source reports no binlog snapshot position: is log_bin on?")
+            }
+            coordinates = BinlogPosition(file: file, position: pos)
+        } else {
+            _ = try conn.execute("FLUSH TABLES WITH READ LOCK")
+            do {
+                _ = try conn.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+                let status = try conn.query("SHOW MASTER STATUS")
+                guard let row = status.first, let file = row[0] ?? nil, let p = row[1] ?? nil, let pos = UInt64(p) else {
+                    throw ApplyError("SHOW MASTER STATUS returned nothing: is log_bin on?")
+                }
+                coordinates = BinlogPosition(file: file, position: pos)
+                _ = try conn.execute("UNLOCK TABLES")
+            } catch {
+                _ = try? conn.execute("UNLOCK TABLES")
+                throw error
+            }
+        }
+        var state = ShadowState(watchCount: watches.count, position: coordinates)
+        for (i, w) in watches.enumerated() {
+            guard let schema = try schema(conn, database: w.database, table: w.table) else {
+                throw ApplyError("watch \(w.name): table \(w.qualifiedTable) does not exist (or the user cannot see it)")
+            }
+            for c in w.keyColumns + [w.valueColumn] where !schema.names.contains(c) {
+                throw ApplyError("watch \(w.name): column \(c) is not in \(w.qualifiedTable) (columns: \(schema.names.joined(separator: ",")))")
+            }
+            let keyInt = w.keyColumns.map { schema.isInteger($0) }
+            let valueInt = schema.isInteger(w.valueColumn)
+            let order = schema.primaryKey.isEmpty ? w.keyColumns : schema.primaryKey
+            let q = { (s: String) in "`" + s.split(separator: "`", omittingEmptySubsequences: false).joined(separator: "``") + "`" }
+            let select = (w.keyColumns + [w.valueColumn] + order).map(q).joined(separator: ", ")
+            let table = q(w.database) + "." + q(w.table)
+            var last: [String?]? = nil
+            var total = 0
+            let started = monotonicSeconds()
+            while true {
+                var sql = "SELECT \(select) FROM \(table)"
+                if let last {
+                    let cols = "(" + order.map(q).joined(separator: ", ") + ")"
+                    let vals = try "(" + last.map { v -> String in
+                        guard let v else { return "NULL" }
+                        return try conn.quoted(v)
+                    }.joined(separator: ", ") + ")"
+                    sql += " WHERE \(cols) > \(vals)"
+                }
+                sql += " ORDER BY " + order.map(q).joined(separator: ", ") + " LIMIT \(chunkSize)"
+                let rows = try conn.query(sql)
+                for row in rows {
+                    let key = shadowKey(Array(row[0..<w.keyColumns.count]), integer: keyInt)
+                    state.maps[i][key] = shadowValue(row[w.keyColumns.count], integer: valueInt)
+                }
+                total += rows.count
+                if rows.count < chunkSize { break }
+                last = Array(rows[rows.count - 1][(w.keyColumns.count + 1)...])
+            }
+            state.schemas[i] = ResolvedSchema(columnNames: schema.names, keyIndexes: w.keyColumns.compactMap { schema.names.firstIndex(of: $0) }, valueIndex: schema.names.firstIndex(of: w.valueColumn) ?? 0, since: coordinates)
+            logger.info("bootstrapped watch", metadata: ["watch": "\(w.name)", "table": "\(w.qualifiedTable)", "keys": "\(total)", "seconds": "\(Int((monotonicSeconds() - started) * 1000)) ms"])
+        }
+        _ = try conn.execute("COMMIT")
+        if conn.flavor == .mariadb {
+            // The GTID state at the snapshot, for resuming by GTID after a failover.
+            if let pos = try conn.query("SELECT BINLOG_GTID_POS(\(try conn.quoted(coordinates.file)), \(coordinates.position))").first?.first ?? nil {
+                state.gtid = GTIDState(mariadbList: pos)
+            }
+        }
+        return state
+    }
+}

@@ -1,0 +1,413 @@
+import BinlogParser
+import Foundation
+import Logging
+
+/// The live sidecar: bootstrap (or resume), tail the binlog into the shadow maps, and reconcile
+/// Redis against them — on every change, on Redis notifications, and in sweeps.
+///
+/// Three threads share the state under one mutex: the binlog tail (blocking libmariadb reads),
+/// the reconcile loop (scheduled Redis reads, verdicts, reports, repairs, sweeps), and the Redis
+/// notification listener; a fourth polls the source's position for the caught-up gate.
+public final class ReconcilerDaemon: @unchecked Sendable {
+    public struct Options: Sendable {
+        /// Discard saved state and bootstrap again.
+        public var rebootstrap = false
+        /// `check`: stop at the current end of the binlog, sweep, decide, and return.
+        public var checkOnce = false
+        /// Give up on `check` after this many seconds.
+        public var checkTimeoutSeconds: Double = 120
+        public init() {}
+    }
+
+    /// What `check` found.
+    public struct Outcome: Sendable {
+        public var divergencesOpen: Int
+        public var divergencesReported: Int
+        public var keysChecked: Int
+    }
+
+    public let configuration: ReconcilerConfiguration
+    public let options: Options
+    let logger: Logger
+    let sink: ReportSink
+    let lock = PThreadMutex()
+
+    // Shared, under `lock`.
+    var state: ShadowState
+    let engine: VerdictEngine
+    var lastEventEnd: BinlogPosition?
+    var inTransaction = false
+    var sourcePosition: BinlogPosition?
+    var sourcePolledAt = 0.0
+    var wasCaughtUp = false
+    var sweepRequested = true
+    var stopping = false
+    var tailFinished = false
+    var fatalError: String?
+    var keysChecked = 0
+
+    var stream: ReplicationStream?
+    let startedAt = monotonicSeconds()
+
+    public init(configuration: ReconcilerConfiguration, options: Options, sink: ReportSink, logger: Logger) {
+        self.configuration = configuration
+        self.options = options
+        self.sink = sink
+        self.logger = logger
+        state = ShadowState(watchCount: configuration.watches.count, position: BinlogPosition(file: "", position: 4))
+        let watches = configuration.watches
+        let wall = Date().timeIntervalSince1970 - monotonicSeconds()
+        engine = VerdictEngine(
+            watchNames: watches.map(\.name),
+            tolerances: watches.map { .init(lead: $0.leadSeconds, lag: $0.lagSeconds, confirm: $0.confirmSeconds, missingIsNormal: $0.missingIsNormal) },
+            wallOffset: wall,
+            redisKey: { w, k in watches[w].target.keyTemplate.render(k) })
+    }
+
+    /// Asks every loop to stop (SIGTERM/SIGINT); a blocked binlog read is interrupted.
+    public func requestShutdown() {
+        lock.withLock { stopping = true }
+        stream?.interrupt()
+    }
+
+    var isStopping: Bool { lock.withLock { stopping } }
+
+    // MARK: - Run
+
+    /// Runs until shutdown (or, with `checkOnce`, until every key is decided).
+    public func run() throws -> Outcome {
+        let sourceConfig = try configuration.source.replicationConfiguration()
+        let sql = try SQLConnection(configuration: sourceConfig)
+        logger.info("connected to the source", metadata: ["server": "\(sql.serverVersion)", "endpoint": "\(sourceConfig.endpoint)"])
+        let bootStart = monotonicSeconds()
+        let boot = try Bootstrap.run(sql, watches: configuration.watches, logger: logger)
+        lock.withLock { state = boot }
+        logger.info("bootstrapped from a consistent snapshot", metadata: [
+            "position": "\(boot.position)", "gtid": "\(boot.gtid)", "keys": "\(boot.maps.map(\.count).reduce(0, +))",
+            "seconds": "\(Int((monotonicSeconds() - bootStart) * 1000)) ms",
+        ])
+
+        let redis = try RedisConnection(configuration: configuration.redis.redisConfiguration())
+        let listener = try startNotifications()
+
+        let tail = Thread { [self] in self.tailLoop(sourceConfig) }
+        tail.name = "binlog-tail"
+        tail.start()
+        let poller = Thread { [self] in self.pollSource(sourceConfig) }
+        poller.name = "source-poller"
+        poller.start()
+
+        defer {
+            requestShutdown()
+            listener?.stop()
+        }
+        return try reconcileLoop(redis)
+    }
+
+    // MARK: - Binlog tail
+
+    func tailLoop(_ config: SourceConfiguration) {
+        var assembler = TransactionAssembler(watches: configuration.watches) { db, table in
+            let conn = try SQLConnection(configuration: config)
+            return try Bootstrap.schema(conn, database: db, table: table)?.names
+        }
+        var attempt = 0
+        while !isStopping {
+            let start = lock.withLock { state.position }
+            do {
+                var streamOptions = ReplicationStream.Options()
+                streamOptions.stopAtEnd = options.checkOnce
+                let s = try ReplicationStream(configuration: config, start: .filePosition(file: start.file, position: start.position), options: streamOptions, logger: logger)
+                lock.withLock { stream = s }
+                logger.info("tailing the binlog", metadata: ["from": "\(start)", "source_server_id": "\(s.sourceServerID)"])
+                attempt = 0
+                var decoder = BinlogEventDecoder()
+                decoder.checksumBeforeFormatDescription = s.checksumAlgorithm
+                while let raw = try s.next() {
+                    let event: BinlogEvent
+                    do { event = try decoder.decode(raw) } catch {
+                        throw ApplyError("\(s.eventFile):\(error.description)")
+                    }
+                    let inFile = raw.header.logPosition != 0 && !raw.header.isArtificial
+                    let end = BinlogPosition(file: s.eventFile, position: UInt64(raw.header.logPosition))
+                    let now = monotonicSeconds()
+                    try lock.withLock {
+                        if inFile { lastEventEnd = end }
+                        if let tx = try assembler.consume(event, end: end, state: &state) {
+                            if !tx.changes.isEmpty { engine.noteCommit(tx, at: now) }
+                        }
+                        inTransaction = assembler.isInTransaction
+                    }
+                    if isStopping { break }
+                }
+                if options.checkOnce { break }
+            } catch let e as ReplicationError where e.isRecoverable && !isStopping {
+                assembler.abandonTransaction()
+                attempt += 1
+                let delay = min(30.0, 0.2 * pow(2.0, Double(min(attempt, 8)))) * Double.random(in: 0.5...1.0)
+                logger.warning("binlog connection lost; reconnecting from the last commit", metadata: ["error": "\(e)", "retry_in": "\(Int(delay * 1000)) ms"])
+                lock.withLock { wasCaughtUp = false }
+                Thread.sleep(forTimeInterval: delay)
+            } catch {
+                if !isStopping {
+                    logger.critical("binlog tail stopped", metadata: ["error": "\(error)"])
+                    lock.withLock { fatalError = "\(error)" }
+                }
+                break
+            }
+        }
+        lock.withLock {
+            tailFinished = true
+            stream = nil
+        }
+    }
+
+    /// Polls the source's binlog position: the caught-up gate compares it with what was applied.
+    func pollSource(_ config: SourceConfiguration) {
+        var conn: SQLConnection?
+        while !isStopping {
+            do {
+                if conn == nil { conn = try SQLConnection(configuration: config) }
+                if let row = try conn?.query("SHOW MASTER STATUS").first, let f = row[0] ?? nil, let p = row[1] ?? nil, let pos = UInt64(p) {
+                    let now = monotonicSeconds()
+                    lock.withLock {
+                        sourcePosition = BinlogPosition(file: f, position: pos)
+                        sourcePolledAt = now
+                    }
+                }
+            } catch {
+                conn = nil
+            }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+    }
+
+    /// Caught up: everything up to the source's position, observed less than 0.5 s ago, applied.
+    func isCaughtUp(now: Double) -> Bool {
+        guard let src = sourcePosition, now - sourcePolledAt < 0.5, let seen = lastEventEnd, !inTransaction else {
+            return tailFinished && fatalError == nil && options.checkOnce
+        }
+        return !(seen < src)
+    }
+
+    // MARK: - Reconcile loop
+
+    func reconcileLoop(_ redis: RedisConnection) throws -> Outcome {
+        let started = monotonicSeconds()
+        var nextSweep = 0.0
+        var quietSince: Double?
+        while true {
+            let now = monotonicSeconds()
+            let (due, caught, stop, fatal, finished) = lock.withLock {
+                (engine.dueReads(now: now), isCaughtUp(now: now), stopping, fatalError, tailFinished)
+            }
+            if let fatal { throw ApplyError(fatal) }
+            if stop { break }
+            if caught && !lock.withLock({ wasCaughtUp }) {
+                lock.withLock { wasCaughtUp = true; sweepRequested = true }
+                logger.info("caught up with the source", metadata: ["position": "\(lock.withLock { state.position })"])
+            }
+            if !caught && lock.withLock({ wasCaughtUp }) && !finished {
+                lock.withLock { wasCaughtUp = false }
+            }
+            if !due.isEmpty {
+                if caught { try read(due, redis: redis, trigger: "change") } else { lock.withLock { sweepRequested = true } }
+            }
+            if caught && (lock.withLock({ sweepRequested }) || now >= nextSweep) {
+                lock.withLock { sweepRequested = false }
+                try sweep(redis)
+                nextSweep = monotonicSeconds() + configuration.reconcile.sweepIntervalSeconds
+            }
+            let records = lock.withLock {
+                engine.decide(now: monotonicSeconds(), current: { w, k in state.maps[w][k] }, position: state.position, gtid: state.gtid.description)
+            }
+            for r in records {
+                sink.write(r)
+                if r.event == .divergence && configuration.reconcile.repair { try repair(r, redis: redis) }
+            }
+            if options.checkOnce {
+                let idle = lock.withLock { engine.pendingReads == 0 && finished && wasCaughtUp }
+                let maxWindow = configuration.watches.map { $0.leadSeconds + $0.lagSeconds + $0.confirmSeconds }.max() ?? 4
+                if idle {
+                    if quietSince == nil { quietSince = now }
+                    if let q = quietSince, now - q > maxWindow + 0.5 { break }
+                } else {
+                    quietSince = nil
+                }
+                if now - started > options.checkTimeoutSeconds {
+                    throw ApplyError("check did not finish within \(Int(options.checkTimeoutSeconds)) s")
+                }
+            }
+            let next = lock.withLock { engine.nextReadAt } ?? (now + 0.01)
+            let wait = max(0.001, min(0.01, next - monotonicSeconds()))
+            Thread.sleep(forTimeInterval: wait)
+        }
+        let open = lock.withLock { engine.openDivergences.count }
+        return Outcome(divergencesOpen: open, divergencesReported: sink.count(.divergence), keysChecked: lock.withLock { keysChecked })
+    }
+
+    /// Reads keys from Redis (pipelined) and feeds the observations to the engine.
+    func read(_ keys: [(watch: Int, key: ShadowKey)], redis: RedisConnection, trigger: String) throws {
+        let watches = configuration.watches
+        for (w, watch) in watches.enumerated() {
+            let mine = keys.filter { $0.watch == w }.map(\.key)
+            guard !mine.isEmpty else { continue }
+            let at = monotonicSeconds()
+            let values: [String?]
+            switch watch.target {
+            case .string(let t):
+                values = try redis.withRetry { conn throws(RedisError) in try conn.mget(keys: mine.map { t.render($0) }, batchSize: configuration.reconcile.sweepBatch) }
+            case .hash(let k, let f):
+                values = try redis.withRetry { conn throws(RedisError) in try conn.hmget(mine.map { RedisHashField(key: k.render($0), field: f.render($0)) }, batchSize: configuration.reconcile.sweepBatch) }
+            }
+            // MGET answers nil for a key of another type: ask TYPE for those.
+            var results: [RedisObservation] = values.map { $0.map(RedisObservation.value) ?? .missing }
+            let nilIndexes = results.indices.filter { results[$0] == .missing }
+            if !nilIndexes.isEmpty, case .string(let t) = watch.target {
+                let types = try redis.withRetry { conn throws(RedisError) in try conn.types(nilIndexes.map { t.render(mine[$0]) }) }
+                for (n, i) in nilIndexes.enumerated() where types[n] != .none { results[i] = .wrongType }
+            }
+            lock.withLock {
+                for (i, k) in mine.enumerated() {
+                    engine.observe(watch: w, key: k, result: results[i], at: at, current: state.maps[w][k])
+                }
+                keysChecked += mine.count
+            }
+        }
+    }
+
+    /// A full pipelined sweep of every watched key (the backstop that catches what events miss).
+    func sweep(_ redis: RedisConnection) throws {
+        let started = monotonicSeconds()
+        var total = 0
+        for w in configuration.watches.indices {
+            let keys: [ShadowKey] = lock.withLock {
+                var out: [ShadowKey] = []
+                out.reserveCapacity(state.maps[w].count)
+                state.maps[w].forEach { k, _ in out.append(k) }
+                return out
+            }
+            var i = 0
+            let batch = max(1000, configuration.reconcile.sweepBatch * 8)
+            while i < keys.count {
+                let slice = Array(keys[i..<min(keys.count, i + batch)])
+                try read(slice.map { (w, $0) }, redis: redis, trigger: "sweep")
+                i += batch
+            }
+            total += keys.count
+            if configuration.watches[w].scanOrphans {
+                let t = configuration.watches[w].target.keyTemplate
+                let found = try redis.withRetry { conn throws(RedisError) in try conn.scanAll(pattern: t.scanPattern) }
+                let orphans: [ShadowKey] = lock.withLock {
+                    found.compactMap { t.parse($0, keyColumnCount: configuration.watches[w].keyColumns.count) }.filter { state.maps[w][$0] == nil }
+                }
+                if !orphans.isEmpty { try read(orphans.map { (w, $0) }, redis: redis, trigger: "sweep") }
+            }
+        }
+        let secs = monotonicSeconds() - started
+        logger.debug("sweep", metadata: ["keys": "\(total)", "ms": "\(Int(secs * 1000))"])
+    }
+
+    // MARK: - Repair
+
+    private var repairTokens = 0.0
+    private var repairRefilledAt = monotonicSeconds()
+
+    /// Writes the expected value with compare-and-set, only if the key is quiet on both sides.
+    func repair(_ r: ReportRecord, redis: RedisConnection) throws {
+        guard let w = configuration.watches.firstIndex(where: { $0.name == r.watch }) else { return }
+        let watch = configuration.watches[w]
+        let key = watch.target.keyTemplate.parse(r.redisKey, keyColumnCount: watch.keyColumns.count) ?? .text(r.key)
+        let now = monotonicSeconds()
+        repairTokens = min(configuration.reconcile.repairPerSecond, repairTokens + (now - repairRefilledAt) * configuration.reconcile.repairPerSecond)
+        repairRefilledAt = now
+        guard repairTokens >= 1 else {
+            logger.warning("repair rate limit reached; not repaired now", metadata: ["key": "\(r.redisKey)"])
+            return
+        }
+        let (quiet, expected) = lock.withLock {
+            (engine.isQuiet(watch: w, key: key, from: now - watch.lagSeconds - watch.leadSeconds, to: now), state.maps[w][key])
+        }
+        guard quiet else { return }
+        if configuration.reconcile.repairDryRun {
+            logger.notice("dry run: would repair", metadata: ["key": "\(r.redisKey)", "from": "\(r.redis ?? "nil")", "to": "\(expected?.redisText ?? "nil")"])
+            return
+        }
+        repairTokens -= 1
+        let wrote: Bool
+        switch watch.target {
+        case .string:
+            wrote = try redis.withRetry { conn throws(RedisError) in try conn.compareAndSet(key: r.redisKey, expected: r.redis, new: expected?.redisText) }
+        case .hash(_, let f):
+            wrote = try redis.withRetry { conn throws(RedisError) in try conn.compareAndSetHashField(key: r.redisKey, field: f.render(key), expected: r.redis, new: expected?.redisText) }
+        }
+        guard wrote else {
+            logger.info("repair skipped: Redis changed since it was read", metadata: ["key": "\(r.redisKey)"])
+            return
+        }
+        let closed = lock.withLock { engine.repaired(watch: w, key: key) }
+        var record = closed ?? r
+        record.event = .repaired
+        record.expected = expected?.redisText
+        record.redis = r.redis
+        record.detectedAt = Date().timeIntervalSince1970
+        sink.write(record)
+    }
+
+    // MARK: - Notifications
+
+    func startNotifications() throws -> RedisNotificationListener? {
+        let mode = configuration.redis.notifications
+        guard mode != .off else { return nil }
+        let prefixes = configuration.watches.map { w -> String in
+            if case .literal(let s)? = w.target.keyTemplate.parts.first { return s }
+            return ""
+        }
+        let source: RedisNotificationSource
+        switch mode {
+        case .tracking: source = .tracking(prefixes: prefixes)
+        case .keyspace: source = .keyspaceEvents(prefix: prefixes.count == 1 ? prefixes[0] : "", configureServer: configuration.redis.enableKeyspaceEvents)
+        case .off: return nil
+        }
+        let listener = RedisNotificationListener(configuration: try configuration.redis.redisConfiguration(), source: source, logger: logger)
+        let watches = configuration.watches
+        try listener.start { [weak self] n in
+            guard let self else { return }
+            let now = monotonicSeconds()
+            switch n {
+            case .keys(let names):
+                self.lock.withLock {
+                    for name in names {
+                        for (w, watch) in watches.enumerated() {
+                            if let k = watch.target.keyTemplate.parse(name, keyColumnCount: watch.keyColumns.count) {
+                                self.engine.noteNotification(watch: w, key: k, at: now)
+                            }
+                        }
+                    }
+                }
+            case .flushed, .reconnected:
+                let reason = n == .flushed ? "redis_flush" : "redis_restart"
+                let (keys, pos, gtid) = self.lock.withLock { (self.state.maps.map(\.count).reduce(0, +), self.state.position, self.state.gtid.description) }
+                self.logger.warning("Redis was flushed or restarted; sweeping every key", metadata: ["reason": "\(reason)"])
+                self.sink.write(ReportRecord(
+                    event: .summary, id: "", watch: watches.map(\.name).joined(separator: ","), key: "", redisKey: "", expected: nil, redis: nil,
+                    kind: .missing, firstSeen: 0, detectedAt: Date().timeIntervalSince1970, binlog: pos, binlogGTID: gtid, reason: reason, keys: keys))
+                self.lock.withLock { self.sweepRequested = true }
+            case .disconnected(let e):
+                self.logger.warning("Redis notification connection lost", metadata: ["error": "\(e)"])
+            case .stopped:
+                break
+            }
+        }
+        return listener
+    }
+}
+
+extension RedisSettings {
+    public func redisConfiguration() throws(ConfigurationError) -> RedisConfiguration {
+        let endpoint: RedisConfiguration.Endpoint = socket.map { .unixSocket(path: $0) } ?? .tcp(host: host, port: port)
+        return RedisConfiguration(
+            endpoint: endpoint, username: username, password: password.value, database: database,
+            connectTimeout: .milliseconds(Int64(connectTimeoutSeconds * 1000)), commandTimeout: .milliseconds(Int64(commandTimeoutSeconds * 1000)))
+    }
+}

@@ -1,0 +1,50 @@
+import BinlogParser
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where report records go: stdout or a file (JSON lines), and optionally a Redis Stream.
+public final class ReportSink: @unchecked Sendable {
+    private let output: OutputSink
+    private let lock = PThreadMutex()
+    public private(set) var written: [ReportRecord.Event: Int] = [:]
+    /// Called with each record (the daemon uses it for the Redis Stream and metrics).
+    public var onRecord: ((ReportRecord, [UInt8]) -> Void)?
+
+    public init(path: String) throws(ConfigurationError) {
+        if path == "-" {
+            output = OutputSink(fd: 1, bufferSize: 0)
+        } else {
+            let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw ConfigurationError("report file \(path): \(String(cString: strerror(errno)))") }
+            output = OutputSink(fd: fd, bufferSize: 0)
+        }
+    }
+
+    public func write(_ record: ReportRecord) {
+        var w = JSONWriter(capacity: 512)
+        record.writeJSON(into: &w)
+        let bytes = w.bytes
+        lock.withLock {
+            output.writeLine(bytes)
+            output.flush()
+            written[record.event, default: 0] += 1
+        }
+        onRecord?(record, bytes)
+    }
+
+    public func count(_ e: ReportRecord.Event) -> Int { lock.withLock { written[e] ?? 0 } }
+}
+
+/// A small pthread mutex (the daemon's threads are plain threads, not tasks).
+public final class PThreadMutex: @unchecked Sendable {
+    private var m = pthread_mutex_t()
+    public init() { pthread_mutex_init(&m, nil) }
+    deinit { pthread_mutex_destroy(&m) }
+    @inline(__always)
+    public func withLock<T>(_ body: () throws -> T) rethrows -> T {
+        pthread_mutex_lock(&m)
+        defer { pthread_mutex_unlock(&m) }
+        return try body()
+    }
+}
