@@ -279,6 +279,8 @@ public final class RedisConnection {
             redisFree(ctx)
             throw error
         }
+        // hiredis 0.14 opens the socket without SOCK_CLOEXEC: keep it out of child processes.
+        if ctx.pointee.fd >= 0 { _ = fcntl(ctx.pointee.fd, F_SETFD, fcntl(ctx.pointee.fd, F_GETFD) | FD_CLOEXEC) }
         // Always set it: without a command timeout, 0 means "block for ever".
         if redisSetTimeout(ctx, cfg.commandTimeout.map(timeval.init) ?? timeval(tv_sec: 0, tv_usec: 0)) != REDIS_OK {
             let error = contextError(ctx, savedErrno: errno, doing: "set timeout", configuration: cfg, connecting: true)

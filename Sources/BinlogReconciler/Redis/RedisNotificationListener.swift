@@ -67,7 +67,7 @@ public final class RedisNotificationListener: Sendable {
         let worker = try Worker(
             configuration: configuration, source: source, policy: reconnectPolicy, logger: logger, handler: handler)
         try worker.connect()
-        let thread = try startThread(name: "redis-notify") { worker.run() }
+        let thread = try startThread { worker.run() }
         state.withLock { $0 = .running(worker, thread) }
     }
 
@@ -205,25 +205,10 @@ private final class Worker: @unchecked Sendable {
         tracker = nil
     }
 
-    /// The flags a keyspace listener needs, given whether hash events are wanted.
-    static func requiredKeyspaceFlags(hashEvents: Bool) -> String { hashEvents ? "K$gxeh" : "K$gxe" }
-
-    /// Flags from `required` that `current` (a `notify-keyspace-events` value) lacks; `A` stands
-    /// for all event classes (`g$lshzxet` and more).
-    static func missingKeyspaceFlags(current: String, required: String) -> String {
-        var missing = ""
-        for flag in required {
-            if current.contains(flag) { continue }
-            if flag != "K", flag != "E", current.contains("A") { continue }
-            missing.append(flag)
-        }
-        return missing
-    }
-
     private func ensureKeyspaceEvents(on c: RedisConnection, configure: Bool, hashEvents: Bool) throws(RedisError) {
         let current = try c.configGet("notify-keyspace-events")["notify-keyspace-events"] ?? ""
-        let required = Self.requiredKeyspaceFlags(hashEvents: hashEvents)
-        let missing = Self.missingKeyspaceFlags(current: current, required: required)
+        let required = KeyspaceEventFlags.required(hashEvents: hashEvents)
+        let missing = KeyspaceEventFlags.missing(current: current, required: required)
         guard !missing.isEmpty else { return }
         guard configure else {
             throw RedisError(
@@ -360,6 +345,26 @@ private final class Worker: @unchecked Sendable {
     }
 }
 
+// MARK: - notify-keyspace-events
+
+enum KeyspaceEventFlags {
+    /// `K` (keyspace channel), `$` (string commands), `g` (DEL, EXPIRE, RENAME...), `x` (expired),
+    /// `e` (evicted), plus `h` (hash commands) when hash fields are watched.
+    static func required(hashEvents: Bool) -> String { hashEvents ? "K$gxeh" : "K$gxe" }
+
+    /// The flags of `required` that `current` (a `notify-keyspace-events` value) lacks, in
+    /// order. `A` in `current` stands for every event class (`g$lshzxet` and `d`, `m`).
+    static func missing(current: String, required: String) -> String {
+        var missing = ""
+        for flag in required {
+            if current.contains(flag) { continue }
+            if flag != "K", flag != "E", current.contains("A") { continue }
+            missing.append(flag)
+        }
+        return missing
+    }
+}
+
 // MARK: - Threads
 
 struct ThreadID: @unchecked Sendable {
@@ -367,17 +372,13 @@ struct ThreadID: @unchecked Sendable {
 }
 
 private final class ThreadBody {
-    let name: String
     let body: () -> Void
-    init(name: String, body: @escaping () -> Void) {
-        self.name = name
-        self.body = body
-    }
+    init(body: @escaping () -> Void) { self.body = body }
 }
 
 /// Starts a joinable pthread running `body`.
-private func startThread(name: String, _ body: @escaping @Sendable () -> Void) throws(RedisError) -> ThreadID {
-    let box = Unmanaged.passRetained(ThreadBody(name: name, body: body)).toOpaque()
+private func startThread(_ body: @escaping @Sendable () -> Void) throws(RedisError) -> ThreadID {
+    let box = Unmanaged.passRetained(ThreadBody(body: body)).toOpaque()
     var tid = pthread_t()
     let rc = pthread_create(
         &tid, nil,
