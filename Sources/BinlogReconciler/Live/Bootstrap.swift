@@ -63,7 +63,7 @@ public struct Bootstrap {
             var file: String?, pos: UInt64?
             for row in status {
                 if row[0] == "Binlog_snapshot_file" { file = row[1] ?? nil }
-                if row[0] == "Binlog_snapshot_position" { pos = row[1].flatMap { $0.flatMap { UInt64($0) } } }
+                if row[0] == "Binlog_snapshot_position", let text = row[1] ?? nil { pos = UInt64(text) }
             }
             guard let file, let pos, !file.isEmpty else {
                 throw ApplyError("the source reports no binlog snapshot position: is log_bin on?")

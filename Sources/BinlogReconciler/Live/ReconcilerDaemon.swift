@@ -216,7 +216,8 @@ public final class ReconcilerDaemon: @unchecked Sendable {
             if caught && (lock.withLock({ sweepRequested }) || now >= nextSweep) {
                 lock.withLock { sweepRequested = false }
                 try sweep(redis)
-                nextSweep = monotonicSeconds() + configuration.reconcile.sweepIntervalSeconds
+                // `check` sweeps once; the daemon sweeps every interval.
+                nextSweep = options.checkOnce ? .infinity : monotonicSeconds() + configuration.reconcile.sweepIntervalSeconds
             }
             let records = lock.withLock {
                 engine.decide(now: monotonicSeconds(), current: { w, k in state.maps[w][k] }, position: state.position, gtid: state.gtid.description)

@@ -83,6 +83,8 @@ public final class VerdictEngine {
         var open: ReportRecord?
         var lastAgreedAt: Double?
         var lastAgreedGTID: String?
+        /// A confirmation read is scheduled for this key.
+        var awaitingConfirmation = false
     }
 
     struct WatchKey: Hashable {
@@ -157,9 +159,14 @@ public final class VerdictEngine {
         var st = keys[wk] ?? KeyState()
         st.observations.append(Observation(at: at, result: result))
         // A read that matches no value known so far for [t − G, t] asks for a confirmation read.
+        // (Not for a read that is itself the confirmation, nor for a key already reported.)
         let g = tolerances[watch].lag
         let known = values(st, from: at - g, to: at, current: current)
-        if !isConsistent(result, with: known, watch: watch) {
+        if st.awaitingConfirmation {
+            st.awaitingConfirmation = false
+            keys[wk] = st
+        } else if st.open == nil && !isConsistent(result, with: known, watch: watch) {
+            st.awaitingConfirmation = true
             keys[wk] = st
             scheduleRead(wk, at: at + tolerances[watch].confirm)
         } else {
@@ -221,7 +228,7 @@ public final class VerdictEngine {
             // History is kept only for keys changed within the last G + L + C (and one more C).
             let horizon = now - tol.window - tol.confirm
             st.changes.removeAll { $0.at < horizon }
-            if st.changes.isEmpty && st.observations.isEmpty && st.open == nil && st.firstInconsistent == nil && !scheduled.contains(wk) {
+            if st.changes.isEmpty && st.observations.isEmpty && st.open == nil && st.firstInconsistent == nil && !st.awaitingConfirmation && !scheduled.contains(wk) {
                 keys.removeValue(forKey: wk)
             } else {
                 keys[wk] = st

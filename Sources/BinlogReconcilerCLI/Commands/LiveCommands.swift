@@ -1,4 +1,5 @@
 import ArgumentParser
+import BinlogParser
 import BinlogReconciler
 import Dispatch
 import Foundation
