@@ -37,7 +37,9 @@ extension RedisTests {
             guard let c = RedisTestEnv.connect() else { return }
             let k = RedisTestEnv.uniquePrefix("pipe") + "k"
             defer { _ = try? c.command(["DEL", k]) }
-            let replies = try c.pipeline([["SET", k, "1"], ["INCRBY", k, "4"], ["GET", k], ["HGET", k, "f"], ["PING"]])
+            let replies = try c.pipeline([
+                ["SET", k, "1"], ["INCRBY", k, "4"], ["GET", k], ["HGET", k, "f"], ["PING"],
+            ])
             #expect(replies.count == 5)
             #expect(replies[0] == .status("OK"))
             #expect(replies[1] == .integer(5))
@@ -197,7 +199,9 @@ extension RedisTests {
             let error = #expect(throws: RedisError.self) { try c.command(["PING"]) }
             #expect(error?.kind == .connectionLost)
             var retries = 0
-            let pong = try c.withRetry(onRetry: { _, _, _ in retries += 1 }) { c throws(RedisError) in try c.command(["PING"]) }
+            let pong = try c.withRetry(onRetry: { _, _, _ in retries += 1 }) { c throws(RedisError) in
+                try c.command(["PING"])
+            }
             #expect(pong == .status("PONG"))
             #expect(retries == 0)  // withRetry reconnects a broken connection before the first attempt
         }
@@ -234,7 +238,13 @@ extension RedisTests {
         // MARK: Retry policy
 
         @Test func retryPolicyBacksOffExponentiallyWithBoundedJitter() {
-            let p = RedisRetryPolicy(maxAttempts: 10, initialDelay: .milliseconds(100), maxDelay: .seconds(1), multiplier: 2, jitter: 0.25)
+            let p = RedisRetryPolicy(
+                maxAttempts: 10,
+                initialDelay: .milliseconds(100),
+                maxDelay: .seconds(1),
+                multiplier: 2,
+                jitter: 0.25
+            )
             var g = SystemRandomNumberGenerator()
             for (attempt, nominal) in [(1, 0.1), (2, 0.2), (3, 0.4), (4, 0.8), (5, 1.0), (9, 1.0)] {
                 for _ in 0..<50 {

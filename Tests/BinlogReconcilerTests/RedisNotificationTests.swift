@@ -8,10 +8,16 @@ extension RedisTests {
         /// SET, DEL, INCRBY, EXPIRE, an actual expiry, a CAS repair and FLUSHALL, each checked
         /// to be reported; keys outside the watched prefix are not.
         private func exerciseWrites(
-            _ c: RedisConnection, _ collector: NotificationCollector, prefix: String
+            _ c: RedisConnection,
+            _ collector: NotificationCollector,
+            prefix: String
         ) throws {
             let k = prefix + "1:stock"
-            func expectReported(_ what: String, _ body: () throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) rethrows {
+            func expectReported(
+                _ what: String,
+                _ body: () throws -> Void,
+                sourceLocation: SourceLocation = #_sourceLocation
+            ) rethrows {
                 collector.reset()
                 try body()
                 #expect(collector.waitForKey(k), "\(what) of \(k) was not reported", sourceLocation: sourceLocation)
@@ -47,14 +53,18 @@ extension RedisTests {
             let prefix = RedisTestEnv.uniquePrefix("track")
             let collector = NotificationCollector()
             let listener = RedisNotificationListener(
-                configuration: RedisTestEnv.configuration, source: .tracking(prefixes: [prefix, prefix.uppercased() + "X:"]))
+                configuration: RedisTestEnv.configuration,
+                source: .tracking(prefixes: [prefix, prefix.uppercased() + "X:"])
+            )
             try listener.start(collector.handler)
             try exerciseWrites(c, collector, prefix: prefix)
             listener.stop()
             #expect(collector.all.last == .stopped(nil))
             #expect(!collector.contains { $0.isDisconnected })
             // Both connections are gone from the server.
-            #expect(eventually { ((try? c.command(["CLIENT", "LIST"]).string) ?? "").split(separator: "\n").count == 1 })
+            #expect(
+                eventually { ((try? c.command(["CLIENT", "LIST"]).string) ?? "").split(separator: "\n").count == 1 }
+            )
         }
 
         @Test func keyspaceEventsNeedConfigurationOrPermission() throws {
@@ -63,7 +73,9 @@ extension RedisTests {
             defer { try? c.configSet("notify-keyspace-events", saved) }
             try c.configSet("notify-keyspace-events", "Kl")
             let refused = RedisNotificationListener(
-                configuration: RedisTestEnv.configuration, source: .keyspaceEvents(prefix: "brtest:", configureServer: false))
+                configuration: RedisTestEnv.configuration,
+                source: .keyspaceEvents(prefix: "brtest:", configureServer: false)
+            )
             let error = #expect(throws: RedisError.self) { try refused.start { _ in } }
             #expect(error?.kind == .notConfigured)
             #expect(error?.message.contains("notify-keyspace-events") == true)
@@ -72,7 +84,8 @@ extension RedisTests {
 
             let allowed = RedisNotificationListener(
                 configuration: RedisTestEnv.configuration,
-                source: .keyspaceEvents(prefix: "brtest:", configureServer: true, hashEvents: true))
+                source: .keyspaceEvents(prefix: "brtest:", configureServer: true, hashEvents: true)
+            )
             try allowed.start { _ in }
             allowed.stop()
             let now = try #require(try c.configGet("notify-keyspace-events")["notify-keyspace-events"])
@@ -95,7 +108,8 @@ extension RedisTests {
             let collector = NotificationCollector()
             let listener = RedisNotificationListener(
                 configuration: RedisTestEnv.configuration,
-                source: .keyspaceEvents(prefix: prefix, configureServer: true, hashEvents: true))
+                source: .keyspaceEvents(prefix: prefix, configureServer: true, hashEvents: true)
+            )
             try listener.start(collector.handler)
             defer { listener.stop() }
             try exerciseWrites(c, collector, prefix: prefix)
@@ -115,7 +129,10 @@ extension RedisTests {
             let db2 = try RedisConnection(configuration: cfg)
             let prefix = RedisTestEnv.uniquePrefix("ksdb")
             let collector = NotificationCollector()
-            let listener = RedisNotificationListener(configuration: cfg, source: .keyspaceEvents(prefix: prefix, configureServer: true))
+            let listener = RedisNotificationListener(
+                configuration: cfg,
+                source: .keyspaceEvents(prefix: prefix, configureServer: true)
+            )
             try listener.start(collector.handler)
             defer { listener.stop() }
             _ = try c.command(["SET", prefix + "in-db0", "1"])
@@ -129,7 +146,10 @@ extension RedisTests {
         @Test func asyncStreamDeliversAndFinishesOnStop() async throws {
             guard let c = RedisTestEnv.connect() else { return }
             let prefix = RedisTestEnv.uniquePrefix("stream")
-            let listener = RedisNotificationListener(configuration: RedisTestEnv.configuration, source: .tracking(prefixes: [prefix]))
+            let listener = RedisNotificationListener(
+                configuration: RedisTestEnv.configuration,
+                source: .tracking(prefixes: [prefix])
+            )
             let stream = try listener.start()
             _ = try c.command(["SET", prefix + "a", "1"])
             _ = try c.command(["DEL", prefix + "a"])

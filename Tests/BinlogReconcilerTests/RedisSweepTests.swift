@@ -27,7 +27,10 @@ extension RedisTests {
             }
             _ = try c.pipeline(sets)
             #expect(try c.mget(keys: keys, batchSize: batch, pipelineDepth: depth) == expected)
-            #expect(try c.mgetBytes(keys: keys, batchSize: batch, pipelineDepth: depth) == expected.map { $0.map { Array($0.utf8) } })
+            #expect(
+                try c.mgetBytes(keys: keys, batchSize: batch, pipelineDepth: depth)
+                    == expected.map { $0.map { Array($0.utf8) } }
+            )
             var seen: [Int] = []
             try c.mget(keys: keys, batchSize: batch, pipelineDepth: depth) { i, value in
                 seen.append(i)
@@ -36,7 +39,10 @@ extension RedisTests {
             #expect(seen == Array(0..<25))
             #expect(try c.mget(keys: [], batchSize: batch) == [])
             // The nil ones: missing or of another type.
-            let types = try c.types(keys.enumerated().filter { expected[$0.offset] == nil }.map(\.element), batchSize: 2)
+            let types = try c.types(
+                keys.enumerated().filter { expected[$0.offset] == nil }.map(\.element),
+                batchSize: 2
+            )
             #expect(types.filter { $0 == .hash }.count == 1)
             #expect(types.filter { $0 == .none }.count == 9)
             // The connection is in sync afterwards.
@@ -75,7 +81,8 @@ extension RedisTests {
             let p = RedisTestEnv.uniquePrefix("hmget")
             defer { _ = try? c.command(["DEL", p + "h1", p + "h2", p + "s"]) }
             _ = try c.pipeline([
-                ["HSET", p + "h1", "stock", "5", "price", "9.99"], ["HSET", p + "h2", "stock", "0"], ["SET", p + "s", "x"],
+                ["HSET", p + "h1", "stock", "5", "price", "9.99"], ["HSET", p + "h2", "stock", "0"],
+                ["SET", p + "s", "x"],
             ])
             let fields = [
                 RedisHashField(key: p + "h1", field: "stock"), RedisHashField(key: p + "h1", field: "price"),

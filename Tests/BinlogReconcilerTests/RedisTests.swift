@@ -30,14 +30,16 @@ enum RedisTestEnv {
 
     /// A connection, or a recorded issue that says Redis is not reachable (and nil).
     static func connect(
-        _ configuration: RedisConfiguration = RedisTestEnv.configuration, sourceLocation: SourceLocation = #_sourceLocation
+        _ configuration: RedisConfiguration = RedisTestEnv.configuration,
+        sourceLocation: SourceLocation = #_sourceLocation
     ) -> RedisConnection? {
         do {
             return try RedisConnection(configuration: configuration)
         } catch {
             Issue.record(
                 "Redis is not reachable at 127.0.0.1:\(port) (set BR_REDIS_PORT; start it with scripts/redis-start): \(error)",
-                sourceLocation: sourceLocation)
+                sourceLocation: sourceLocation
+            )
             return nil
         }
     }
@@ -45,35 +47,50 @@ enum RedisTestEnv {
     /// A fresh key prefix, so tests never see each other's keys.
     static func uniquePrefix(_ tag: String) -> String { "brtest:\(tag):\(UInt32.random(in: 0...UInt32.max)):" }
 
-    /// Whether the Redis on `port` is the one `scripts/redis-start` started from `stateDir`
-    /// (its pid file names a live redis-server), i.e. whether the scripts can restart it.
+    /// Whether the Redis on `port` is the one `scripts/redis-start` started from `stateDir`: its
+    /// pid file names the `process_id` that server reports. Only then may the tests restart it
+    /// with the scripts (redis-stop goes by the pid file, whatever the port).
     static var scriptsOwnRedis: Bool {
         guard let text = try? String(contentsOfFile: stateDir + "/redis/redis.pid", encoding: .utf8),
-            let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), kill(pid, 0) == 0
+            let pid = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)),
+            let c = try? RedisConnection(configuration: configuration),
+            let info = try? c.command(["INFO", "server"]).string
         else { return false }
-        return true
+        return info.split(whereSeparator: \.isNewline).contains("process_id:\(pid)")
     }
 
     /// Runs `scripts/<name>` with the test's environment (BR_STATE_DIR, BR_REDIS_PORT).
     @discardableResult
     static func script(_ name: String, _ args: [String] = []) -> (status: Int32, output: String) {
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("br-script-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log").path
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "br-script-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log"
+        ).path
         defer { unlink(output) }
         var env = ProcessInfo.processInfo.environment
         env["BR_REDIS_PORT"] = String(port)
         env["BR_STATE_DIR"] = stateDir
-        guard let pid = ChildProcess.spawn([repoRoot.appendingPathComponent("scripts/\(name)").path] + args, environment: env, output: output)
+        guard
+            let pid = ChildProcess.spawn(
+                [repoRoot.appendingPathComponent("scripts/\(name)").path] + args,
+                environment: env,
+                output: output
+            )
         else { return (-1, "cannot run scripts/\(name): \(String(cString: strerror(errno)))") }
         let status = ChildProcess.wait(pid)
         return (status, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
     }
 }
 
-/// `posix_spawn` with a clean signal state. Foundation's `Process` passes on the spawning
-/// thread's signal mask, and Swift Testing runs on libdispatch threads that block SIGTERM: a
-/// redis-server started that way could then only be stopped with SIGKILL.
+/// `posix_spawn` with a clean signal state and no inherited descriptors but 0, 1 and 2.
+///
+/// Foundation's `Process` passes on the spawning thread's signal mask (Swift Testing runs on
+/// libdispatch threads that block SIGTERM, so a redis-server started that way only dies with
+/// SIGKILL) and every descriptor without FD_CLOEXEC: under `flock /tmp/swift-build.lock swift
+/// test`, a daemonized redis-server would inherit the lock's descriptor and hold the build lock
+/// for as long as it runs.
 enum ChildProcess {
-    /// Starts `argv[0]` (looked up in PATH) with stdin from /dev/null and stdout+stderr to `output`.
+    /// Starts `argv[0]` (looked up in PATH) with stdin from /dev/null, stdout+stderr to `output`,
+    /// and every other descriptor of this process closed.
     static func spawn(_ argv: [String], environment: [String: String], output: String = "/dev/null") -> pid_t? {
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
@@ -92,6 +109,7 @@ enum ChildProcess {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        for fd in openDescriptors() where fd > 2 { posix_spawn_file_actions_addclose(&actions, fd) }
         let cArgs = argv.map { strdup($0) } + [nil]
         let cEnv = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
@@ -105,6 +123,12 @@ enum ChildProcess {
             return nil
         }
         return pid
+    }
+
+    /// This process's open descriptors (from /proc/self/fd). One that is closed before the spawn
+    /// is harmless: glibc ignores EBADF from a close action.
+    static func openDescriptors() -> [Int32] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap { Int32($0) }
     }
 
     /// Waits for `pid`; returns its exit status (128 + signal when killed).

@@ -45,8 +45,13 @@ public struct RedisConfiguration: Sendable, Hashable {
         commandTimeout: Duration? = .seconds(10)
     ) {
         self.init(
-            endpoint: .tcp(host: host, port: port), username: username, password: password, database: database,
-            connectTimeout: connectTimeout, commandTimeout: commandTimeout)
+            endpoint: .tcp(host: host, port: port),
+            username: username,
+            password: password,
+            database: database,
+            connectTimeout: connectTimeout,
+            commandTimeout: commandTimeout
+        )
     }
 
     public init(
@@ -58,8 +63,13 @@ public struct RedisConfiguration: Sendable, Hashable {
         commandTimeout: Duration? = .seconds(10)
     ) {
         self.init(
-            endpoint: .unixSocket(path: unixSocketPath), username: username, password: password,
-            database: database, connectTimeout: connectTimeout, commandTimeout: commandTimeout)
+            endpoint: .unixSocket(path: unixSocketPath),
+            username: username,
+            password: password,
+            database: database,
+            connectTimeout: connectTimeout,
+            commandTimeout: commandTimeout
+        )
     }
 
     public init(
@@ -92,7 +102,11 @@ extension RedisConfiguration: CustomStringConvertible, CustomDebugStringConverti
     /// `redis://user:***@127.0.0.1:6379/2`-like summary; the password is always `***`.
     public var description: String {
         var auth = ""
-        if let username { auth = username + (password == nil ? "@" : ":***@") } else if password != nil { auth = ":***@" }
+        if let username {
+            auth = username + (password == nil ? "@" : ":***@")
+        } else if password != nil {
+            auth = ":***@"
+        }
         return "redis://\(auth)\(endpoint)/\(database)"
     }
 
@@ -104,6 +118,7 @@ extension RedisConfiguration: CustomStringConvertible, CustomDebugStringConverti
             children: [
                 "endpoint": endpoint, "username": username as Any, "password": password == nil ? "nil" : "***",
                 "database": database, "connectTimeout": connectTimeout, "commandTimeout": commandTimeout as Any,
-            ])
+            ]
+        )
     }
 }

@@ -72,7 +72,11 @@ extension RedisConnection {
     }
 
     /// Binary-safe `mget(keys:batchSize:pipelineDepth:)`: raw value bytes.
-    public func mgetBytes(keys: [String], batchSize: Int = 1000, pipelineDepth: Int = 8) throws(RedisError) -> [[UInt8]?] {
+    public func mgetBytes(
+        keys: [String],
+        batchSize: Int = 1000,
+        pipelineDepth: Int = 8
+    ) throws(RedisError) -> [[UInt8]?] {
         var out: [[UInt8]?] = []
         out.reserveCapacity(keys.count)
         try mget(keys: keys, batchSize: batchSize, pipelineDepth: pipelineDepth) { _, value in
@@ -85,13 +89,17 @@ extension RedisConnection {
     /// in order, with the value's bytes (valid only during the call) or `nil` (missing or not a
     /// string). Compare against the expected values here instead of building strings.
     public func mget(
-        keys: [String], batchSize: Int = 1000, pipelineDepth: Int = 8,
+        keys: [String],
+        batchSize: Int = 1000,
+        pipelineDepth: Int = 8,
         visit: (_ index: Int, _ value: UnsafeBufferPointer<UInt8>?) -> Void
     ) throws(RedisError) {
         let batch = max(1, batchSize)
         let chunks = (keys.count + batch - 1) / batch
         try windowedPipeline(
-            chunks: chunks, depth: pipelineDepth, doing: "MGET",
+            chunks: chunks,
+            depth: pipelineDepth,
+            doing: "MGET",
             encode: { c, frame in
                 let lo = c * batch
                 let hi = min(lo + batch, keys.count)
@@ -109,18 +117,30 @@ extension RedisConnection {
                         throw serverError(String(decoding: Self.rawBytes(r), as: UTF8.self), doing: "MGET")
                     }
                     throw RedisError(
-                        .protocol, "MGET at \(configuration.endpoint): expected an array of \(n), got type \(r.type) with \(r.elements) elements")
+                        .protocol,
+                        "MGET at \(configuration.endpoint): expected an array of \(n), got type \(r.type) with \(r.elements) elements"
+                    )
                 }
                 for j in 0..<n {
-                    guard let e = elements[j] else { visit(lo + j, nil); continue }
+                    guard let e = elements[j] else {
+                        visit(lo + j, nil)
+                        continue
+                    }
                     let v = e.pointee
                     if v.type == REDIS_REPLY_STRING {
-                        visit(lo + j, UnsafeBufferPointer(start: UnsafeRawPointer(v.str)?.assumingMemoryBound(to: UInt8.self), count: v.len))
+                        visit(
+                            lo + j,
+                            UnsafeBufferPointer(
+                                start: UnsafeRawPointer(v.str)?.assumingMemoryBound(to: UInt8.self),
+                                count: v.len
+                            )
+                        )
                     } else {
                         visit(lo + j, nil)
                     }
                 }
-            })
+            }
+        )
     }
 
     /// Values of hash fields, in order: one pipelined `HGET key field` each, sent `batchSize` at a
@@ -129,13 +149,19 @@ extension RedisConnection {
     /// - Returns: the field's value, or `nil` when the key or the field is missing, *or* the key
     ///   holds another type than hash (`WRONGTYPE` is folded into `nil`, as MGET does for
     ///   strings: ask `types(_:)` for the nil ones).
-    public func hmget(_ fields: [RedisHashField], batchSize: Int = 1000, pipelineDepth: Int = 8) throws(RedisError) -> [String?] {
+    public func hmget(
+        _ fields: [RedisHashField],
+        batchSize: Int = 1000,
+        pipelineDepth: Int = 8
+    ) throws(RedisError) -> [String?] {
         var out: [String?] = []
         out.reserveCapacity(fields.count)
         let batch = max(1, batchSize)
         let chunks = (fields.count + batch - 1) / batch
         try windowedPipeline(
-            chunks: chunks, depth: pipelineDepth, doing: "HGET",
+            chunks: chunks,
+            depth: pipelineDepth,
+            doing: "HGET",
             encode: { c, frame in
                 let lo = c * batch
                 let hi = min(lo + batch, fields.count)
@@ -159,7 +185,8 @@ extension RedisConnection {
                 default:
                     throw RedisError(.protocol, "HGET at \(configuration.endpoint): unexpected reply type \(r.type)")
                 }
-            })
+            }
+        )
         return out
     }
 
@@ -173,12 +200,18 @@ extension RedisConnection {
     }
 
     /// `TYPE` of many keys, pipelined like `hmget` (for the nil results of a sweep).
-    public func types(_ keys: [String], batchSize: Int = 1000, pipelineDepth: Int = 8) throws(RedisError) -> [RedisKeyType] {
+    public func types(
+        _ keys: [String],
+        batchSize: Int = 1000,
+        pipelineDepth: Int = 8
+    ) throws(RedisError) -> [RedisKeyType] {
         var out: [RedisKeyType] = []
         out.reserveCapacity(keys.count)
         let batch = max(1, batchSize)
         try windowedPipeline(
-            chunks: (keys.count + batch - 1) / batch, depth: pipelineDepth, doing: "TYPE",
+            chunks: (keys.count + batch - 1) / batch,
+            depth: pipelineDepth,
+            doing: "TYPE",
             encode: { c, frame in
                 let lo = c * batch
                 let hi = min(lo + batch, keys.count)
@@ -199,7 +232,8 @@ extension RedisConnection {
                 default:
                     throw RedisError(.protocol, "TYPE at \(configuration.endpoint): unexpected reply type \(r.type)")
                 }
-            })
+            }
+        )
         return out
     }
 
@@ -215,7 +249,10 @@ extension RedisConnection {
     ///   - type: only keys of this type (`SCAN ... TYPE`, Redis 6+).
     ///   - body: return `false` to stop early.
     public func scan(
-        pattern: String, count: Int = 1000, type: RedisKeyType? = nil, _ body: (_ keys: [String]) -> Bool
+        pattern: String,
+        count: Int = 1000,
+        type: RedisKeyType? = nil,
+        _ body: (_ keys: [String]) -> Bool
     ) throws(RedisError) {
         var cursor = "0"
         repeat {
@@ -225,7 +262,10 @@ extension RedisConnection {
             guard case .array(let parts) = reply, parts.count == 2, let next = parts[0].string,
                 case .array(let names) = parts[1]
             else {
-                throw RedisError(.protocol, "SCAN at \(configuration.endpoint): expected [cursor, [keys]], got \(reply)")
+                throw RedisError(
+                    .protocol,
+                    "SCAN at \(configuration.endpoint): expected [cursor, [keys]], got \(reply)"
+                )
             }
             cursor = next
             if !body(names.compactMap(\.string)) { return }
@@ -250,7 +290,10 @@ extension RedisConnection {
     public func configGet(_ parameter: String) throws(RedisError) -> [String: String] {
         let reply = try command(["CONFIG", "GET", parameter])
         guard case .array(let items) = reply, items.count % 2 == 0 else {
-            throw RedisError(.protocol, "CONFIG GET at \(configuration.endpoint): expected name/value pairs, got \(reply)")
+            throw RedisError(
+                .protocol,
+                "CONFIG GET at \(configuration.endpoint): expected name/value pairs, got \(reply)"
+            )
         }
         var out: [String: String] = [:]
         var i = 0
@@ -280,8 +323,10 @@ extension RedisConnection {
     @discardableResult
     public func compareAndSet(key: String, expected: String?, new: String?) throws(RedisError) -> Bool {
         let reply = try evalCached(
-            RedisScripts.stringCAS, keys: [key],
-            args: [expected == nil ? "0" : "1", expected ?? "", new == nil ? "0" : "1", new ?? ""])
+            RedisScripts.stringCAS,
+            keys: [key],
+            args: [expected == nil ? "0" : "1", expected ?? "", new == nil ? "0" : "1", new ?? ""]
+        )
         return reply.integer == 1
     }
 
@@ -291,10 +336,17 @@ extension RedisConnection {
     ///
     /// - Returns: whether it wrote.
     @discardableResult
-    public func compareAndSetHashField(key: String, field: String, expected: String?, new: String?) throws(RedisError) -> Bool {
+    public func compareAndSetHashField(
+        key: String,
+        field: String,
+        expected: String?,
+        new: String?
+    ) throws(RedisError) -> Bool {
         let reply = try evalCached(
-            RedisScripts.hashFieldCAS, keys: [key],
-            args: [field, expected == nil ? "0" : "1", expected ?? "", new == nil ? "0" : "1", new ?? ""])
+            RedisScripts.hashFieldCAS,
+            keys: [key],
+            args: [field, expected == nil ? "0" : "1", expected ?? "", new == nil ? "0" : "1", new ?? ""]
+        )
         return reply.integer == 1
     }
 
@@ -313,7 +365,7 @@ extension RedisConnection {
         let tail = [String(keys.count)] + keys + args
         do {
             return try command(["EVALSHA", sha] + tail)
-        } catch where error.serverErrorCode == "NOSCRIPT" {
+        } catch  where error.serverErrorCode == "NOSCRIPT" {
             return try command(["EVAL", source] + tail)
         }
     }
@@ -328,7 +380,9 @@ extension RedisConnection {
     /// If `handle` throws, the replies still in flight are read and dropped, so the connection
     /// stays usable; transport errors break it.
     func windowedPipeline(
-        chunks: Int, depth: Int, doing what: String,
+        chunks: Int,
+        depth: Int,
+        doing what: String,
         encode: (_ chunk: Int, _ frame: inout RESPCommandBuffer) -> Int,
         handle: (_ chunk: Int, _ index: Int, _ reply: UnsafeMutablePointer<redisReply>) throws(RedisError) -> Void
     ) throws(RedisError) {

@@ -126,14 +126,22 @@ public final class RedisConnection {
         guard let context else {
             throw RedisError(
                 .connectionLost,
-                "\(what()) at \(configuration.endpoint): the connection is closed after an earlier error; reconnect first")
+                "\(what()) at \(configuration.endpoint): the connection is closed after an earlier error; reconnect first"
+            )
         }
         return context
     }
 
     /// Turns the context's error state into a `RedisError` and frees the context.
-    func breakConnection(_ ctx: UnsafeMutablePointer<redisContext>, savedErrno: Int32, doing what: String) -> RedisError {
-        let error = Self.contextError(ctx, savedErrno: savedErrno, doing: what, configuration: configuration, connecting: false)
+    func breakConnection(_ ctx: UnsafeMutablePointer<redisContext>, savedErrno: Int32, doing what: String) -> RedisError
+    {
+        let error = Self.contextError(
+            ctx,
+            savedErrno: savedErrno,
+            doing: what,
+            configuration: configuration,
+            connecting: false
+        )
         redisFree(ctx)
         if context == ctx { context = nil }
         return error
@@ -173,7 +181,9 @@ public final class RedisConnection {
     func bufferedReply(doing what: @autoclosure () -> String) throws(RedisError) -> RedisReply? {
         let ctx = try liveContext(what())
         var raw: UnsafeMutableRawPointer? = nil
-        if redisGetReplyFromReader(ctx, &raw) != REDIS_OK { throw breakConnection(ctx, savedErrno: errno, doing: what()) }
+        if redisGetReplyFromReader(ctx, &raw) != REDIS_OK {
+            throw breakConnection(ctx, savedErrno: errno, doing: what())
+        }
         guard let raw else { return nil }
         defer { freeReplyObject(raw) }
         return Self.makeReply(raw.assumingMemoryBound(to: redisReply.self))
@@ -296,7 +306,10 @@ public final class RedisConnection {
         return ctx
     }
 
-    private static func authenticateAndSelect(_ ctx: UnsafeMutablePointer<redisContext>, _ cfg: RedisConfiguration) throws(RedisError) {
+    private static func authenticateAndSelect(
+        _ ctx: UnsafeMutablePointer<redisContext>,
+        _ cfg: RedisConfiguration
+    ) throws(RedisError) {
         if let password = cfg.password {
             var args = ["AUTH"]
             if let user = cfg.username { args.append(user) }
@@ -306,25 +319,36 @@ public final class RedisConnection {
             if case .error(let text) = reply {
                 let text = cfg.redacting(text)
                 throw RedisError(
-                    .authenticationFailed, "AUTH as \(who) at \(cfg.endpoint) refused: \(text)", serverMessage: text)
+                    .authenticationFailed,
+                    "AUTH as \(who) at \(cfg.endpoint) refused: \(text)",
+                    serverMessage: text
+                )
             }
         } else if let user = cfg.username {
             throw RedisError(
-                .authenticationFailed, "user '\(user)' given without a password for \(cfg.endpoint); AUTH needs both")
+                .authenticationFailed,
+                "user '\(user)' given without a password for \(cfg.endpoint); AUTH needs both"
+            )
         }
         if cfg.database != 0 {
             let reply = try handshake(ctx, ["SELECT", String(cfg.database)], cfg, doing: "SELECT")
             if case .error(let text) = reply {
                 let text = cfg.redacting(text)
                 throw RedisError(
-                    .server, "SELECT \(cfg.database) at \(cfg.endpoint): \(text)", serverMessage: text)
+                    .server,
+                    "SELECT \(cfg.database) at \(cfg.endpoint): \(text)",
+                    serverMessage: text
+                )
             }
         }
     }
 
     /// A command during connection setup (no `RedisConnection` exists yet).
     private static func handshake(
-        _ ctx: UnsafeMutablePointer<redisContext>, _ args: [String], _ cfg: RedisConfiguration, doing what: String
+        _ ctx: UnsafeMutablePointer<redisContext>,
+        _ args: [String],
+        _ cfg: RedisConfiguration,
+        doing what: String
     ) throws(RedisError) -> RedisReply {
         let argv = ArgvStorage(args)
         guard let raw = argv.withArgv({ argc, av, lv in redisCommandArgv(ctx, argc, av, lv) }) else {
@@ -335,13 +359,17 @@ public final class RedisConnection {
     }
 
     static func contextError(
-        _ ctx: UnsafeMutablePointer<redisContext>, savedErrno: Int32, doing what: String,
-        configuration cfg: RedisConfiguration, connecting: Bool
+        _ ctx: UnsafeMutablePointer<redisContext>,
+        savedErrno: Int32,
+        doing what: String,
+        configuration cfg: RedisConfiguration,
+        connecting: Bool
     ) -> RedisError {
         let text = cfg.redacting(
             withUnsafeBytes(of: ctx.pointee.errstr) { raw in
                 String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            })
+            }
+        )
         let timedOut =
             savedErrno == EAGAIN || savedErrno == EWOULDBLOCK || savedErrno == ETIMEDOUT
             || text == String(cString: strerror(EAGAIN)) || text == String(cString: strerror(ETIMEDOUT))
@@ -349,7 +377,10 @@ public final class RedisConnection {
         case REDIS_ERR_IO where timedOut:
             return RedisError(.timeout, "\(what) at \(cfg.endpoint): timed out (\(text))")
         case _ where connecting:
-            return RedisError(.connectionFailed, "cannot connect to \(cfg.endpoint): \(text.isEmpty ? "unknown error" : text)")
+            return RedisError(
+                .connectionFailed,
+                "cannot connect to \(cfg.endpoint): \(text.isEmpty ? "unknown error" : text)"
+            )
         case REDIS_ERR_EOF:
             return RedisError(.connectionLost, "\(what) at \(cfg.endpoint): the server closed the connection")
         case REDIS_ERR_PROTOCOL:

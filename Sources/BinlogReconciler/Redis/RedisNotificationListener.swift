@@ -33,6 +33,7 @@ public final class RedisNotificationListener: Sendable {
 
     private enum State {
         case idle
+        case starting
         case running(Worker, ThreadID)
         case done
     }
@@ -44,7 +45,10 @@ public final class RedisNotificationListener: Sendable {
         configuration: RedisConfiguration,
         source: RedisNotificationSource,
         reconnectPolicy: RedisRetryPolicy = .forever,
-        logger: Logger = Logger(label: "binlog-reconciler.redis.notifications", factory: { _ in SwiftLogNoOpLogHandler() })
+        logger: Logger = Logger(
+            label: "binlog-reconciler.redis.notifications",
+            factory: { _ in SwiftLogNoOpLogHandler() }
+        )
     ) {
         self.configuration = configuration
         self.source = source
@@ -60,15 +64,36 @@ public final class RedisNotificationListener: Sendable {
     ///   `.notConfigured` (keyspace events off and `configureServer` false).
     public func start(_ handler: @escaping @Sendable (RedisNotification) -> Void) throws(RedisError) {
         let canStart = state.withLock { s -> Bool in
-            if case .idle = s { return true }
-            return false
+            guard case .idle = s else { return false }
+            s = .starting
+            return true
         }
         precondition(canStart, "RedisNotificationListener.start called twice")
-        let worker = try Worker(
-            configuration: configuration, source: source, policy: reconnectPolicy, logger: logger, handler: handler)
-        try worker.connect()
-        let thread = try startThread { worker.run() }
-        state.withLock { $0 = .running(worker, thread) }
+        let worker: Worker
+        let thread: ThreadID
+        do {
+            worker = try Worker(
+                configuration: configuration,
+                source: source,
+                policy: reconnectPolicy,
+                logger: logger,
+                handler: handler
+            )
+            try worker.connect()
+            thread = try startThread { worker.run() }
+        } catch {
+            state.withLock { $0 = .idle }
+            throw error
+        }
+        let stoppedMeanwhile = state.withLock { s -> Bool in
+            guard case .starting = s else { return true }
+            s = .running(worker, thread)
+            return false
+        }
+        if stoppedMeanwhile {
+            worker.requestStop()
+            pthread_join(thread.id, nil)
+        }
     }
 
     /// `start(_:)` as an `AsyncStream`, which finishes after `.stopped`. Ending the iteration
@@ -76,7 +101,10 @@ public final class RedisNotificationListener: Sendable {
     public func start(
         bufferingPolicy: AsyncStream<RedisNotification>.Continuation.BufferingPolicy = .unbounded
     ) throws(RedisError) -> AsyncStream<RedisNotification> {
-        let (stream, continuation) = AsyncStream.makeStream(of: RedisNotification.self, bufferingPolicy: bufferingPolicy)
+        let (stream, continuation) = AsyncStream.makeStream(
+            of: RedisNotification.self,
+            bufferingPolicy: bufferingPolicy
+        )
         try start { notification in
             continuation.yield(notification)
             if case .stopped = notification { continuation.finish() }
@@ -89,12 +117,16 @@ public final class RedisNotificationListener: Sendable {
     /// from the listener's own thread, e.g. from the handler). Idempotent.
     public func stop() {
         let running = state.withLock { s -> (Worker, ThreadID)? in
-            if case .running(let w, let t) = s {
+            switch s {
+            case .running(let w, let t):
                 s = .done
                 return (w, t)
+            case .starting:
+                s = .done  // start() sees it and stops the thread it made
+                return nil
+            case .idle, .done:
+                return nil
             }
-            s = .done
-            return nil
         }
         guard let (worker, thread) = running else { return }
         worker.requestStop()
@@ -136,7 +168,10 @@ private final class Worker: @unchecked Sendable {
     static let maxBatch = 4096
 
     init(
-        configuration: RedisConfiguration, source: RedisNotificationSource, policy: RedisRetryPolicy, logger: Logger,
+        configuration: RedisConfiguration,
+        source: RedisNotificationSource,
+        policy: RedisRetryPolicy,
+        logger: Logger,
         handler: @escaping @Sendable (RedisNotification) -> Void
     ) throws(RedisError) {
         self.configuration = configuration
@@ -147,7 +182,10 @@ private final class Worker: @unchecked Sendable {
         self.keyspaceChannelPrefix = Array("__keyspace@\(configuration.database)__:".utf8)
         var fds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else {
-            throw RedisError(.connectionFailed, "cannot create the listener's wake-up pipe: \(String(cString: strerror(errno)))")
+            throw RedisError(
+                .connectionFailed,
+                "cannot create the listener's wake-up pipe: \(String(cString: strerror(errno)))"
+            )
         }
         for fd in fds {
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
@@ -213,13 +251,16 @@ private final class Worker: @unchecked Sendable {
         guard configure else {
             throw RedisError(
                 .notConfigured,
-                "notify-keyspace-events at \(configuration.endpoint) is \"\(current)\" but keyspace notifications need \"\(required)\" (missing \"\(missing)\"): run CONFIG SET notify-keyspace-events \(current + missing), or let the listener configure it"
+                "notify-keyspace-events at \(configuration.endpoint) is \"\(current)\" but keyspace notifications"
+                    + " need \"\(required)\" (missing \"\(missing)\"): run CONFIG SET notify-keyspace-events"
+                    + " \(current + missing), or let the listener configure it (configureServer: true)"
             )
         }
         try c.configSet("notify-keyspace-events", current + missing)
         logger.info(
             "enabled keyspace notifications",
-            metadata: ["redis.endpoint": "\(configuration.endpoint)", "notify-keyspace-events": "\(current + missing)"])
+            metadata: ["redis.endpoint": "\(configuration.endpoint)", "notify-keyspace-events": "\(current + missing)"]
+        )
     }
 
     // MARK: Loop
@@ -235,7 +276,8 @@ private final class Worker: @unchecked Sendable {
                 disconnect()
                 logger.warning(
                     "lost the notification connection; reconnecting",
-                    metadata: ["redis.endpoint": "\(configuration.endpoint)", "error": "\(error)"])
+                    metadata: ["redis.endpoint": "\(configuration.endpoint)", "error": "\(error)"]
+                )
                 handler(.disconnected(error))
                 var last = error
                 var attempt = 1
@@ -244,7 +286,9 @@ private final class Worker: @unchecked Sendable {
                     do {
                         try connect()
                         logger.info(
-                            "notifications resubscribed", metadata: ["redis.endpoint": "\(configuration.endpoint)", "attempt": "\(attempt)"])
+                            "notifications resubscribed",
+                            metadata: ["redis.endpoint": "\(configuration.endpoint)", "attempt": "\(attempt)"]
+                        )
                         handler(.reconnected)
                         continue outer
                     } catch {
@@ -381,7 +425,8 @@ private func startThread(_ body: @escaping @Sendable () -> Void) throws(RedisErr
     let box = Unmanaged.passRetained(ThreadBody(body: body)).toOpaque()
     var tid = pthread_t()
     let rc = pthread_create(
-        &tid, nil,
+        &tid,
+        nil,
         { raw in
             #if canImport(Glibc)
             let box = Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue()
@@ -390,7 +435,9 @@ private func startThread(_ body: @escaping @Sendable () -> Void) throws(RedisErr
             #endif
             box.body()
             return nil
-        }, box)
+        },
+        box
+    )
     if rc != 0 {
         Unmanaged<ThreadBody>.fromOpaque(box).release()
         throw RedisError(.connectionFailed, "cannot start the notification thread: \(String(cString: strerror(rc)))")

@@ -7,7 +7,8 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Micro-benchmarks of the reconciler's hot paths (for scripts/bench-*).",
         shouldDisplay: false,
-        subcommands: [RedisSweep.self])
+        subcommands: [RedisSweep.self]
+    )
 
     struct RedisSweep: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -21,7 +22,8 @@ struct BenchCommand: ParsableCommand {
 
                 Example:
                   binlog-reconciler bench redis-sweep --port 26381 --keys 1000000 --batch 1000
-                """)
+                """
+        )
 
         @Option(help: "Redis host.")
         var host = "127.0.0.1"
@@ -42,7 +44,9 @@ struct BenchCommand: ParsableCommand {
         var mode = "strings"
 
         func validate() throws {
-            guard keys > 0, batch > 0, depth > 0 else { throw ValidationError("--keys, --batch and --depth must be positive") }
+            guard keys > 0, batch > 0, depth > 0 else {
+                throw ValidationError("--keys, --batch and --depth must be positive")
+            }
             guard mode == "strings" || mode == "visit" else { throw ValidationError("--mode is strings or visit") }
         }
 
