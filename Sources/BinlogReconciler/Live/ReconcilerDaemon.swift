@@ -48,12 +48,17 @@ public final class ReconcilerDaemon: @unchecked Sendable {
 
     var stream: ReplicationStream?
     let startedAt = monotonicSeconds()
+    /// Prometheus series and health, served on [metrics] listen.
+    public let metrics = ReconcilerMetrics()
+    public let health: HealthState
+    var metricsServer: MetricsServer?
 
     public init(configuration: ReconcilerConfiguration, options: Options, sink: ReportSink, logger: Logger) {
         self.configuration = configuration
         self.options = options
         self.sink = sink
         self.logger = logger
+        health = HealthState(heartbeatPeriod: .milliseconds(Int64(configuration.source.heartbeatSeconds * 1000)))
         state = ShadowState(watchCount: configuration.watches.count, position: BinlogPosition(file: "", position: 4))
         let watches = configuration.watches
         let wall = Date().timeIntervalSince1970 - monotonicSeconds()
@@ -89,6 +94,15 @@ public final class ReconcilerDaemon: @unchecked Sendable {
 
         let redis = try RedisConnection(configuration: configuration.redis.redisConfiguration())
         let listener = try startNotifications()
+        if let listen = configuration.metrics.listen, !options.checkOnce {
+            let parts = listen.split(separator: ":")
+            guard parts.count == 2, let port = Int(parts[1]) else { throw ConfigurationError("[metrics] listen must be host:port, got \(listen)") }
+            let server = MetricsServer(metrics: metrics, health: health, logger: logger)
+            try server.start(host: String(parts[0]), port: port)
+            metricsServer = server
+            logger.info("serving /metrics and /health", metadata: ["address": "\(parts[0]):\(server.boundPort ?? port)"])
+        }
+        defer { metricsServer?.stop() }
 
         let tail = Thread { [self] in self.tailLoop(sourceConfig) }
         tail.name = "binlog-tail"
@@ -131,12 +145,18 @@ public final class ReconcilerDaemon: @unchecked Sendable {
                     let inFile = raw.header.logPosition != 0 && !raw.header.isArtificial
                     let end = BinlogPosition(file: s.eventFile, position: UInt64(raw.header.logPosition))
                     let now = monotonicSeconds()
-                    try lock.withLock {
+                    health.recordBinlogEvent()
+                    let committed = try lock.withLock { () -> CommittedTransaction? in
                         if inFile { lastEventEnd = end }
-                        if let tx = try assembler.consume(event, end: end, state: &state) {
-                            if !tx.changes.isEmpty { engine.noteCommit(tx, at: now) }
-                        }
+                        let tx = try assembler.consume(event, end: end, state: &state)
+                        if let tx, !tx.changes.isEmpty { engine.noteCommit(tx, at: now) }
                         inTransaction = assembler.isInTransaction
+                        return tx
+                    }
+                    if let tx = committed {
+                        let lag = tx.timestamp > 0 ? max(0, Date().timeIntervalSince1970 - Double(tx.timestamp)) : nil
+                        metrics.recordTransactionApplied(events: 1, rows: tx.changes.count, applyLag: lag)
+                        metrics.setBinlogPosition(tx.end)
                     }
                     if isStopping { break }
                 }
@@ -223,6 +243,7 @@ public final class ReconcilerDaemon: @unchecked Sendable {
                 engine.decide(now: monotonicSeconds(), current: { w, k in state.maps[w][k] }, position: state.position, gtid: state.gtid.description)
             }
             for r in records {
+                if r.event == .divergence { metrics.recordDivergenceOpened(kind: r.kind) }
                 sink.write(r)
                 if r.event == .divergence && configuration.reconcile.repair { try repair(r, redis: redis) }
             }
@@ -274,6 +295,7 @@ public final class ReconcilerDaemon: @unchecked Sendable {
                 }
                 keysChecked += mine.count
             }
+            metrics.recordReads(mine.count, trigger: trigger == "sweep" ? .sweep : .change)
         }
     }
 
@@ -306,6 +328,7 @@ public final class ReconcilerDaemon: @unchecked Sendable {
             }
         }
         let secs = monotonicSeconds() - started
+        metrics.recordSweep(keys: total, duration: .milliseconds(Int64(secs * 1000)))
         logger.debug("sweep", metadata: ["keys": "\(total)", "ms": "\(Int(secs * 1000))"])
     }
 

@@ -171,7 +171,7 @@ public final class ReconcilerMetrics: Sendable {
                 s.fileInfo = (position.file, gauge)
             }
             // Inside the lock so that the file and the offset never disagree for long.
-            binlogPosition.set(to: Double(position.pos))
+            binlogPosition.set(to: Double(position.position))
         }
     }
 
