@@ -15,6 +15,6 @@ struct BinlogReconcilerCommand: AsyncParsableCommand {
               binlog-reconciler analyze mysql-bin.000042 --table shop.products --key id --value stock --timeline 17
             """,
         version: BinlogReconcilerVersion.string,
-        subcommands: [EventsCommand.self, AnalyzeCommand.self]
+        subcommands: [EventsCommand.self, AnalyzeCommand.self, CheckpointCommand.self, BenchCheckpointCommand.self]
     )
 }

@@ -39,12 +39,16 @@ public struct CheckpointStore: Sendable {
         public var pruneErrors: [CheckpointError]
     }
 
-    /// Creates the directory if it does not exist (its parent must).
+    /// Creates the directory (and missing parents) if it does not exist.
     public init(directory: String, keep: Int = 3) throws(CheckpointError) {
         self.directory = directory.count > 1 && directory.hasSuffix("/") ? String(directory.dropLast()) : directory
         self.keep = max(1, keep)
-        if mkdir(self.directory, 0o755) != 0 && errno != EEXIST {
-            throw CheckpointError(.io(operation: "mkdir", errno: errno), path: self.directory)
+        var prefix = self.directory.hasPrefix("/") ? "" : "."
+        for part in self.directory.split(separator: "/") {
+            prefix += "/" + part
+            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+                throw CheckpointError(.io(operation: "mkdir", errno: errno), path: prefix)
+            }
         }
     }
 
