@@ -234,6 +234,8 @@ public struct ShadowMap: Sendable {
     private(set) var others: [ShadowKey: ShadowValue] = [:]
     /// Changes made since `beginSnapshot()` that are not yet merged into the base.
     var overlay: ShadowMapOverlay? = nil
+    /// Integer entries of the last overlay, to size the next one.
+    var overlaySizeHint = 0
 
     public init() {}
 
@@ -319,11 +321,16 @@ public struct ShadowMap: Sendable {
             for (k, v) in others { try body(k, v) }
             return
         }
-        if !o.baseCleared {
-            for (k, v) in ints where o.entries[.int(k)] == nil { try body(.int(k), .int(v)) }
-            for (k, v) in others where o.entries[k] == nil { try body(k, v) }
+        func pending(_ key: ShadowKey) -> Bool {
+            if case .int(let k) = key, o.ints[k] != nil { return true }
+            return o.others[key] != nil
         }
-        for (k, e) in o.entries { if case .value(let v) = e { try body(k, v) } }
+        if !o.baseCleared {
+            for (k, v) in ints where !pending(.int(k)) { try body(.int(k), .int(v)) }
+            for (k, v) in others where !pending(k) { try body(k, v) }
+        }
+        for (k, v) in o.ints { try body(.int(k), .int(v)) }
+        for (k, e) in o.others { if case .value(let v) = e { try body(k, v) } }
     }
 
     // MARK: - Base access
@@ -355,7 +362,7 @@ extension ShadowMap {
     public var isSnapshotOpen: Bool { overlay?.snapshotOpen ?? false }
 
     /// Overlay entries not yet merged back into the base (0 when no snapshot is in progress).
-    public var pendingOverlayCount: Int { overlay?.entries.count ?? 0 }
+    public var pendingOverlayCount: Int { overlay.map { $0.ints.count + $0.others.count } ?? 0 }
 
     /// Freezes the current contents and returns them as a snapshot, in O(1).
     ///
@@ -366,7 +373,14 @@ extension ShadowMap {
         precondition(!isSnapshotOpen, "ShadowMap.beginSnapshot: a snapshot is already open")
         if overlay != nil { finishMerge() }
         let token = ShadowMapSnapshotToken()
-        overlay = ShadowMapOverlay(token: token)
+        var o = ShadowMapOverlay(token: token)
+        // Size the overlay like the last one so the apply path does not rehash it while growing.
+        if overlaySizeHint > 1024 {
+            let n = min(overlaySizeHint + overlaySizeHint / 4, 1 << 22)
+            o.ints.reserveCapacity(n)
+            o.intOrder.reserveCapacity(n)
+        }
+        overlay = o
         return ShadowMapSnapshot(ints: ints, others: others, token: token)
     }
 
@@ -375,9 +389,10 @@ extension ShadowMap {
     /// `mergeOverlay(limit:)` and a few entries with each later write.
     /// - Returns: true when the overlay is fully merged (the map is back to plain dictionaries).
     @discardableResult
-    public mutating func endSnapshot(mergeLimit: Int = 16_384) -> Bool {
+    public mutating func endSnapshot(mergeLimit: Int = 8_192) -> Bool {
         guard overlay != nil else { return true }
         overlay!.snapshotOpen = false
+        overlaySizeHint = overlay!.ints.count
         return mergeOverlay(limit: mergeLimit)
     }
 
@@ -385,7 +400,7 @@ extension ShadowMap {
     /// or a copy of it is still alive (merging then would copy the whole base).
     /// - Returns: true when nothing remains to merge.
     @discardableResult
-    public mutating func mergeOverlay(limit: Int = 16_384) -> Bool {
+    public mutating func mergeOverlay(limit: Int = 8_192) -> Bool {
         guard overlay != nil else { return true }
         guard canWriteBase else { return false }
         mergeSlice(limit)
@@ -402,7 +417,8 @@ extension ShadowMap {
     }
 
     func overlayLookup(_ key: ShadowKey) -> ShadowValue? {
-        if let e = overlay?.entries[key] {
+        if case .int(let k) = key, let v = overlay?.ints[k] { return .int(v) }
+        if overlay?.others.isEmpty == false, let e = overlay?.others[key] {
             if case .value(let v) = e { return v }
             return nil
         }
@@ -414,18 +430,34 @@ extension ShadowMap {
         if canWriteBase {
             // Merging phase: this key's pending change is superseded; write the base directly.
             if overlay!.baseCleared { clearBaseForMerge() }
-            if let old = overlay!.entries.removeValue(forKey: key) {
-                let had = baseLookup(key) != nil
-                if case .value = old { overlay!.countDelta -= had ? 0 : 1 } else { overlay!.countDelta += had ? 1 : 0 }
-            }
+            dropPending(key)
             setBase(key, newValue)
             mergeSlice(4)
             return
         }
         let was = overlayLookup(key) != nil
         overlay!.countDelta += (newValue != nil ? 1 : 0) - (was ? 1 : 0)
+        if case .int(let k) = key {
+            if case .int(let v)? = newValue {
+                if overlay!.ints.updateValue(v, forKey: k) == nil { overlay!.intOrder.append(k) }
+                if !overlay!.others.isEmpty { overlay!.others.removeValue(forKey: key) }
+                return
+            }
+            if !overlay!.ints.isEmpty { overlay!.ints.removeValue(forKey: k) }
+        }
         let entry: ShadowMapOverlay.Entry = newValue.map { .value($0) } ?? .removed
-        if overlay!.entries.updateValue(entry, forKey: key) == nil { overlay!.order.append(key) }
+        if overlay!.others.updateValue(entry, forKey: key) == nil { overlay!.otherOrder.append(key) }
+    }
+
+    /// Removes `key`'s pending overlay change (its visible value becomes the base's).
+    private mutating func dropPending(_ key: ShadowKey) {
+        if case .int(let k) = key, overlay!.ints.removeValue(forKey: k) != nil {
+            if baseLookup(key) == nil { overlay!.countDelta -= 1 }
+            return
+        }
+        guard !overlay!.others.isEmpty, let old = overlay!.others.removeValue(forKey: key) else { return }
+        let had = baseLookup(key) != nil
+        if case .value = old { overlay!.countDelta -= had ? 0 : 1 } else { overlay!.countDelta += had ? 1 : 0 }
     }
 
     /// Base cleared by `removeAll()` during the snapshot: drop it now that it is ours alone.
@@ -441,10 +473,19 @@ extension ShadowMap {
         guard overlay != nil else { return }
         if overlay!.baseCleared { clearBaseForMerge() }
         var done = 0
-        while done < limit, overlay!.cursor < overlay!.order.count {
-            let key = overlay!.order[overlay!.cursor]
-            overlay!.cursor += 1
-            guard let e = overlay!.entries.removeValue(forKey: key) else { continue }
+        while done < limit, overlay!.intCursor < overlay!.intOrder.count {
+            let k = overlay!.intOrder[overlay!.intCursor]
+            overlay!.intCursor += 1
+            guard let v = overlay!.ints.removeValue(forKey: k) else { continue }
+            var had = ints.updateValue(v, forKey: k) != nil
+            if !had && !others.isEmpty && others.removeValue(forKey: .int(k)) != nil { had = true }
+            if !had { overlay!.countDelta -= 1 }
+            done += 1
+        }
+        while done < limit, overlay!.otherCursor < overlay!.otherOrder.count {
+            let key = overlay!.otherOrder[overlay!.otherCursor]
+            overlay!.otherCursor += 1
+            guard let e = overlay!.others.removeValue(forKey: key) else { continue }
             let had = baseLookup(key) != nil
             switch e {
             case .value(let v):
@@ -456,8 +497,8 @@ extension ShadowMap {
             }
             done += 1
         }
-        if overlay!.cursor >= overlay!.order.count {
-            assert(overlay!.entries.isEmpty && overlay!.countDelta == 0)
+        if overlay!.intCursor >= overlay!.intOrder.count && overlay!.otherCursor >= overlay!.otherOrder.count {
+            assert(overlay!.ints.isEmpty && overlay!.others.isEmpty && overlay!.countDelta == 0)
             overlay = nil
         }
     }
@@ -483,18 +524,23 @@ extension ShadowMap {
     }
 }
 
-/// Changes to a ``ShadowMap`` made while its base is frozen by a snapshot.
+/// Changes to a ``ShadowMap`` made while its base is frozen by a snapshot. Integer keys with
+/// integer values (nearly every change) go to `ints`; anything else, deletions included, to
+/// `others`. A key is in at most one of them.
 struct ShadowMapOverlay: Sendable {
     enum Entry: Sendable { case value(ShadowValue), removed }
 
     /// Shared with the snapshot (and its copies): unique again once they are all released.
     var token: ShadowMapSnapshotToken
     var snapshotOpen = true
+    var ints: [Int64: Int64] = [:]
     /// Pending changes; `.removed` hides a base entry.
-    var entries: [ShadowKey: Entry] = [:]
-    /// Keys in the order they entered the overlay, for merging in slices; `cursor` is the next.
-    var order: [ShadowKey] = []
-    var cursor = 0
+    var others: [ShadowKey: Entry] = [:]
+    /// Keys in the order they entered the overlay, for merging in slices; the cursors are the next.
+    var intOrder: [Int64] = []
+    var otherOrder: [ShadowKey] = []
+    var intCursor = 0
+    var otherCursor = 0
     /// Visible count minus base count.
     var countDelta = 0
     /// `removeAll()` during the snapshot: the base is hidden entirely.
@@ -503,9 +549,12 @@ struct ShadowMapOverlay: Sendable {
     init(token: ShadowMapSnapshotToken) { self.token = token }
 
     mutating func removeAll(baseCount: Int) {
-        entries = [:]
-        order = []
-        cursor = 0
+        ints = [:]
+        others = [:]
+        intOrder = []
+        otherOrder = []
+        intCursor = 0
+        otherCursor = 0
         baseCleared = true
         countDelta = -baseCount
     }

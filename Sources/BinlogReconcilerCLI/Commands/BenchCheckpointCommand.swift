@@ -121,6 +121,45 @@ struct BenchCheckpointCommand: ParsableCommand {
         }
         result.endObject()
 
+        // Overlay only (no writer thread): 200 batches of 1000 mutations while a snapshot is open.
+        do {
+            var held: ShadowMapSnapshot? = map.beginSnapshot()
+            var worstOverlay = 0.0
+            var worstOverlayCPU = 0.0
+            for _ in 0..<200 {
+                t = monotonicSeconds()
+                let c = threadCPUSeconds()
+                mutate(&map, 1000)
+                let d = monotonicSeconds() - t
+                if d > worstOverlay {
+                    worstOverlay = d
+                    worstOverlayCPU = threadCPUSeconds() - c
+                }
+            }
+            held = nil
+            _ = held
+            var slices = 0
+            var worstSlice = 0.0
+            t = monotonicSeconds()
+            var done = map.endSnapshot(mergeLimit: 0)
+            let total = monotonicSeconds()
+            while !done {
+                let t1 = monotonicSeconds()
+                done = map.mergeOverlay()
+                worstSlice = max(worstSlice, monotonicSeconds() - t1)
+                slices += 1
+            }
+            result.key("overlay_only")
+            result.beginObject()
+            result.field("mutations", 200_000)
+            result.field("worst_batch_ms", rounded(worstOverlay * 1000, 3))
+            result.field("worst_batch_cpu_ms", rounded(worstOverlayCPU * 1000, 3))
+            result.field("merge_slices", slices)
+            result.field("merge_worst_slice_ms", rounded(worstSlice * 1000, 3))
+            result.field("merge_total_ms", rounded((monotonicSeconds() - total) * 1000, 3))
+            result.endObject()
+        }
+
         // Quiet write: snapshot open, nothing else running.
         var store = try CheckpointStore(directory: dir, keep: 2)
         store.compressionLevel = level
@@ -166,6 +205,8 @@ struct BenchCheckpointCommand: ParsableCommand {
             }
         }
         var worst = 0.0
+        var worstCPU = 0.0
+        var latencies: [Double] = []
         var batches = 0
         var concurrentSeconds = 0.0
         let batchInterval = 1000.0 / Double(max(1, applyRate))
@@ -175,9 +216,14 @@ struct BenchCheckpointCommand: ParsableCommand {
                 break
             }
             t = monotonicSeconds()
+            let c = threadCPUSeconds()
             mutate(&map, 1000)
             let d = monotonicSeconds() - t
-            worst = max(worst, d)
+            if d > worst {
+                worst = d
+                worstCPU = threadCPUSeconds() - c
+            }
+            latencies.append(d)
             batches += 1
             let next = started + Double(batches) * batchInterval
             let wait = next - monotonicSeconds()
@@ -185,16 +231,16 @@ struct BenchCheckpointCommand: ParsableCommand {
         }
         if case .failure(let e)? = box.withLock({ $0 }) { throw e }
         let overlay = map.pendingOverlayCount
-        // Merge back in slices of 16 384 once the writer has released the snapshot.
+        // Merge back in slices (8 192 entries, the default) once the writer has released the snapshot.
         var mergeWorst = 0.0
         var mergeTotal = 0.0
         t = monotonicSeconds()
-        var done = map.endSnapshot(mergeLimit: 16_384)
+        var done = map.endSnapshot()
         mergeWorst = monotonicSeconds() - t
         mergeTotal = mergeWorst
         while !done {
             t = monotonicSeconds()
-            done = map.mergeOverlay(limit: 16_384)
+            done = map.mergeOverlay()
             let d = monotonicSeconds() - t
             mergeWorst = max(mergeWorst, d)
             mergeTotal += d
@@ -203,8 +249,12 @@ struct BenchCheckpointCommand: ParsableCommand {
         result.beginObject()
         result.field("write_s", rounded(concurrentSeconds))
         result.field("mutations", batches * 1000)
+        latencies.sort()
+        result.field("median_batch_ms", rounded((latencies.isEmpty ? 0 : latencies[latencies.count / 2]) * 1000, 3))
+        result.field("p99_batch_ms", rounded((latencies.isEmpty ? 0 : latencies[latencies.count * 99 / 100]) * 1000, 3))
         result.key("worst_batch_ms")
         result.double(rounded(worst * 1000, 3))
+        result.field("worst_batch_cpu_ms", rounded(worstCPU * 1000, 3))
         result.field("overlay_entries", overlay)
         result.key("merge_worst_slice_ms")
         result.double(rounded(mergeWorst * 1000, 3))
@@ -279,6 +329,12 @@ private func rounded(_ v: Double, _ digits: Int = 3) -> Double {
     return (v * p).rounded() / p
 }
 
+private func threadCPUSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
 private func wallClockMillis() -> Int64 {
     var ts = timespec()
     clock_gettime(CLOCK_REALTIME, &ts)
@@ -297,7 +353,7 @@ private func memory() -> (rss: Int, hwm: Int) {
     var rss = 0
     var hwm = 0
     for line in text.split(separator: "\n") {
-        let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+        let parts = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
         guard parts.count >= 2, let kb = Int(parts[1]) else { continue }
         if parts[0] == "VmRSS:" { rss = kb * 1024 }
         if parts[0] == "VmHWM:" { hwm = kb * 1024 }
