@@ -1,4 +1,5 @@
 import Testing
+
 @testable import BinlogReconciler
 
 #if canImport(Glibc)
@@ -16,7 +17,10 @@ func makeTempDirectory(_ tag: String = "ckpt") -> String {
 }
 
 func removeTree(_ path: String) {
-    guard let dir = opendir(path) else { unlink(path); return }
+    guard let dir = opendir(path) else {
+        unlink(path)
+        return
+    }
     var names: [String] = []
     while let e = readdir(dir) {
         let n = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
@@ -71,9 +75,12 @@ func directoryEntries(_ path: String) -> [String] {
 
 func schema(_ name: String, keys: [String] = ["id"], keyType: String = "bigint") -> CheckpointWatchSchema {
     CheckpointWatchSchema(
-        name: name, table: "shop.\(name)", keyColumns: keys.map { CheckpointColumn(name: $0, type: keyType) },
+        name: name,
+        table: "shop.\(name)",
+        keyColumns: keys.map { CheckpointColumn(name: $0, type: keyType) },
         valueColumn: CheckpointColumn(name: "stock", type: "int"),
-        schemaSince: CheckpointPosition(file: "mysql-bin.000003", position: 4))
+        schemaSince: CheckpointPosition(file: "mysql-bin.000003", position: 4)
+    )
 }
 
 func header(flavour: CheckpointSource.Flavour = .mariadb) -> CheckpointHeader {
@@ -85,7 +92,8 @@ func header(flavour: CheckpointSource.Flavour = .mariadb) -> CheckpointHeader {
         position: CheckpointPosition(file: "mysql-bin.000042", position: 123_456),
         gtidState: flavour == .mariadb ? "0-7-1000,3-7-12" : "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5000",
         watchesFingerprint: CheckpointFingerprint.of(["products", "product:{id}:stock"]),
-        schemaFingerprint: CheckpointFingerprint.schema([schema("products")]))
+        schemaFingerprint: CheckpointFingerprint.schema([schema("products")])
+    )
 }
 
 func snapshot(_ entries: [(ShadowKey, ShadowValue?)]) -> ShadowMapSnapshot {
@@ -120,10 +128,15 @@ func roundTrip(_ cp: Checkpoint, in dir: String, name: String = "c.ckpt") throws
     return (try CheckpointFile.read(path: path), path)
 }
 
-func expectSameEntries(_ a: ShadowMapSnapshot, _ b: ShadowMapSnapshot, sourceLocation: SourceLocation = #_sourceLocation) {
+func expectSameEntries(
+    _ a: ShadowMapSnapshot,
+    _ b: ShadowMapSnapshot,
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
     #expect(a.count == b.count, sourceLocation: sourceLocation)
     #expect(a.hasSameEntries(as: b), sourceLocation: sourceLocation)
-    let x = a.sortedEntries(), y = b.sortedEntries()
+    let x = a.sortedEntries()
+    let y = b.sortedEntries()
     #expect(x.map(\.0) == y.map(\.0), sourceLocation: sourceLocation)
     #expect(x.map(\.1) == y.map(\.1), sourceLocation: sourceLocation)
 }
@@ -184,7 +197,8 @@ func expectSameEntries(_ a: ShadowMapSnapshot, _ b: ShadowMapSnapshot, sourceLoc
             (.int(-5), .null), (.int(Int64.max), .text("max")), (.int(Int64.min), .null),
             (.text(""), .int(1)), (.text("a"), .null), (.text("ab"), .text("")), (.text("abc"), .int(-3)),
             (.text("abd"), .text("x\ny\"z")), (.text("élan"), .text("ünïcödé 🎉")), (.text("17"), .int(17)),
-            (.composite(["1", "2"]), .int(5)), (.composite(["1", "10"]), .null), (.composite(["a", "", "c"]), .text("t")),
+            (.composite(["1", "2"]), .int(5)), (.composite(["1", "10"]), .null),
+            (.composite(["a", "", "c"]), .text("t")),
         ]
         for i in 0..<70_000 { entries.append((.text("sku-\(i)"), .int(Int64(i)))) }
         let snap = snapshot(entries)
@@ -209,7 +223,10 @@ func expectSameEntries(_ a: ShadowMapSnapshot, _ b: ShadowMapSnapshot, sourceLoc
 
         // Stopping early is not an error.
         var n = 0
-        try CheckpointFile.forEachEntry(path: path) { _, _, _ in n += 1; return n < 10 }
+        try CheckpointFile.forEachEntry(path: path) { _, _, _ in
+            n += 1
+            return n < 10
+        }
         #expect(n == 10)
     }
 
@@ -219,9 +236,15 @@ func expectSameEntries(_ a: ShadowMapSnapshot, _ b: ShadowMapSnapshot, sourceLoc
         var entries: [(ShadowKey, ShadowValue?)] = []
         for w in 0..<50 { for s in 0..<40 { entries.append((.composite(["wh\(w)", "sku\(s)"]), .int(Int64(w * s)))) } }
         let snap = snapshot(entries)
-        let cp = Checkpoint(header: header(), watches: [
-            CheckpointWatch(schema: schema("stock_by_wh", keys: ["warehouse", "sku"], keyType: "varchar(16)"), map: snap)
-        ])
+        let cp = Checkpoint(
+            header: header(),
+            watches: [
+                CheckpointWatch(
+                    schema: schema("stock_by_wh", keys: ["warehouse", "sku"], keyType: "varchar(16)"),
+                    map: snap
+                )
+            ]
+        )
         let (back, _) = try roundTrip(cp, in: dir)
         expectSameEntries(back.watches[0].map, snap)
         #expect(back.watches[0].schema.keyColumns.map(\.name) == ["warehouse", "sku"])
@@ -232,10 +255,13 @@ func expectSameEntries(_ a: ShadowMapSnapshot, _ b: ShadowMapSnapshot, sourceLoc
         defer { removeTree(dir) }
         let (none, _) = try roundTrip(Checkpoint(header: header(), watches: []), in: dir, name: "none.ckpt")
         #expect(none.watches.isEmpty)
-        let cp = Checkpoint(header: header(), watches: [
-            CheckpointWatch(schema: schema("a"), map: ShadowMapSnapshot()),
-            CheckpointWatch(schema: schema("b"), map: ShadowMapSnapshot()),
-        ])
+        let cp = Checkpoint(
+            header: header(),
+            watches: [
+                CheckpointWatch(schema: schema("a"), map: ShadowMapSnapshot()),
+                CheckpointWatch(schema: schema("b"), map: ShadowMapSnapshot()),
+            ]
+        )
         let (back, _) = try roundTrip(cp, in: dir)
         #expect(back.watches.map(\.schema.name) == ["a", "b"])
         #expect(back.watches.allSatisfy { $0.map.isEmpty })
@@ -249,15 +275,39 @@ func expectSameEntries(_ a: ShadowMapSnapshot, _ b: ShadowMapSnapshot, sourceLoc
         let c = sequentialMap(70_000, from: -35_000)
         let divergences = [
             CheckpointDivergence(
-                id: 1, watch: "a", key: .int(17), redisKey: "product:17:stock", kind: "value_mismatch",
-                firstSeenMillis: 1_767_225_600_000, expected: "5", redisValue: "6",
-                lastAgreedGTID: "0-7-990", lastAgreedMillis: 1_767_225_599_000),
+                id: 1,
+                watch: "a",
+                key: .int(17),
+                redisKey: "product:17:stock",
+                kind: "value_mismatch",
+                firstSeenMillis: 1_767_225_600_000,
+                expected: "5",
+                redisValue: "6",
+                lastAgreedGTID: "0-7-990",
+                lastAgreedMillis: 1_767_225_599_000
+            ),
             CheckpointDivergence(
-                id: 2, watch: "b", key: .text("x"), redisKey: "k:x", kind: "missing_in_redis",
-                firstSeenMillis: -1, expected: "1", redisValue: nil),
+                id: 2,
+                watch: "b",
+                key: .text("x"),
+                redisKey: "k:x",
+                kind: "missing_in_redis",
+                firstSeenMillis: -1,
+                expected: "1",
+                redisValue: nil
+            ),
             CheckpointDivergence(
-                id: UInt64.max, watch: "c", key: .composite(["a", "b"]), redisKey: "", kind: "unexpected_in_redis",
-                firstSeenMillis: 0, expected: nil, redisValue: "", lastAgreedGTID: nil, lastAgreedMillis: 0),
+                id: UInt64.max,
+                watch: "c",
+                key: .composite(["a", "b"]),
+                redisKey: "",
+                kind: "unexpected_in_redis",
+                firstSeenMillis: 0,
+                expected: nil,
+                redisValue: "",
+                lastAgreedGTID: nil,
+                lastAgreedMillis: 0
+            ),
         ]
         let cp = Checkpoint(
             header: header(),
@@ -265,7 +315,8 @@ func expectSameEntries(_ a: ShadowMapSnapshot, _ b: ShadowMapSnapshot, sourceLoc
                 CheckpointWatch(schema: schema("a"), map: a), CheckpointWatch(schema: schema("b"), map: b),
                 CheckpointWatch(schema: schema("c"), map: c),
             ],
-            divergences: divergences)
+            divergences: divergences
+        )
         let (back, path) = try roundTrip(cp, in: dir)
         #expect(back.watches.map(\.schema.name) == ["a", "b", "c"])
         expectSameEntries(back.watches[0].map, a)
@@ -286,9 +337,13 @@ func expectSameEntries(_ a: ShadowMapSnapshot, _ b: ShadowMapSnapshot, sourceLoc
     @Test func duplicateWatchNamesAreRefused() throws {
         let dir = makeTempDirectory()
         defer { removeTree(dir) }
-        let cp = Checkpoint(header: header(), watches: [
-            CheckpointWatch(schema: schema("a"), map: ShadowMapSnapshot()), CheckpointWatch(schema: schema("a"), map: ShadowMapSnapshot()),
-        ])
+        let cp = Checkpoint(
+            header: header(),
+            watches: [
+                CheckpointWatch(schema: schema("a"), map: ShadowMapSnapshot()),
+                CheckpointWatch(schema: schema("a"), map: ShadowMapSnapshot()),
+            ]
+        )
         #expect(throws: CheckpointError.self) { try CheckpointFile.write(cp, to: dir + "/x.ckpt") }
     }
 

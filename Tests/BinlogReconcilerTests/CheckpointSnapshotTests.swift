@@ -1,10 +1,15 @@
 import Testing
+
 @testable import BinlogReconciler
 
 /// The ShadowMap overlay used while a checkpoint snapshot is open.
 @Suite struct CheckpointSnapshotTests {
     /// The map must always equal a plain dictionary model.
-    func expectEqual(_ m: ShadowMap, _ model: [ShadowKey: ShadowValue], sourceLocation: SourceLocation = #_sourceLocation) {
+    func expectEqual(
+        _ m: ShadowMap,
+        _ model: [ShadowKey: ShadowValue],
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         #expect(m.count == model.count, sourceLocation: sourceLocation)
         let entries = m.sortedEntries()
         #expect(entries.count == model.count, sourceLocation: sourceLocation)
@@ -29,7 +34,8 @@ import Testing
         // Update, insert, delete, int→NULL, NULL→int, text keys, composite keys.
         let changes: [(ShadowKey, ShadowValue?)] = [
             (.int(1), .int(-1)), (.int(2000), .int(2)), (.int(3), nil), (.int(4), .null), (.int(5000), .int(7)),
-            (.text("t"), nil), (.text("u"), .text("y")), (.composite(["a", "b"]), .int(1)), (.int(2000), nil), (.int(3), .int(33)),
+            (.text("t"), nil), (.text("u"), .text("y")), (.composite(["a", "b"]), .int(1)), (.int(2000), nil),
+            (.int(3), .int(33)),
         ]
         for (k, v) in changes {
             m[k] = v
@@ -137,7 +143,8 @@ import Testing
                 m.removeAll()
                 model.removeAll()
             default:
-                let k = randomKey(), v = randomValue()
+                let k = randomKey()
+                let v = randomValue()
                 m[k] = v
                 model[k] = v
             }

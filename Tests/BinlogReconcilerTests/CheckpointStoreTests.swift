@@ -1,4 +1,5 @@
 import Testing
+
 @testable import BinlogReconciler
 
 #if canImport(Glibc)
@@ -8,7 +9,10 @@ import Glibc
 func checkpoint(marker: Int64, map: ShadowMapSnapshot? = nil) -> Checkpoint {
     var h = header()
     h.position.position = UInt64(marker)
-    return Checkpoint(header: h, watches: [CheckpointWatch(schema: schema("p"), map: map ?? snapshot([(.int(marker), .int(marker))]))])
+    return Checkpoint(
+        header: h,
+        watches: [CheckpointWatch(schema: schema("p"), map: map ?? snapshot([(.int(marker), .int(marker))]))]
+    )
 }
 
 /// Mounting a tmpfs needs root (CAP_SYS_ADMIN); probed once.
@@ -63,8 +67,14 @@ enum Tmpfs {
         #expect(loaded.checkpoint.header.position.position == 2)
         #expect(loaded.path == files[2].path)
         #expect(loaded.skipped.map(\.path) == [files[0].path, files[1].path])
-        guard case .checksumMismatch = loaded.skipped[0].error.kind else { Issue.record("\(loaded.skipped[0])"); return }
-        guard case .truncated = loaded.skipped[1].error.kind else { Issue.record("\(loaded.skipped[1])"); return }
+        guard case .checksumMismatch = loaded.skipped[0].error.kind else {
+            Issue.record("\(loaded.skipped[0])")
+            return
+        }
+        guard case .truncated = loaded.skipped[1].error.kind else {
+            Issue.record("\(loaded.skipped[1])")
+            return
+        }
         #expect(loaded.skipped[0].description.hasPrefix(files[0].path + ": checksum mismatch"))
 
         // The next write continues the sequence and is valid again.
@@ -84,7 +94,10 @@ enum Tmpfs {
             _ = try store.loadNewestValid()
             Issue.record("expected noValidCheckpoint")
         } catch {
-            guard case .noValidCheckpoint(let skipped) = error.kind else { Issue.record("\(error)"); return }
+            guard case .noValidCheckpoint(let skipped) = error.kind else {
+                Issue.record("\(error)")
+                return
+            }
             #expect(skipped.count == 1 && skipped[0].error.kind == .empty)
             #expect(error.description.contains("no valid checkpoint"))
         }
@@ -116,7 +129,10 @@ enum Tmpfs {
             try store.write(checkpoint(marker: 2, map: ShadowMapSnapshot(m)))
             Issue.record("the write should have failed")
         } catch {
-            guard case .io(_, let code) = error.kind else { Issue.record("\(error)"); return }
+            guard case .io(_, let code) = error.kind else {
+                Issue.record("\(error)")
+                return
+            }
             #expect(code == ENOSPC)
             #expect(error.description.contains("No space left on device"))
             #expect(error.description.contains(dir + "/checkpoint-0000000000000002.ckpt"))

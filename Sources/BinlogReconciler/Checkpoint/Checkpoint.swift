@@ -38,8 +38,12 @@ public struct CheckpointHeader: Sendable, Hashable {
     public var schemaFingerprint: String
 
     public init(
-        createdMillis: Int64, source: CheckpointSource, position: CheckpointPosition, gtidState: String,
-        watchesFingerprint: String, schemaFingerprint: String
+        createdMillis: Int64,
+        source: CheckpointSource,
+        position: CheckpointPosition,
+        gtidState: String,
+        watchesFingerprint: String,
+        schemaFingerprint: String
     ) {
         self.createdMillis = createdMillis
         self.source = source
@@ -104,7 +108,13 @@ public struct CheckpointWatchSchema: Sendable, Hashable {
     /// The binlog position from which this schema holds (the last DDL or table map that set it).
     public var schemaSince: CheckpointPosition
 
-    public init(name: String, table: String, keyColumns: [CheckpointColumn], valueColumn: CheckpointColumn, schemaSince: CheckpointPosition) {
+    public init(
+        name: String,
+        table: String,
+        keyColumns: [CheckpointColumn],
+        valueColumn: CheckpointColumn,
+        schemaSince: CheckpointPosition
+    ) {
         self.name = name
         self.table = table
         self.keyColumns = keyColumns
@@ -147,8 +157,16 @@ public struct CheckpointDivergence: Sendable, Hashable {
     public var lastAgreedMillis: Int64?
 
     public init(
-        id: UInt64, watch: String, key: ShadowKey, redisKey: String, kind: String, firstSeenMillis: Int64,
-        expected: String?, redisValue: String?, lastAgreedGTID: String? = nil, lastAgreedMillis: Int64? = nil
+        id: UInt64,
+        watch: String,
+        key: ShadowKey,
+        redisKey: String,
+        kind: String,
+        firstSeenMillis: Int64,
+        expected: String?,
+        redisValue: String?,
+        lastAgreedGTID: String? = nil,
+        lastAgreedMillis: Int64? = nil
     ) {
         self.id = id
         self.watch = watch
@@ -192,7 +210,10 @@ public enum CheckpointFingerprint {
         }
         for p in parts {
             var n = UInt64(p.utf8.count)
-            for _ in 0..<8 { mix(UInt8(truncatingIfNeeded: n)); n >>= 8 }
+            for _ in 0..<8 {
+                mix(UInt8(truncatingIfNeeded: n))
+                n >>= 8
+            }
             for b in p.utf8 { mix(b) }
         }
         let s = String(h, radix: 16)

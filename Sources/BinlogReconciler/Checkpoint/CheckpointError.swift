@@ -32,7 +32,8 @@ public struct CheckpointError: Error, Sendable, Hashable, CustomStringConvertibl
         case io(operation: String, errno: Int32)
         /// The store has checkpoint files but none of them is valid.
         case noValidCheckpoint(skipped: [SkippedCheckpoint])
-        /// A checkpoint that cannot be written as given (e.g. a snapshot with an open overlay).
+        /// A checkpoint that cannot be written as given (two watches with one name, too many
+        /// watches, key columns or GTID domains), or the compressor failed.
         case invalidInput(String)
     }
 
@@ -68,18 +69,24 @@ public struct CheckpointError: Error, Sendable, Hashable, CustomStringConvertibl
         case .headerChecksumMismatch(let stored, let computed):
             s += "damaged header: CRC-32 is \(hex32(computed)), the header says \(hex32(stored))"
         case .checksumMismatch(let region, let stored, let computed):
-            s += "checksum mismatch (file damaged): CRC-32 of the \(region) is \(hex32(computed)), the header says \(hex32(stored))"
+            s +=
+                "checksum mismatch (file damaged): CRC-32 of the \(region) is \(hex32(computed)), the header says \(hex32(stored))"
         case .corrupt(let what):
             s += "corrupt checkpoint: " + what
         case .io(let op, let e):
             s += "\(op) failed: \(String(cString: strerror(e))) (errno \(e))"
         case .noValidCheckpoint(let skipped):
-            s += "no valid checkpoint (\(skipped.count) skipped: "
+            s +=
+                "no valid checkpoint (\(skipped.count) skipped: "
                 + skipped.map { $0.error.description }.joined(separator: "; ") + ")"
         case .invalidInput(let what):
             s += "cannot write checkpoint: " + what
         }
-        if let o = contentOffset { s += " (content offset \(o))" } else if let o = fileOffset { s += " (file offset \(o))" }
+        if let o = contentOffset {
+            s += " (content offset \(o))"
+        } else if let o = fileOffset {
+            s += " (file offset \(o))"
+        }
         return s
     }
 }

@@ -7,7 +7,12 @@ public enum CheckpointFile {
     ///   - level: zstd compression level (3 is fast and compact for this data).
     ///   - workers: zstd worker threads (0: compress on the calling thread).
     @discardableResult
-    public static func write(_ checkpoint: Checkpoint, to path: String, level: Int32 = 3, workers: Int32 = 0) throws(CheckpointError) -> CheckpointWriteStats {
+    public static func write(
+        _ checkpoint: Checkpoint,
+        to path: String,
+        level: Int32 = 3,
+        workers: Int32 = 0
+    ) throws(CheckpointError) -> CheckpointWriteStats {
         let file = try PosixFile.create(path)
         let stats = try encodeCheckpoint(checkpoint, into: file, level: level, workers: workers)
         try file.sync()
@@ -31,15 +36,23 @@ public enum CheckpointFile {
         try reader.read(into: &v)
         guard let header = v.header else { throw CheckpointError(.corrupt("no header section"), path: path) }
         return CheckpointSummary(
-            formatVersion: reader.preamble.version, header: header, watches: v.watches, divergenceCount: v.divergenceCount,
-            fileBytes: reader.fileSize, contentBytes: reader.preamble.contentLength)
+            formatVersion: reader.preamble.version,
+            header: header,
+            watches: v.watches,
+            divergenceCount: v.divergenceCount,
+            fileBytes: reader.fileSize,
+            contentBytes: reader.preamble.contentLength
+        )
     }
 
     /// Calls `body` with every entry (watch name, key, value) in watch order and, within a watch,
     /// in key order, streaming: memory stays bounded however large the maps. Entries are handed
     /// out before the final checksum is checked: use `summary(path:)` first to verify the file.
     /// `body` returns false to stop early.
-    public static func forEachEntry(path: String, _ body: @escaping (String, ShadowKey, ShadowValue) -> Bool) throws(CheckpointError) {
+    public static func forEachEntry(
+        path: String,
+        _ body: @escaping (String, ShadowKey, ShadowValue) -> Bool
+    ) throws(CheckpointError) {
         let reader = try CheckpointReader(path: path)
         var v = EntryVisitor(body: body)
         do {
@@ -74,7 +87,11 @@ struct LoadingVisitor: CheckpointVisitor {
         self.header = header
     }
 
-    mutating func beginWatch(_ schema: CheckpointWatchSchema, integerKeys: UInt64, otherKeys: UInt64) throws(CheckpointError) {
+    mutating func beginWatch(
+        _ schema: CheckpointWatchSchema,
+        integerKeys: UInt64,
+        otherKeys: UInt64
+    ) throws(CheckpointError) {
         guard names.insert(schema.name).inserted else {
             throw CheckpointError(.corrupt("two watches are named \(schema.name)"), path: path)
         }
@@ -86,7 +103,11 @@ struct LoadingVisitor: CheckpointVisitor {
         ints.reserveCapacity(Int(min(integerKeys, plausible, UInt64(Int32.max))))
     }
 
-    mutating func intBlock(keys: UnsafeBufferPointer<Int64>, values: UnsafeBufferPointer<Int64>, exceptions: [(Int, ShadowValue)]) throws(CheckpointError) {
+    mutating func intBlock(
+        keys: UnsafeBufferPointer<Int64>,
+        values: UnsafeBufferPointer<Int64>,
+        exceptions: [(Int, ShadowValue)]
+    ) throws(CheckpointError) {
         if exceptions.isEmpty {
             for i in 0..<keys.count { ints[keys[i]] = values[i] }
             return
@@ -119,9 +140,16 @@ struct LoadingVisitor: CheckpointVisitor {
     }
 
     func checkpoint() -> Checkpoint {
-        let h = header ?? CheckpointHeader(
-            createdMillis: 0, source: CheckpointSource(flavour: .mysql, serverID: 0),
-            position: CheckpointPosition(file: "", position: 0), gtidState: "", watchesFingerprint: "", schemaFingerprint: "")
+        let h =
+            header
+            ?? CheckpointHeader(
+                createdMillis: 0,
+                source: CheckpointSource(flavour: .mysql, serverID: 0),
+                position: CheckpointPosition(file: "", position: 0),
+                gtidState: "",
+                watchesFingerprint: "",
+                schemaFingerprint: ""
+            )
         return Checkpoint(header: h, watches: watches, divergences: divergences)
     }
 }
@@ -136,10 +164,18 @@ struct SummaryVisitor: CheckpointVisitor {
         self.header = header
         self.divergenceCount = divergenceCount
     }
-    mutating func beginWatch(_ schema: CheckpointWatchSchema, integerKeys: UInt64, otherKeys: UInt64) throws(CheckpointError) {
+    mutating func beginWatch(
+        _ schema: CheckpointWatchSchema,
+        integerKeys: UInt64,
+        otherKeys: UInt64
+    ) throws(CheckpointError) {
         watches.append(.init(schema: schema, integerKeyCount: integerKeys, otherKeyCount: otherKeys))
     }
-    mutating func intBlock(keys: UnsafeBufferPointer<Int64>, values: UnsafeBufferPointer<Int64>, exceptions: [(Int, ShadowValue)]) throws(CheckpointError) {}
+    mutating func intBlock(
+        keys: UnsafeBufferPointer<Int64>,
+        values: UnsafeBufferPointer<Int64>,
+        exceptions: [(Int, ShadowValue)]
+    ) throws(CheckpointError) {}
     mutating func otherEntry(_ key: ShadowKey, _ value: ShadowValue) throws(CheckpointError) {}
     mutating func endWatch() throws(CheckpointError) {}
     mutating func divergence(_ d: CheckpointDivergence) throws(CheckpointError) {}
@@ -159,10 +195,18 @@ struct EntryVisitor: CheckpointVisitor {
     }
 
     mutating func header(_ header: CheckpointHeader, watchCount: Int, divergenceCount: Int) throws(CheckpointError) {}
-    mutating func beginWatch(_ schema: CheckpointWatchSchema, integerKeys: UInt64, otherKeys: UInt64) throws(CheckpointError) {
+    mutating func beginWatch(
+        _ schema: CheckpointWatchSchema,
+        integerKeys: UInt64,
+        otherKeys: UInt64
+    ) throws(CheckpointError) {
         watch = schema.name
     }
-    mutating func intBlock(keys: UnsafeBufferPointer<Int64>, values: UnsafeBufferPointer<Int64>, exceptions: [(Int, ShadowValue)]) throws(CheckpointError) {
+    mutating func intBlock(
+        keys: UnsafeBufferPointer<Int64>,
+        values: UnsafeBufferPointer<Int64>,
+        exceptions: [(Int, ShadowValue)]
+    ) throws(CheckpointError) {
         var e = 0
         for i in 0..<keys.count {
             let value: ShadowValue

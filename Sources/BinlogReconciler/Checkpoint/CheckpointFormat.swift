@@ -90,13 +90,22 @@ struct CheckpointPreamble: Sendable, Hashable {
                 var fixed = Array(bytes[0..<CheckpointFormat.headerSize])
                 fixed.replaceSubrange(0..<8, with: magic)
                 if CRC32.checksum(Array(fixed[0..<36])) == readLE32(fixed, 36) {
-                    throw CheckpointError(.corrupt("damaged magic bytes \(hexBytes(Array(bytes[0..<8]))) (the rest of the header is intact)"), path: path, fileOffset: 0)
+                    throw CheckpointError(
+                        .corrupt(
+                            "damaged magic bytes \(hexBytes(Array(bytes[0..<8]))) (the rest of the header is intact)"
+                        ),
+                        path: path,
+                        fileOffset: 0
+                    )
                 }
             }
             throw CheckpointError(.notACheckpoint(looksLike: describeForeign(bytes)), path: path, fileOffset: 0)
         }
         if bytes.count < 10 {
-            throw CheckpointError(.truncated(expectedBytes: UInt64(CheckpointFormat.headerSize), actualBytes: fileSize), path: path)
+            throw CheckpointError(
+                .truncated(expectedBytes: UInt64(CheckpointFormat.headerSize), actualBytes: fileSize),
+                path: path
+            )
         }
         let version = UInt16(bytes[8]) | UInt16(bytes[9]) << 8
         if version != CheckpointFormat.version {
@@ -106,18 +115,29 @@ struct CheckpointPreamble: Sendable, Hashable {
                 fixed[8] = UInt8(CheckpointFormat.version & 0xFF)
                 fixed[9] = UInt8(CheckpointFormat.version >> 8)
                 if CRC32.checksum(fixed) == readLE32(bytes, 36) {
-                    throw CheckpointError(.corrupt("damaged version field (\(version); the rest of the version-1 header is intact)"), path: path, fileOffset: 8)
+                    throw CheckpointError(
+                        .corrupt("damaged version field (\(version); the rest of the version-1 header is intact)"),
+                        path: path,
+                        fileOffset: 8
+                    )
                 }
             }
             throw CheckpointError(.unsupportedVersion(version), path: path, fileOffset: 8)
         }
         if bytes.count < CheckpointFormat.headerSize {
-            throw CheckpointError(.truncated(expectedBytes: UInt64(CheckpointFormat.headerSize), actualBytes: fileSize), path: path)
+            throw CheckpointError(
+                .truncated(expectedBytes: UInt64(CheckpointFormat.headerSize), actualBytes: fileSize),
+                path: path
+            )
         }
         let stored = readLE32(bytes, 36)
         let computed = CRC32.checksum(Array(bytes[0..<36]))
         if stored != computed {
-            throw CheckpointError(.headerChecksumMismatch(stored: stored, computed: computed), path: path, fileOffset: 36)
+            throw CheckpointError(
+                .headerChecksumMismatch(stored: stored, computed: computed),
+                path: path,
+                fileOffset: 36
+            )
         }
         let p = CheckpointPreamble(
             version: version,
@@ -125,16 +145,28 @@ struct CheckpointPreamble: Sendable, Hashable {
             bodyCRC: readLE32(bytes, 12),
             bodyLength: readLE64(bytes, 16),
             contentLength: readLE64(bytes, 24),
-            contentCRC: readLE32(bytes, 32))
+            contentCRC: readLE32(bytes, 32)
+        )
         if p.flags != CheckpointFormat.flagZstd {
-            throw CheckpointError(.corrupt("unknown flags 0x\(String(p.flags, radix: 16)) (version 1 requires 0x1, zstd)"), path: path, fileOffset: 10)
+            throw CheckpointError(
+                .corrupt("unknown flags 0x\(String(p.flags, radix: 16)) (version 1 requires 0x1, zstd)"),
+                path: path,
+                fileOffset: 10
+            )
         }
         let (total, overflow) = p.bodyLength.addingReportingOverflow(UInt64(CheckpointFormat.headerSize))
         if overflow || fileSize < total {
-            throw CheckpointError(.truncated(expectedBytes: overflow ? UInt64.max : total, actualBytes: fileSize), path: path)
+            throw CheckpointError(
+                .truncated(expectedBytes: overflow ? UInt64.max : total, actualBytes: fileSize),
+                path: path
+            )
         }
         if fileSize > total {
-            throw CheckpointError(.corrupt("\(fileSize - total) bytes after the end of the body (header says \(total) bytes in all)"), path: path, fileOffset: total)
+            throw CheckpointError(
+                .corrupt("\(fileSize - total) bytes after the end of the body (header says \(total) bytes in all)"),
+                path: path,
+                fileOffset: total
+            )
         }
         return p
     }
@@ -175,6 +207,9 @@ func readLE64(_ b: [UInt8], _ at: Int) -> UInt64 {
 func hexBytes(_ b: [UInt8]) -> String {
     let d = Array("0123456789abcdef".utf8)
     var out: [UInt8] = []
-    for x in b { out.append(d[Int(x >> 4)]); out.append(d[Int(x & 15)]) }
+    for x in b {
+        out.append(d[Int(x >> 4)])
+        out.append(d[Int(x & 15)])
+    }
     return String(decoding: out, as: UTF8.self)
 }

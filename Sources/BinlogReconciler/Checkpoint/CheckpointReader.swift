@@ -10,10 +10,18 @@ import Darwin
 /// Receives a checkpoint's content as it is parsed (entries in key order within each watch).
 protocol CheckpointVisitor {
     mutating func header(_ header: CheckpointHeader, watchCount: Int, divergenceCount: Int) throws(CheckpointError)
-    mutating func beginWatch(_ schema: CheckpointWatchSchema, integerKeys: UInt64, otherKeys: UInt64) throws(CheckpointError)
+    mutating func beginWatch(
+        _ schema: CheckpointWatchSchema,
+        integerKeys: UInt64,
+        otherKeys: UInt64
+    ) throws(CheckpointError)
     /// Integer keys in ascending order with their integer values; at the indices listed in
     /// `exceptions` the value is the exception's (NULL or text) instead.
-    mutating func intBlock(keys: UnsafeBufferPointer<Int64>, values: UnsafeBufferPointer<Int64>, exceptions: [(Int, ShadowValue)]) throws(CheckpointError)
+    mutating func intBlock(
+        keys: UnsafeBufferPointer<Int64>,
+        values: UnsafeBufferPointer<Int64>,
+        exceptions: [(Int, ShadowValue)]
+    ) throws(CheckpointError)
     mutating func otherEntry(_ key: ShadowKey, _ value: ShadowValue) throws(CheckpointError)
     mutating func endWatch() throws(CheckpointError)
     mutating func divergence(_ d: CheckpointDivergence) throws(CheckpointError)
@@ -146,8 +154,12 @@ final class CheckpointReader {
         let n = try file.readFully(into: UnsafeMutableRawBufferPointer(rebasing: input[0..<want]))
         if n == 0 {
             throw CheckpointError(
-                .truncated(expectedBytes: UInt64(CheckpointFormat.headerSize) + preamble.bodyLength,
-                           actualBytes: UInt64(CheckpointFormat.headerSize) + bodyRead), path: path)
+                .truncated(
+                    expectedBytes: UInt64(CheckpointFormat.headerSize) + preamble.bodyLength,
+                    actualBytes: UInt64(CheckpointFormat.headerSize) + bodyRead
+                ),
+                path: path
+            )
         }
         bodyCRC = updateCRC(bodyCRC, UnsafeRawBufferPointer(rebasing: input[0..<n]))
         bodyRead += UInt64(n)
@@ -166,14 +178,20 @@ final class CheckpointReader {
             var failed = false
             let file = self.file
             chunk.withUnsafeMutableBytes { raw in
-                do throws(CheckpointError) { n = try file.readFully(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<want])) } catch { failed = true }
+                do throws(CheckpointError) {
+                    n = try file.readFully(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<want]))
+                } catch { failed = true }
             }
             if failed || n == 0 { return error }
             chunk.withUnsafeBytes { bodyCRC = updateCRC(bodyCRC, UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
             bodyRead += UInt64(n)
         }
         if bodyCRC != preamble.bodyCRC {
-            return CheckpointError(.checksumMismatch(region: "body", stored: preamble.bodyCRC, computed: bodyCRC), path: path, fileOffset: 12)
+            return CheckpointError(
+                .checksumMismatch(region: "body", stored: preamble.bodyCRC, computed: bodyCRC),
+                path: path,
+                fileOffset: 12
+            )
         }
         return error
     }
@@ -191,13 +209,24 @@ final class CheckpointReader {
             throw corrupt("\(preamble.bodyLength - bodyRead + UInt64(inEnd - inPos)) bytes after the zstd frame")
         }
         if bodyCRC != preamble.bodyCRC {
-            throw CheckpointError(.checksumMismatch(region: "body", stored: preamble.bodyCRC, computed: bodyCRC), path: path, fileOffset: 12)
+            throw CheckpointError(
+                .checksumMismatch(region: "body", stored: preamble.bodyCRC, computed: bodyCRC),
+                path: path,
+                fileOffset: 12
+            )
         }
         if produced != preamble.contentLength {
-            throw CheckpointError(.corrupt("content is \(produced) bytes, the header says \(preamble.contentLength)"), path: path)
+            throw CheckpointError(
+                .corrupt("content is \(produced) bytes, the header says \(preamble.contentLength)"),
+                path: path
+            )
         }
         if contentCRC != preamble.contentCRC {
-            throw CheckpointError(.checksumMismatch(region: "content", stored: preamble.contentCRC, computed: contentCRC), path: path, fileOffset: 32)
+            throw CheckpointError(
+                .checksumMismatch(region: "content", stored: preamble.contentCRC, computed: contentCRC),
+                path: path,
+                fileOffset: 32
+            )
         }
     }
 
@@ -224,7 +253,9 @@ final class CheckpointReader {
             }
         }
         var i = pos
-        guard let v = decodeVarint(UnsafePointer(windowBase), &i, end) else { throw corrupt("varint too long in \(field)") }
+        guard let v = decodeVarint(UnsafePointer(windowBase), &i, end) else {
+            throw corrupt("varint too long in \(field)")
+        }
         pos = i
         return v
     }
@@ -279,7 +310,9 @@ final class CheckpointReader {
     func tag(_ expected: UInt8, _ what: String) throws(CheckpointError) {
         let t = try u8(what)
         guard t == expected else {
-            throw corrupt("expected \(what) (tag 0x\(String(expected, radix: 16))), found tag 0x\(String(t, radix: 16))")
+            throw corrupt(
+                "expected \(what) (tag 0x\(String(expected, radix: 16))), found tag 0x\(String(t, radix: 16))"
+            )
         }
     }
 
@@ -328,7 +361,9 @@ final class CheckpointReader {
         case let f: throw corrupt("source.flavour is \(f)")
         }
         let serverIDRaw = try varint("source.serverID")
-        guard let serverID = UInt32(exactly: serverIDRaw) else { throw corrupt("source.serverID \(serverIDRaw) is over 2^32") }
+        guard let serverID = UInt32(exactly: serverIDRaw) else {
+            throw corrupt("source.serverID \(serverIDRaw) is over 2^32")
+        }
         let uuid = try optionalString("source.serverUUID")
         let domainCount = try count("source.gtidDomains.count", 0...CheckpointFormat.maxDomains)
         var domains: [UInt32] = []
@@ -347,8 +382,11 @@ final class CheckpointReader {
         let header = CheckpointHeader(
             createdMillis: created,
             source: CheckpointSource(flavour: flavour, serverID: serverID, serverUUID: uuid, gtidDomains: domains),
-            position: CheckpointPosition(file: file, position: position), gtidState: gtid,
-            watchesFingerprint: wfp, schemaFingerprint: sfp)
+            position: CheckpointPosition(file: file, position: position),
+            gtidState: gtid,
+            watchesFingerprint: wfp,
+            schemaFingerprint: sfp
+        )
         try v.header(header, watchCount: watchCount, divergenceCount: divergenceCount)
 
         for _ in 0..<watchCount { try parseWatch(&v) }
@@ -372,9 +410,20 @@ final class CheckpointReader {
             case 1: agreedAt = try zvarint("divergence.lastAgreedTime")
             case let b: throw corrupt("divergence.lastAgreedTime.present is \(b)")
             }
-            try v.divergence(CheckpointDivergence(
-                id: id, watch: watch, key: key, redisKey: redisKey, kind: kind, firstSeenMillis: firstSeen,
-                expected: expected, redisValue: redisValue, lastAgreedGTID: gtid, lastAgreedMillis: agreedAt))
+            try v.divergence(
+                CheckpointDivergence(
+                    id: id,
+                    watch: watch,
+                    key: key,
+                    redisKey: redisKey,
+                    kind: kind,
+                    firstSeenMillis: firstSeen,
+                    expected: expected,
+                    redisValue: redisValue,
+                    lastAgreedGTID: gtid,
+                    lastAgreedMillis: agreedAt
+                )
+            )
         }
         try tag(CheckpointFormat.tagEnd, "end marker")
     }
@@ -397,8 +446,12 @@ final class CheckpointReader {
         let intCount = try varint("watch.integerKeyCount")
         let otherCount = try varint("watch.otherKeyCount")
         let schema = CheckpointWatchSchema(
-            name: name, table: table, keyColumns: keyColumns, valueColumn: CheckpointColumn(name: valueName, type: valueType),
-            schemaSince: CheckpointPosition(file: sinceFile, position: sincePos))
+            name: name,
+            table: table,
+            keyColumns: keyColumns,
+            valueColumn: CheckpointColumn(name: valueName, type: valueType),
+            schemaSince: CheckpointPosition(file: sinceFile, position: sincePos)
+        )
         try v.beginWatch(schema, integerKeys: intCount, otherKeys: otherCount)
 
         var seen: UInt64 = 0
@@ -418,14 +471,18 @@ final class CheckpointReader {
                 let index = try count("intBlock.exception.index", 0...(n - 1))
                 guard index > previousIndex else { throw corrupt("exception indices out of order") }
                 previousIndex = index
-                guard blockValues[index] == 0 else { throw corrupt("exception at index \(index) over a non-zero value") }
+                guard blockValues[index] == 0 else {
+                    throw corrupt("exception at index \(index) over a non-zero value")
+                }
                 let value = try self.value("intBlock.exception.value")
                 if case .int = value { throw corrupt("an integer value as an exception") }
                 exceptions.append((index, value))
             }
             try v.intBlock(
-                keys: UnsafeBufferPointer(start: blockKeys, count: n), values: UnsafeBufferPointer(start: blockValues, count: n),
-                exceptions: exceptions)
+                keys: UnsafeBufferPointer(start: blockKeys, count: n),
+                values: UnsafeBufferPointer(start: blockValues, count: n),
+                exceptions: exceptions
+            )
             seen += UInt64(n)
         }
 
@@ -433,7 +490,10 @@ final class CheckpointReader {
         var previous: ShadowKey? = nil
         while others < otherCount {
             try tag(CheckpointFormat.tagOtherBlock, "text/composite block of watch \(name)")
-            let n = try count("otherBlock.count", 1...Int(min(UInt64(CheckpointFormat.maxBlockEntries), otherCount - others)))
+            let n = try count(
+                "otherBlock.count",
+                1...Int(min(UInt64(CheckpointFormat.maxBlockEntries), otherCount - others))
+            )
             var previousText: [UInt8] = []
             for _ in 0..<n {
                 let key: ShadowKey

@@ -84,7 +84,12 @@ public struct CheckpointStore: Sendable {
         do throws(CheckpointError) {
             let file = try PosixFile.create(temp)
             do throws(CheckpointError) {
-                stats = try encodeCheckpoint(checkpoint, into: file, level: compressionLevel, workers: compressionWorkers)
+                stats = try encodeCheckpoint(
+                    checkpoint,
+                    into: file,
+                    level: compressionLevel,
+                    workers: compressionWorkers
+                )
                 try file.sync()
                 try file.closeChecked()
             } catch {
@@ -116,7 +121,12 @@ public struct CheckpointStore: Sendable {
         }
         var st = stat()
         let bytes: UInt64 = stat(final, &st) == 0 ? UInt64(max(0, st.st_size)) : stats.fileBytes
-        return WriteResult(file: FileInfo(path: final, sequence: seq, bytes: bytes), stats: stats, removed: removed, pruneErrors: pruneErrors)
+        return WriteResult(
+            file: FileInfo(path: final, sequence: seq, bytes: bytes),
+            stats: stats,
+            removed: removed,
+            pruneErrors: pruneErrors
+        )
     }
 
     /// The newest checkpoint that reads back completely, and the newer ones skipped (torn,
@@ -147,7 +157,9 @@ public struct CheckpointStore: Sendable {
     }
 
     private func entries() throws(CheckpointError) -> [String] {
-        guard let dir = opendir(directory) else { throw CheckpointError(.io(operation: "opendir", errno: errno), path: directory) }
+        guard let dir = opendir(directory) else {
+            throw CheckpointError(.io(operation: "opendir", errno: errno), path: directory)
+        }
         defer { closedir(dir) }
         var names: [String] = []
         while let entry = readdir(dir) {
@@ -170,7 +182,9 @@ public struct CheckpointStore: Sendable {
         guard let names = try? entries() else { return }
         for name in names where name.hasPrefix("." + Self.filePrefix) {
             let parts = name.split(separator: ".")
-            guard parts.count >= 3, parts[parts.count - 2] == "tmp", let pid = Int32(parts[parts.count - 1]) else { continue }
+            guard parts.count >= 3, parts[parts.count - 2] == "tmp", let pid = Int32(parts[parts.count - 1]) else {
+                continue
+            }
             if pid != getpid() && kill(pid, 0) == 0 { continue }  // its writer is alive
             if pid != getpid() && errno != ESRCH { continue }
             unlink(directory + "/" + name)

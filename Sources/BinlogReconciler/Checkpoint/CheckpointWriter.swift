@@ -1,6 +1,12 @@
 import BinlogParser
 import CZstd
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 // MARK: - Compressed sink
 
 /// Compresses content chunks into one zstd frame written to a file after the 40-byte header,
@@ -18,7 +24,7 @@ final class ZstdFileSink {
     init(file: PosixFile, level: Int32, workers: Int32) throws(CheckpointError) {
         self.file = file
         guard let c = ZSTD_createCCtx() else {
-            throw CheckpointError(.invalidInput("ZSTD_createCCtx failed"), path: file.path)
+            throw CheckpointError(.io(operation: "ZSTD_createCCtx", errno: ENOMEM), path: file.path)
         }
         cctx = c
         out = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
@@ -54,7 +60,10 @@ final class ZstdFileSink {
         var output = ZSTD_outBuffer(dst: out.baseAddress, size: out.count, pos: 0)
         let r = ZSTD_compressStream2(cctx, &output, &input, op)
         if ZSTD_isError(r) != 0 {
-            throw CheckpointError(.invalidInput("zstd compression failed: " + String(cString: ZSTD_getErrorName(r))), path: file.path)
+            throw CheckpointError(
+                .invalidInput("zstd compression failed: " + String(cString: ZSTD_getErrorName(r))),
+                path: file.path
+            )
         }
         if output.pos > 0 {
             let produced = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(out)[0..<output.pos])
@@ -115,7 +124,12 @@ struct ContentEncoder: ~Copyable {
     }
 
     mutating func optionalString(_ s: String?) {
-        if let s { u8(1); string(s) } else { u8(0) }
+        if let s {
+            u8(1)
+            string(s)
+        } else {
+            u8(0)
+        }
     }
 
     mutating func bytes(_ p: UnsafeRawBufferPointer) { buffer.append(contentsOf: p) }
@@ -123,8 +137,12 @@ struct ContentEncoder: ~Copyable {
     /// A key in full (divergences): kind byte, then zvarint, string or part list.
     mutating func fullKey(_ key: ShadowKey) {
         switch key {
-        case .int(let k): u8(CheckpointFormat.keyInt); zvarint(k)
-        case .text(let s): u8(CheckpointFormat.keyText); string(s)
+        case .int(let k):
+            u8(CheckpointFormat.keyInt)
+            zvarint(k)
+        case .text(let s):
+            u8(CheckpointFormat.keyText)
+            string(s)
         case .composite(let parts):
             u8(CheckpointFormat.keyComposite)
             varint(UInt64(parts.count))
@@ -135,8 +153,12 @@ struct ContentEncoder: ~Copyable {
     mutating func value(_ v: ShadowValue) {
         switch v {
         case .null: u8(CheckpointFormat.valueNull)
-        case .int(let i): u8(CheckpointFormat.valueInt); zvarint(i)
-        case .text(let s): u8(CheckpointFormat.valueText); string(s)
+        case .int(let i):
+            u8(CheckpointFormat.valueInt)
+            zvarint(i)
+        case .text(let s):
+            u8(CheckpointFormat.valueText)
+            string(s)
         }
     }
 }
@@ -178,13 +200,21 @@ public struct CheckpointWriteStats: Sendable, Hashable {
 
 /// Writes a whole checkpoint file (header placeholder, body, then the real header) into `file`,
 /// which must be new and empty. Does not fsync or rename (``CheckpointStore`` does).
-func encodeCheckpoint(_ cp: Checkpoint, into file: PosixFile, level: Int32 = 3, workers: Int32 = 0) throws(CheckpointError) -> CheckpointWriteStats {
+func encodeCheckpoint(
+    _ cp: Checkpoint,
+    into file: PosixFile,
+    level: Int32 = 3,
+    workers: Int32 = 0
+) throws(CheckpointError) -> CheckpointWriteStats {
     var names = Set<String>()
     for w in cp.watches where !names.insert(w.schema.name).inserted {
         throw CheckpointError(.invalidInput("two watches are named \(w.schema.name)"), path: file.path)
     }
     guard cp.watches.count <= CheckpointFormat.maxWatches else {
-        throw CheckpointError(.invalidInput("\(cp.watches.count) watches (at most \(CheckpointFormat.maxWatches))"), path: file.path)
+        throw CheckpointError(
+            .invalidInput("\(cp.watches.count) watches (at most \(CheckpointFormat.maxWatches))"),
+            path: file.path
+        )
     }
     let placeholder = [UInt8](repeating: 0, count: CheckpointFormat.headerSize)
     try withBytes(placeholder) { (raw) throws(CheckpointError) in try file.writeAll(raw) }
@@ -219,7 +249,10 @@ func encodeCheckpoint(_ cp: Checkpoint, into file: PosixFile, level: Int32 = 3, 
     for w in cp.watches {
         let s = w.schema
         guard (1...CheckpointFormat.maxKeyColumns).contains(s.keyColumns.count) else {
-            throw CheckpointError(.invalidInput("watch \(s.name) has \(s.keyColumns.count) key columns"), path: file.path)
+            throw CheckpointError(
+                .invalidInput("watch \(s.name) has \(s.keyColumns.count) key columns"),
+                path: file.path
+            )
         }
         let map = w.map
         // Entries with an integer key but a non-integer value (NULL, text) live in `others`.
@@ -228,7 +261,10 @@ func encodeCheckpoint(_ cp: Checkpoint, into file: PosixFile, level: Int32 = 3, 
         for (k, v) in map.others {
             if case .int(let i) = k {
                 if case .int = v {
-                    throw CheckpointError(.invalidInput("watch \(s.name): integer entry \(i) outside the integer table"), path: file.path)
+                    throw CheckpointError(
+                        .invalidInput("watch \(s.name): integer entry \(i) outside the integer table"),
+                        path: file.path
+                    )
                 }
                 otherInts.append((i, v))
             } else {
@@ -242,7 +278,10 @@ func encodeCheckpoint(_ cp: Checkpoint, into file: PosixFile, level: Int32 = 3, 
         enc.string(s.name)
         enc.string(s.table)
         enc.varint(UInt64(s.keyColumns.count))
-        for c in s.keyColumns { enc.string(c.name); enc.string(c.type) }
+        for c in s.keyColumns {
+            enc.string(c.name)
+            enc.string(c.type)
+        }
         enc.string(s.valueColumn.name)
         enc.string(s.valueColumn.type)
         enc.string(s.schemaSince.file)
@@ -321,7 +360,12 @@ func encodeCheckpoint(_ cp: Checkpoint, into file: PosixFile, level: Int32 = 3, 
         enc.optionalString(d.expected)
         enc.optionalString(d.redisValue)
         enc.optionalString(d.lastAgreedGTID)
-        if let t = d.lastAgreedMillis { enc.u8(1); enc.zvarint(t) } else { enc.u8(0) }
+        if let t = d.lastAgreedMillis {
+            enc.u8(1)
+            enc.zvarint(t)
+        } else {
+            enc.u8(0)
+        }
         try enc.flushIfFull()
     }
     enc.u8(CheckpointFormat.tagEnd)
@@ -329,9 +373,13 @@ func encodeCheckpoint(_ cp: Checkpoint, into file: PosixFile, level: Int32 = 3, 
     try sink.finish()
 
     let preamble = CheckpointPreamble(
-        version: CheckpointFormat.version, flags: CheckpointFormat.flagZstd,
-        bodyCRC: sink.bodyCRC, bodyLength: sink.bodyLength,
-        contentLength: sink.contentLength, contentCRC: sink.contentCRC)
+        version: CheckpointFormat.version,
+        flags: CheckpointFormat.flagZstd,
+        bodyCRC: sink.bodyCRC,
+        bodyLength: sink.bodyLength,
+        contentLength: sink.contentLength,
+        contentCRC: sink.contentCRC
+    )
     try file.pwriteAll(preamble.encoded(), at: 0)
     stats.fileBytes = UInt64(CheckpointFormat.headerSize) + sink.bodyLength
     stats.contentBytes = sink.contentLength
@@ -370,12 +418,20 @@ struct IntBlockBuilder {
 
     mutating func flush(into enc: inout ContentEncoder) throws(CheckpointError) {
         guard count > 0 else { return }
-        try writeBlock(keys: UnsafeBufferPointer(start: keys, count: count), values: UnsafeBufferPointer(start: values, count: count), into: &enc)
+        try writeBlock(
+            keys: UnsafeBufferPointer(start: keys, count: count),
+            values: UnsafeBufferPointer(start: values, count: count),
+            into: &enc
+        )
         count = 0
     }
 
     /// Writes one block from sorted keys (with `exceptions` indexing into them), then clears the exceptions.
-    mutating func writeBlock(keys: UnsafeBufferPointer<Int64>, values: UnsafeBufferPointer<Int64>, into enc: inout ContentEncoder) throws(CheckpointError) {
+    mutating func writeBlock(
+        keys: UnsafeBufferPointer<Int64>,
+        values: UnsafeBufferPointer<Int64>,
+        into enc: inout ContentEncoder
+    ) throws(CheckpointError) {
         let n = keys.count
         var len = 0
         var previous = keys[0]

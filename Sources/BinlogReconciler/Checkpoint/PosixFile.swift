@@ -61,7 +61,9 @@ final class PosixFile {
     func pwriteAll(_ bytes: [UInt8], at offset: Int) throws(CheckpointError) {
         var done = 0
         while done < bytes.count {
-            let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, bytes.count - done, off_t(offset + done)) }
+            let n = bytes.withUnsafeBytes {
+                pwrite(fd, $0.baseAddress! + done, bytes.count - done, off_t(offset + done))
+            }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw CheckpointError(.io(operation: "write", errno: errno), path: path)
@@ -88,7 +90,9 @@ final class PosixFile {
     }
 
     func sync() throws(CheckpointError) {
-        if retryingEINTR({ fsync(fd) }) != 0 { throw CheckpointError(.io(operation: "fsync", errno: errno), path: path) }
+        if retryingEINTR({ fsync(fd) }) != 0 {
+            throw CheckpointError(.io(operation: "fsync", errno: errno), path: path)
+        }
     }
 
     /// Closes and reports a failure (a late write error can surface here).

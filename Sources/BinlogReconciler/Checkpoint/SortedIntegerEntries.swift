@@ -44,7 +44,11 @@ enum SortedIntegerEntries {
     }
 
     private static func dense<E: Error>(
-        _ dict: [Int64: Int64], lo: Int64, range: Int, keys: UnsafeMutablePointer<Int64>, values: UnsafeMutablePointer<Int64>,
+        _ dict: [Int64: Int64],
+        lo: Int64,
+        range: Int,
+        keys: UnsafeMutablePointer<Int64>,
+        values: UnsafeMutablePointer<Int64>,
         _ body: (UnsafeBufferPointer<Int64>, UnsafeBufferPointer<Int64>) throws(E) -> Void
     ) throws(E) {
         let slots = UnsafeMutablePointer<Int64>.allocate(capacity: range)
@@ -70,7 +74,10 @@ enum SortedIntegerEntries {
                 values[filled] = slots[i]
                 filled += 1
                 if filled == chunkSize {
-                    try body(UnsafeBufferPointer(start: keys, count: filled), UnsafeBufferPointer(start: values, count: filled))
+                    try body(
+                        UnsafeBufferPointer(start: keys, count: filled),
+                        UnsafeBufferPointer(start: values, count: filled)
+                    )
                     filled = 0
                 }
             }
@@ -86,7 +93,9 @@ enum SortedIntegerEntries {
     }
 
     private static func radix<E: Error>(
-        _ dict: [Int64: Int64], keys: UnsafeMutablePointer<Int64>, values: UnsafeMutablePointer<Int64>,
+        _ dict: [Int64: Int64],
+        keys: UnsafeMutablePointer<Int64>,
+        values: UnsafeMutablePointer<Int64>,
         _ body: (UnsafeBufferPointer<Int64>, UnsafeBufferPointer<Int64>) throws(E) -> Void
     ) throws(E) {
         let n = dict.count

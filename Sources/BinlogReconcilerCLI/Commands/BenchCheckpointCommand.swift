@@ -24,7 +24,8 @@ struct BenchCheckpointCommand: ParsableCommand {
             1000-mutation batch), the overlay merge after it, load time, bytes per key, and peak
             extra memory (VmHWM − VmRSS before, from /proc/self/status). Run it in a release build.
             """,
-        shouldDisplay: false)
+        shouldDisplay: false
+    )
 
     enum Mode: String, ExpressibleByArgument, CaseIterable { case sequential, sparse }
 
@@ -165,17 +166,27 @@ struct BenchCheckpointCommand: ParsableCommand {
         store.compressionLevel = level
         store.compressionWorkers = workers
         let schema = CheckpointWatchSchema(
-            name: "products", table: "shop.products", keyColumns: [CheckpointColumn(name: "id", type: "bigint")],
-            valueColumn: CheckpointColumn(name: "stock", type: "int"), schemaSince: CheckpointPosition(file: "mysql-bin.000001", position: 4))
+            name: "products",
+            table: "shop.products",
+            keyColumns: [CheckpointColumn(name: "id", type: "bigint")],
+            valueColumn: CheckpointColumn(name: "stock", type: "int"),
+            schemaSince: CheckpointPosition(file: "mysql-bin.000001", position: 4)
+        )
         let header = CheckpointHeader(
-            createdMillis: wallClockMillis(), source: CheckpointSource(flavour: .mariadb, serverID: 1, gtidDomains: [0]),
-            position: CheckpointPosition(file: "mysql-bin.000001", position: 4), gtidState: "0-1-1",
-            watchesFingerprint: CheckpointFingerprint.of(["products"]), schemaFingerprint: CheckpointFingerprint.schema([schema]))
+            createdMillis: wallClockMillis(),
+            source: CheckpointSource(flavour: .mariadb, serverID: 1, gtidDomains: [0]),
+            position: CheckpointPosition(file: "mysql-bin.000001", position: 4),
+            gtidState: "0-1-1",
+            watchesFingerprint: CheckpointFingerprint.of(["products"]),
+            schemaFingerprint: CheckpointFingerprint.schema([schema])
+        )
         resetPeak()
         var before = memory().rss
         snap = map.beginSnapshot()
         t = monotonicSeconds()
-        let written = try store.write(Checkpoint(header: header, watches: [CheckpointWatch(schema: schema, map: snap!)]))
+        let written = try store.write(
+            Checkpoint(header: header, watches: [CheckpointWatch(schema: schema, map: snap!)])
+        )
         let writeSeconds = monotonicSeconds() - t
         let writePeak = memory().hwm - before
         snap = nil

@@ -13,7 +13,8 @@ struct CheckpointCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "checkpoint",
         abstract: "Inspect checkpoint files (the reconciler's saved shadow maps and binlog position).",
-        subcommands: [CheckpointInspectCommand.self])
+        subcommands: [CheckpointInspectCommand.self]
+    )
 }
 
 struct CheckpointInspectCommand: ParsableCommand {
@@ -34,7 +35,8 @@ struct CheckpointInspectCommand: ParsableCommand {
             Examples:
               binlog-reconciler checkpoint inspect state/checkpoint-0000000000000042.ckpt | jq .
               binlog-reconciler checkpoint inspect --values c.ckpt | jq -c 'select(.watch=="products" and .value==0)'
-            """)
+            """
+    )
 
     @Argument(help: "The checkpoint file.")
     var file: String
