@@ -15,6 +15,9 @@ struct BinlogReconcilerCommand: AsyncParsableCommand {
               binlog-reconciler analyze mysql-bin.000042 --table shop.products --key id --value stock --timeline 17
             """,
         version: BinlogReconcilerVersion.string,
-        subcommands: [EventsCommand.self, AnalyzeCommand.self, RunCommand.self, CheckCommand.self, DoctorCommand.self, BenchCommand.self, BenchReplicationCommand.self]
+        subcommands: [
+            EventsCommand.self, AnalyzeCommand.self, RunCommand.self, CheckCommand.self, DoctorCommand.self, CheckpointCommand.self,
+            BenchCommand.self, BenchReplicationCommand.self, BenchCheckpointCommand.self,
+        ]
     )
 }
