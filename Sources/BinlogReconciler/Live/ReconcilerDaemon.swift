@@ -84,13 +84,26 @@ public final class ReconcilerDaemon: @unchecked Sendable {
         let sourceConfig = try configuration.source.replicationConfiguration()
         let sql = try SQLConnection(configuration: sourceConfig)
         logger.info("connected to the source", metadata: ["server": "\(sql.serverVersion)", "endpoint": "\(sourceConfig.endpoint)"])
-        let bootStart = monotonicSeconds()
-        let boot = try Bootstrap.run(sql, watches: configuration.watches, logger: logger)
-        lock.withLock { state = boot }
-        logger.info("bootstrapped from a consistent snapshot", metadata: [
-            "position": "\(boot.position)", "gtid": "\(boot.gtid)", "keys": "\(boot.maps.map(\.count).reduce(0, +))",
-            "seconds": "\(Int((monotonicSeconds() - bootStart) * 1000)) ms",
-        ])
+        var store: CheckpointStore?
+        if let dir = configuration.checkpoint.directory, !options.checkOnce {
+            store = try CheckpointStore(directory: dir, keep: configuration.checkpoint.keep)
+        }
+        var resumed = false
+        if let store, !options.rebootstrap {
+            resumed = try resumeFromCheckpoint(store)
+        } else if options.rebootstrap {
+            logger.notice("--rebootstrap: discarding saved state and reading the tables again")
+        }
+        if !resumed {
+            let bootStart = monotonicSeconds()
+            let boot = try Bootstrap.run(sql, watches: configuration.watches, logger: logger)
+            lock.withLock { state = boot }
+            logger.info("bootstrapped from a consistent snapshot", metadata: [
+                "position": "\(boot.position)", "gtid": "\(boot.gtid)", "keys": "\(boot.maps.map(\.count).reduce(0, +))",
+                "seconds": "\(Int((monotonicSeconds() - bootStart) * 1000)) ms",
+            ])
+            if let store { writeCheckpoint(store) }
+        }
 
         let redis = try RedisConnection(configuration: configuration.redis.redisConfiguration())
         let listener = try startNotifications()
@@ -111,9 +124,23 @@ public final class ReconcilerDaemon: @unchecked Sendable {
         poller.name = "source-poller"
         poller.start()
 
+        var checkpointer: Thread?
+        if let store {
+            let t = Thread { [self] in self.checkpointLoop(store) }
+            t.name = "checkpoint"
+            t.start()
+            checkpointer = t
+        }
         defer {
             requestShutdown()
             listener?.stop()
+            // The final checkpoint once the tail has stopped applying.
+            if let store {
+                while !lock.withLock({ tailFinished }) { Thread.sleep(forTimeInterval: 0.02) }
+                while checkpointer?.isExecuting == true { Thread.sleep(forTimeInterval: 0.02) }
+                writeCheckpoint(store)
+                logger.notice("final checkpoint written", metadata: ["position": "\(lock.withLock { state.position })"])
+            }
         }
         return try reconcileLoop(redis)
     }

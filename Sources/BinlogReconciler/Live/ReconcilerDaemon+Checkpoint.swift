@@ -1,0 +1,121 @@
+import Foundation
+import Logging
+
+extension ReconcilerDaemon {
+    /// A fingerprint of the configured watches: a checkpoint taken for other watches is refused.
+    var watchesFingerprint: String {
+        CheckpointFingerprint.of(configuration.watches.flatMap { w in
+            [w.name, w.qualifiedTable, w.keyColumns.joined(separator: ","), w.valueColumn, w.target.keyTemplate.source]
+        })
+    }
+
+    /// Resumes from the newest valid checkpoint, or returns false (then the caller bootstraps).
+    func resumeFromCheckpoint(_ store: CheckpointStore) throws -> Bool {
+        guard let loaded = try store.loadNewestValid() else {
+            logger.info("no checkpoint yet: bootstrapping", metadata: ["directory": "\(store.directory)"])
+            return false
+        }
+        for s in loaded.skipped { logger.warning("skipped a checkpoint that is not valid", metadata: ["file": "\(s.path)", "error": "\(s.error)"]) }
+        let c = loaded.checkpoint
+        guard c.header.watchesFingerprint == watchesFingerprint else {
+            throw ConfigurationError("checkpoint \(loaded.path) was taken for other watches; start with --rebootstrap to discard it and read the tables again")
+        }
+        var restored = ShadowState(watchCount: configuration.watches.count, position: BinlogPosition(file: c.header.position.file, position: c.header.position.position))
+        for (i, w) in configuration.watches.enumerated() {
+            guard let cw = c.watch(named: w.name) else {
+                throw ConfigurationError("checkpoint \(loaded.path) has no watch \(w.name); start with --rebootstrap")
+            }
+            restored.maps[i] = ShadowMap(cw.map)
+        }
+        restored.gtid = GTIDState(mariadbList: c.header.gtidState)
+        lock.withLock {
+            state = restored
+            for d in c.divergences {
+                guard let w = configuration.watches.firstIndex(where: { $0.name == d.watch }) else { continue }
+                let first = Double(d.firstSeenMillis) / 1000
+                let record = ReportRecord(
+                    event: .divergence, id: "\(d.watch)|\(d.key)|\(VerdictEngine.rfc3339(first))", watch: d.watch, key: d.key.description,
+                    redisKey: d.redisKey, expected: d.expected, redis: d.redisValue, kind: DivergenceKind(rawValue: d.kind) ?? .mismatch,
+                    firstSeen: first, detectedAt: first, lastAgreedAt: d.lastAgreedMillis.map { Double($0) / 1000 }, lastAgreedGTID: d.lastAgreedGTID,
+                    binlog: restored.position, binlogGTID: c.header.gtidState)
+                engine.restore(open: record, watch: w, key: d.key)
+            }
+        }
+        logger.notice("resuming from checkpoint", metadata: [
+            "file": "\(loaded.path)", "position": "\(restored.position)", "gtid": "\(c.header.gtidState)",
+            "keys": "\(restored.maps.map(\.count).reduce(0, +))", "open_divergences": "\(c.divergences.count)",
+        ])
+        return true
+    }
+
+    /// Takes a snapshot under the lock (cheap: later writes go to an overlay), writes it off the
+    /// apply path, then lets the maps merge their overlays back.
+    func writeCheckpoint(_ store: CheckpointStore) {
+        let started = monotonicSeconds()
+        let (checkpoint, txCount): (Checkpoint, Int) = lock.withLock {
+            var watches: [CheckpointWatch] = []
+            for (i, w) in configuration.watches.enumerated() {
+                let snap = state.maps[i].beginSnapshot()
+                let schema = CheckpointWatchSchema(
+                    name: w.name, table: w.qualifiedTable,
+                    keyColumns: w.keyColumns.map { CheckpointColumn(name: $0, type: "") },
+                    valueColumn: CheckpointColumn(name: w.valueColumn, type: ""),
+                    schemaSince: CheckpointPosition(file: state.schemas[i]?.since?.file ?? state.position.file, position: state.schemas[i]?.since?.position ?? state.position.position))
+                watches.append(CheckpointWatch(schema: schema, map: snap))
+            }
+            let divergences = engine.openDivergences.compactMap { r -> CheckpointDivergence? in
+                guard let w = configuration.watches.firstIndex(where: { $0.name == r.watch }) else { return nil }
+                let key = configuration.watches[w].target.keyTemplate.parse(r.redisKey, keyColumnCount: configuration.watches[w].keyColumns.count) ?? .text(r.key)
+                return CheckpointDivergence(
+                    id: UInt64(truncatingIfNeeded: r.id.hashValue), watch: r.watch, key: key, redisKey: r.redisKey, kind: r.kind.rawValue,
+                    firstSeenMillis: Int64(r.firstSeen * 1000), expected: r.expected, redisValue: r.redis,
+                    lastAgreedGTID: r.lastAgreedGTID, lastAgreedMillis: r.lastAgreedAt.map { Int64($0 * 1000) })
+            }
+            let header = CheckpointHeader(
+                createdMillis: Int64(Date().timeIntervalSince1970 * 1000),
+                source: CheckpointSource(flavour: .mariadb, serverID: configuration.source.serverID, gtidDomains: Array(state.gtid.mariadb.keys).sorted()),
+                position: CheckpointPosition(file: state.position.file, position: state.position.position),
+                gtidState: state.gtid.description, watchesFingerprint: watchesFingerprint,
+                schemaFingerprint: CheckpointFingerprint.schema(watches.map(\.schema)))
+            return (Checkpoint(header: header, watches: watches, divergences: divergences), state.transactionsApplied)
+        }
+        let stall = monotonicSeconds() - started
+        do {
+            let result = try store.write(checkpoint)
+            metrics.recordCheckpointWritten()
+            health.setCheckpointFailing(false)
+            logger.debug("checkpoint written", metadata: [
+                "file": "\(result.file.path)", "position": "\(checkpoint.header.position)", "transactions": "\(txCount)",
+                "snapshot_ms": "\(Int(stall * 1000))", "ms": "\(Int((monotonicSeconds() - started) * 1000))",
+            ])
+        } catch {
+            metrics.recordCheckpointFailure()
+            health.setCheckpointFailing(true)
+            logger.error("checkpoint failed; the previous one stays valid, retrying next interval", metadata: ["error": "\(error)"])
+        }
+        lock.withLock {
+            for i in state.maps.indices { state.maps[i].endSnapshot() }
+        }
+    }
+
+    /// Writes checkpoints every interval or every N transactions until shutdown, then once more.
+    func checkpointLoop(_ store: CheckpointStore) {
+        var lastAt = monotonicSeconds()
+        var lastTx = lock.withLock { state.transactionsApplied }
+        while !isStopping {
+            Thread.sleep(forTimeInterval: 0.1)
+            let (tx, merging) = lock.withLock { () -> (Int, Bool) in
+                var pending = false
+                for i in state.maps.indices where state.maps[i].pendingOverlayCount > 0 { pending = !state.maps[i].mergeOverlay() || pending }
+                return (state.transactionsApplied, pending)
+            }
+            _ = merging
+            let now = monotonicSeconds()
+            if now - lastAt >= configuration.checkpoint.intervalSeconds || tx - lastTx >= configuration.checkpoint.everyTransactions {
+                writeCheckpoint(store)
+                lastAt = monotonicSeconds()
+                lastTx = tx
+            }
+        }
+    }
+}
