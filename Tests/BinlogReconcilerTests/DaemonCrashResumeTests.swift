@@ -43,6 +43,8 @@ import Testing
             p.arguments = ["run", "--config", path, "--log-level", logLevel]
             var env = ProcessInfo.processInfo.environment
             env["BR_TEST_MYSQL_PASSWORD"] = "reconciler"
+            // Checkpoint writes pause 150 ms before their rename, so that many kills land inside one.
+            env["BR_TEST_CHECKPOINT_PAUSE_MS"] = "150"
             p.environment = env
             let out = FileHandle(forWritingAtPath: outPath)
             out?.seekToEndOfFile()
@@ -57,6 +59,9 @@ import Testing
             kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()
         }
+        // Kills inside a write leave only a temporary file behind, never a torn checkpoint.
+        let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: dir))?.filter { $0.contains(".tmp.") } ?? []
+        print("temporary files left by kills inside a checkpoint write: \(leftovers.count)")
         stopWriter.value = true
         while writer.isExecuting { Thread.sleep(forTimeInterval: 0.05) }
         // A last clean run: resume, catch up, stop with SIGTERM (final checkpoint).

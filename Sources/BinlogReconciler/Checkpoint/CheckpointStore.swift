@@ -40,6 +40,8 @@ public struct CheckpointStore: Sendable {
     }
 
     /// Creates the directory (and missing parents) if it does not exist.
+    static let testPauseMilliseconds: Int? = getenv("BR_TEST_CHECKPOINT_PAUSE_MS").flatMap { Int(String(cString: $0)) }.map { min(max($0, 0), 10_000) }
+
     public init(directory: String, keep: Int = 3) throws(CheckpointError) {
         self.directory = directory.count > 1 && directory.hasSuffix("/") ? String(directory.dropLast()) : directory
         self.keep = max(1, keep)
@@ -96,6 +98,9 @@ public struct CheckpointStore: Sendable {
                 try? file.closeChecked()
                 throw error
             }
+            // Test hook: BR_TEST_CHECKPOINT_PAUSE_MS widens the window between the complete temporary
+            // file and the rename, so crash tests can kill the process inside a checkpoint write.
+            if let ms = Self.testPauseMilliseconds { usleep(UInt32(ms) * 1000) }
             if rename(temp, final) != 0 {
                 throw CheckpointError(.io(operation: "rename to \(final)", errno: errno), path: temp)
             }
