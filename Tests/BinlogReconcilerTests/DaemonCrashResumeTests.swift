@@ -90,6 +90,75 @@ import Testing
     }
 }
 
+extension DaemonCrashResumeTests {
+    /// The checkpoint's binlog file is purged on the source: the sidecar resumes by GTID and ends
+    /// equal to SELECT.
+    @Test func resumesByGTIDWhenItsFileWasPurged() throws {
+        guard DaemonCheckTests.serversUp else { Issue.record("MariaDB and Redis must run (scripts/test starts them)"); return }
+        let (db, prefix) = try DaemonCheckTests.setUp(rows: 20)
+        defer { DaemonCheckTests.tearDown(db, prefix) }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("br-gtid-\(prefix)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var config = try String(contentsOfFile: try DaemonCheckTests.config(db: db, prefix: prefix), encoding: .utf8)
+        config += "\n[checkpoint]\ndirectory = \"\(dir)\"\ninterval_seconds = 0.5\n"
+        let path = dir + ".toml"
+        try config.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        func runFor(_ seconds: Double) throws -> String {
+            let errPath = dir + ".err"
+            FileManager.default.createFile(atPath: errPath, contents: nil)
+            defer { try? FileManager.default.removeItem(atPath: errPath) }
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: TestEnv.cli)
+            p.arguments = ["run", "--config", path, "--log-level", "notice"]
+            var env = ProcessInfo.processInfo.environment
+            env["BR_TEST_MYSQL_PASSWORD"] = "reconciler"
+            p.environment = env
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle(forWritingAtPath: errPath)
+            try p.run()
+            Thread.sleep(forTimeInterval: seconds)
+            p.terminate()
+            p.waitUntilExit()
+            return (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+        }
+        func purgeAllButCurrent() throws {
+            let current = try TestEnv.sql("SHOW MASTER STATUS")[0][0]
+            // MariaDB keeps a file until its binlog checkpoint moves on: retry until it is gone.
+            for _ in 0..<50 {
+                _ = try TestEnv.sql("PURGE BINARY LOGS TO '\(current)'")
+                if try TestEnv.sql("SHOW BINARY LOGS").first?.first == current { break }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+            #expect(try TestEnv.sql("SHOW BINARY LOGS").first?.first == current, "could not purge the older binlogs")
+        }
+        _ = try runFor(3)
+        // While it is down: the file of its checkpoint is purged, then changes are made (in the
+        // current file, which the source can still serve after the checkpoint's GTID).
+        _ = try TestEnv.sql("FLUSH BINARY LOGS")
+        try purgeAllButCurrent()
+        _ = try TestEnv.sql("UPDATE \(db).products SET stock = stock + 5 WHERE id <= 10")
+        for i in 1...10 { _ = try DaemonCheckTests.redis(["INCRBY", "\(prefix):\(i):stock", "5"]) }
+        let log = try runFor(4)
+        #expect(log.contains("resuming by GTID"), "\(log.suffix(2000))")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { !$0.hasPrefix(".") }.sorted()
+        let inspect = try TestEnv.run(TestEnv.cli, ["checkpoint", "inspect", "--values", dir + "/" + (files.last ?? "")])
+        var shadow: [String: String] = [:]
+        for line in inspect.stdout.split(separator: "\n").dropFirst() {
+            guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { continue }
+            shadow["\(o["key"] ?? "")"] = "\(o["value"] ?? "")"
+        }
+        let expected = Dictionary(uniqueKeysWithValues: try TestEnv.sql("SELECT id, stock FROM \(db).products").map { ($0[0], $0[1]) })
+        #expect(shadow == expected, "\(log.suffix(3000))")
+
+        // Transactions it never applied were purged: it must refuse, naming --rebootstrap.
+        _ = try TestEnv.sql("UPDATE \(db).products SET stock = stock + 1 WHERE id = 1; FLUSH BINARY LOGS;")
+        try purgeAllButCurrent()
+        let refused = try runFor(3)
+        #expect(refused.contains("--rebootstrap"), "\(refused.suffix(2000))")
+    }
+}
+
 final class LockedFlag: @unchecked Sendable {
     private let lock = NSLock()
     private var v = false

@@ -153,14 +153,35 @@ public final class ReconcilerDaemon: @unchecked Sendable {
             return try Bootstrap.schema(conn, database: db, table: table)?.names
         }
         var attempt = 0
+        var byGTID = false
         while !isStopping {
-            let start = lock.withLock { state.position }
+            let (start, gtid) = lock.withLock { (state.position, state.gtid) }
             do {
                 var streamOptions = ReplicationStream.Options()
                 streamOptions.stopAtEnd = options.checkOnce
-                let s = try ReplicationStream(configuration: config, start: .filePosition(file: start.file, position: start.position), options: streamOptions, logger: logger)
+                let point: ReplicationStartPoint = byGTID ? .mariadbGTID(gtid.description) : .filePosition(file: start.file, position: start.position)
+                let opened: Result<ReplicationStream, ReplicationError>
+                do throws(ReplicationError) {
+                    opened = .success(try ReplicationStream(configuration: config, start: point, options: streamOptions, logger: logger))
+                } catch {
+                    opened = .failure(error)
+                }
+                let s: ReplicationStream
+                switch opened {
+                case .success(let stream): s = stream
+                case .failure(let e):
+                    guard e.kind == .binlogUnavailable else { throw e }
+                    // The position is gone (purged, or another server after a failover): the same
+                    // GTID domain can still serve the transactions after our GTID state.
+                    guard !byGTID, !gtid.mariadb.isEmpty else {
+                        throw ApplyError("the source cannot serve position \(start)\(gtid.isEmpty ? "" : " nor GTID \(gtid)"): \(e.message). Start with --rebootstrap to discard the saved state and read the tables again")
+                    }
+                    logger.warning("position not available on the source; resuming by GTID", metadata: ["position": "\(start)", "gtid": "\(gtid)"])
+                    byGTID = true
+                    continue
+                }
                 lock.withLock { stream = s }
-                logger.info("tailing the binlog", metadata: ["from": "\(start)", "source_server_id": "\(s.sourceServerID)"])
+                logger.info("tailing the binlog", metadata: ["from": byGTID ? "gtid \(gtid)" : "\(start)", "source_server_id": "\(s.sourceServerID)"])
                 attempt = 0
                 var decoder = BinlogEventDecoder()
                 decoder.checksumBeforeFormatDescription = s.checksumAlgorithm
@@ -188,7 +209,14 @@ public final class ReconcilerDaemon: @unchecked Sendable {
                     if isStopping { break }
                 }
                 if options.checkOnce { break }
+            } catch let e as ReplicationError where e.kind == .binlogUnavailable && !byGTID && !isStopping && !gtid.mariadb.isEmpty {
+                // The position is gone (purged, or another server after a failover): the same GTID
+                // domain can still serve the transactions after our GTID state.
+                logger.warning("position not available on the source; resuming by GTID", metadata: ["position": "\(start)", "gtid": "\(gtid)"])
+                assembler.abandonTransaction()
+                byGTID = true
             } catch let e as ReplicationError where e.isRecoverable && !isStopping {
+                byGTID = lock.withLock { state.position.file.isEmpty } && byGTID
                 assembler.abandonTransaction()
                 attempt += 1
                 let delay = min(30.0, 0.2 * pow(2.0, Double(min(attempt, 8)))) * Double.random(in: 0.5...1.0)
@@ -197,8 +225,12 @@ public final class ReconcilerDaemon: @unchecked Sendable {
                 Thread.sleep(forTimeInterval: delay)
             } catch {
                 if !isStopping {
-                    logger.critical("binlog tail stopped", metadata: ["error": "\(error)"])
-                    lock.withLock { fatalError = "\(error)" }
+                    var message = "\(error)"
+                    if let e = error as? ReplicationError, e.kind == .binlogUnavailable {
+                        message += " — start with --rebootstrap to discard the saved state and read the tables again"
+                    }
+                    logger.critical("binlog tail stopped", metadata: ["error": "\(message)"])
+                    lock.withLock { fatalError = message }
                 }
                 break
             }
