@@ -15,6 +15,11 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         while let raw = try framer.next() {
             let e = try decoder.decode(raw)
             if case .rows(let r) = e.body {
+                // The selected-columns reader first (its errors must not stop the full decode).
+                if var selection = RowSelection(columns: [0, r.columnCount / 2, max(0, r.columnCount - 1), r.columnCount + 1]) {
+                    var n = 0
+                    try? r.forEachRow(into: &selection) { (s: inout RowSelection) throws(BinlogDecodingError) in n += s.after.isAbsent(0) ? 1 : 0 }
+                }
                 var w = JSONWriter()
                 let rows = try r.rows()
                 EventJSON.write(e, file: "fuzz", rows: rows, into: &w)

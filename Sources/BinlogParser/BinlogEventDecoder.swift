@@ -22,10 +22,12 @@ public struct BinlogEventDecoder: Sendable {
     /// How many FDEs were seen (relay logs and concatenated inputs have several).
     public private(set) var formatDescriptionCount = 0
 
-    private var tables: [UInt64: TableMapEvent] = [:]
+    private var tables = TableMaps()
     /// Decoded table maps by table id with the bytes they came from, so an identical TABLE_MAP
     /// (one per transaction on a busy table) is not decoded again.
-    private var tableMapCache: [UInt64: (bytes: [UInt8], event: TableMapEvent)] = [:]
+    private var tableMapCache: [UInt64: CachedTableMap] = [:]
+    /// The last table map decoded or found in the cache (the usual case: the same table again).
+    private var lastTableMap: CachedTableMap?
 
     public init() {}
 
@@ -33,10 +35,21 @@ public struct BinlogEventDecoder: Sendable {
     public func tableMap(_ id: UInt64) -> TableMapEvent? { tables[id] }
 
     /// Forget the table maps (after a reconnect, a new file, or a transaction boundary).
-    public mutating func resetTableMaps() { tables.removeAll(keepingCapacity: true) }
+    public mutating func resetTableMaps() { tables.removeAll() }
 
     public var checksumAlgorithm: ChecksumAlgorithm {
-        formatDescription?.checksumAlgorithm ?? checksumBeforeFormatDescription
+        fdeChecksum ?? checksumBeforeFormatDescription
+    }
+    /// `formatDescription?.checksumAlgorithm`, kept beside it so the hot path reads no struct copy.
+    private var fdeChecksum: ChecksumAlgorithm?
+
+    /// Whether an event whose checksum the read-ahead thread found correct under `algorithm` needs
+    /// no check here: the algorithm is the one in force. (Mutating only so that a decoder held in a
+    /// class is used in place rather than copied.)
+    @inline(__always)
+    mutating func isVerified(under algorithm: ChecksumAlgorithm?) -> Bool {
+        guard let algorithm else { return false }
+        return algorithm == (fdeChecksum ?? checksumBeforeFormatDescription)
     }
 
     /// Verifies an event's checksum (when the FDE in force says it has one) without decoding it.
@@ -59,9 +72,15 @@ public struct BinlogEventDecoder: Sendable {
     /// Decodes one event.
     /// - Parameter insidePayload: the event comes from a TRANSACTION_PAYLOAD (no checksum).
     public mutating func decode(_ raw: RawEvent, insidePayload: Bool = false) throws(BinlogDecodingError) -> BinlogEvent {
+        try decode(raw, insidePayload: insidePayload, checksumVerified: false)
+    }
+
+    /// Decodes one event; with `checksumVerified`, the CRC32 of an event other than an FDE is taken
+    /// as checked already (by the read-ahead thread, under the algorithm in force here).
+    mutating func decode(_ raw: RawEvent, insidePayload: Bool, checksumVerified: Bool) throws(BinlogDecodingError) -> BinlogEvent {
         do throws(BinlogDecodingError) {
             return try raw.bytes.withBytes { bytes throws(BinlogDecodingError) -> BinlogEvent in
-                try decode(bytes, raw: raw, insidePayload: insidePayload)
+                try decode(bytes, raw: raw, insidePayload: insidePayload, checksumVerified: checksumVerified)
             }
         } catch {
             var e = error
@@ -71,7 +90,7 @@ public struct BinlogEventDecoder: Sendable {
         }
     }
 
-    private mutating func decode(_ bytes: UnsafeRawBufferPointer, raw: RawEvent, insidePayload: Bool) throws(BinlogDecodingError) -> BinlogEvent {
+    private mutating func decode(_ bytes: UnsafeRawBufferPointer, raw: RawEvent, insidePayload: Bool, checksumVerified: Bool) throws(BinlogDecodingError) -> BinlogEvent {
         guard bytes.count >= EventHeader.size else {
             throw BinlogDecodingError(.truncated(needed: EventHeader.size, available: bytes.count), field: "header", byteOffset: raw.offset)
         }
@@ -93,7 +112,7 @@ public struct BinlogEventDecoder: Sendable {
         guard bodyEnd >= EventHeader.size else {
             throw BinlogDecodingError(.truncated(needed: EventHeader.size + checksum.length, available: bytes.count), field: "checksum", byteOffset: raw.offset)
         }
-        if checksum == .crc32 && verifyChecksums {
+        if checksum == .crc32 && verifyChecksums && !(checksumVerified && type != .formatDescription) {
             let stored = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: bodyEnd, as: UInt32.self))
             var computed = CRC32.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<bodyEnd]))
             if stored != computed && type == .formatDescription && header.flags & 0x0001 != 0 {
@@ -114,8 +133,12 @@ public struct BinlogEventDecoder: Sendable {
         return BinlogEvent(header: header, offset: raw.offset, body: body)
     }
 
+    /// The post-header lengths of the FDE in force (empty before one).
+    private var postHeaderLengths: [UInt8] = []
+
     private func postHeader(_ type: BinlogEventType, default d: Int) -> Int {
-        formatDescription?.postHeaderLength(type) ?? d
+        let i = Int(type.rawValue) - 1
+        return i >= 0 && i < postHeaderLengths.count ? Int(postHeaderLengths[i]) : d
     }
 
     private mutating func decodeBody(type: BinlogEventType, header: EventHeader, _ c: inout ByteCursor, raw: RawEvent, fde: FormatDescriptionEvent?) throws(BinlogDecodingError) -> BinlogEventBody {
@@ -125,6 +148,9 @@ public struct BinlogEventDecoder: Sendable {
             formatDescription = fde
             formatDescriptionCount += 1
             tables.removeAll()
+            postHeaderLengths = fde.postHeaderLengths
+            fdeChecksum = fde.checksumAlgorithm
+            tableMapIDSize = fde.postHeaderLength(.tableMap) == 6 ? 4 : 6
             c.position = c.end
             return .formatDescription(fde)
         case 1:
@@ -188,19 +214,29 @@ public struct BinlogEventDecoder: Sendable {
         }
     }
 
+    /// The table id width of TABLE_MAP events under the FDE in force.
+    private var tableMapIDSize = 6
+
     private mutating func decodeTableMap(_ c: inout ByteCursor) throws(BinlogDecodingError) -> TableMapEvent {
-        let idSize = postHeader(.tableMap, default: 8) == 6 ? 4 : 6
+        let idSize = tableMapIDSize
         let body = UnsafeRawBufferPointer(rebasing: c.base[c.position..<c.end])
         let id = c.loadLE(at: c.position, width: min(idSize, c.remaining))
-        if let cached = tableMapCache[id], cached.bytes.count == body.count,
-            cached.bytes.withUnsafeBytes({ memcmp($0.baseAddress!, body.baseAddress!, body.count) == 0 }) {
+        if let last = lastTableMap, last.event.tableID == id, last.matches(body) {
+            c.position = c.end
+            tables[id] = last.event
+            return last.event
+        }
+        if let cached = tableMapCache[id], cached.matches(body) {
             c.position = c.end
             tables[id] = cached.event
+            lastTableMap = cached
             return cached.event
         }
         let event = try TableMapEvent.decode(&c, tableIDSize: idSize, mariadb: formatDescription?.isMariaDB ?? false)
-        tableMapCache[event.tableID] = (Array(body), event)
+        let entry = CachedTableMap(bytes: Array(body), event: event)
+        tableMapCache[event.tableID] = entry
         if tableMapCache.count > 4096 { tableMapCache.removeAll() }
+        lastTableMap = entry
         tables[event.tableID] = event
         return event
     }
@@ -246,7 +282,7 @@ public struct BinlogEventDecoder: Sendable {
             kind: kind, type: type, tableID: tableID, flags: flags, extraData: extra, columnCount: count,
             columnsPresent: present, columnsPresentAfter: presentAfter, table: table, isPartialUpdate: code == 39,
             rowData: data, rowDataOffset: dataOffset, eventStart: raw.offset)
-        if event.isStatementEnd { tables.removeAll(keepingCapacity: true) }
+        if event.isStatementEnd { tables.removeAll(keepingReferences: true) }
         return event
     }
 
@@ -267,5 +303,79 @@ public struct BinlogEventDecoder: Sendable {
             }
         }
         return HeartbeatEvent(file: file, position: position)
+    }
+}
+
+/// A decoded table map with the event body it came from.
+final class CachedTableMap: Sendable {
+    let bytes: [UInt8]
+    let event: TableMapEvent
+
+    init(bytes: [UInt8], event: TableMapEvent) {
+        self.bytes = bytes
+        self.event = event
+    }
+
+    func matches(_ body: UnsafeRawBufferPointer) -> Bool {
+        guard bytes.count == body.count else { return false }
+        guard body.count > 0, let b = body.baseAddress else { return true }
+        return bytes.withUnsafeBytes { raw in
+            guard let a = raw.baseAddress else { return false }
+            return memcmp(a, b, body.count) == 0
+        }
+    }
+}
+
+/// The table maps in force (usually one or two per statement): a short list searched from the
+/// end, with a dictionary once there are many. Clearing it at each statement end keeps the
+/// references (only `count` drops), so the next statement's usually identical map is put back
+/// without reference counting.
+struct TableMaps: Sendable {
+    private var ids: [UInt64] = []
+    private var maps: [TableMapEvent] = []
+    private var count = 0
+    private var index: [UInt64: Int] = [:]
+    private static let listLimit = 16
+
+    subscript(id: UInt64) -> TableMapEvent? {
+        get { position(id).map { maps[$0] } }
+        set {
+            guard let newValue else { return }
+            if let i = position(id) {
+                if maps[i] !== newValue { maps[i] = newValue }
+                return
+            }
+            if count < ids.count {
+                if ids[count] != id { ids[count] = id }
+                if maps[count] !== newValue { maps[count] = newValue }
+            } else {
+                ids.append(id)
+                maps.append(newValue)
+            }
+            count += 1
+            if count > Self.listLimit {
+                if index.isEmpty { for i in 0..<count { index[ids[i]] = i } } else { index[id] = count - 1 }
+            }
+        }
+    }
+
+    private func position(_ id: UInt64) -> Int? {
+        if count > Self.listLimit { return index[id] }
+        var i = count - 1
+        while i >= 0 {
+            if ids[i] == id { return i }
+            i -= 1
+        }
+        return nil
+    }
+
+    /// Forgets every map; with `keepingReferences`, the list keeps them for reuse.
+    mutating func removeAll(keepingReferences: Bool = false) {
+        count = 0
+        if !index.isEmpty { index.removeAll() }
+        if !keepingReferences {
+            ids.removeAll()
+            maps.removeAll()
+        }
     }
 }

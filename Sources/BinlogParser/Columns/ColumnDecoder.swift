@@ -148,3 +148,94 @@ enum ColumnDecoder {
         return .bytes(Array(raw))
     }
 }
+
+/// What the row decoder needs to know about one column, worked out once per table map: plain
+/// values only, so that skipping a value, or reading an integer, touches nothing reference-counted
+/// (``ColumnInfo`` holds strings and arrays). Everything else goes through ``ColumnDecoder`` with
+/// the column's ``ColumnInfo``, with the same checks and errors.
+struct ColumnCodec: Sendable, Hashable {
+    enum Layout: UInt8, Sendable {
+        /// `size` bytes.
+        case fixed
+        /// A `size`-byte (1 or 2) length, then that many bytes (VARCHAR, CHAR).
+        case prefixed
+        /// A `size`-byte (1…4) length checked against what remains, then that many bytes (BLOB family).
+        case blob
+        /// Anything else (and invalid metadata): ``ColumnDecoder/skip(_:_:index:)`` decides.
+        case other
+    }
+
+    var layout: Layout
+    var size: Int32
+    /// 1, 2, 3, 4 or 8 for TINY, SHORT, INT24, LONG, LONGLONG; 0 otherwise.
+    var integerWidth: UInt8
+    var unsigned: Bool
+    /// The table-map type is JSON (PARTIAL_UPDATE_ROWS diffs).
+    var isJSON: Bool
+
+    init(_ col: ColumnInfo) {
+        unsigned = col.unsigned
+        isJSON = col.type == .json
+        integerWidth = 0
+        layout = .fixed
+        size = 0
+        let meta0 = Int(col.meta0), meta1 = Int(col.meta1)
+        switch col.realType.rawValue {
+        case 1: size = 1; integerWidth = 1
+        case 2: size = 2; integerWidth = 2
+        case 9: size = 3; integerWidth = 3
+        case 3: size = 4; integerWidth = 4
+        case 8: size = 8; integerWidth = 8
+        case 13: size = 1
+        case 10, 14, 11: size = 3
+        case 4, 7: size = 4
+        case 5, 12: size = 8
+        case 246:
+            if let n = Decimal.binarySize(precision: meta0, scale: meta1) { size = Int32(n) } else { layout = .other }
+        case 19: size = Int32(3 + Temporal.fractionBytes(meta0))
+        case 18: size = Int32(5 + Temporal.fractionBytes(meta0))
+        case 17: size = Int32(4 + Temporal.fractionBytes(meta0))
+        case 15, 253, 254:
+            if (0...8).contains(col.lengthBytes) { layout = .prefixed; size = Int32(col.lengthBytes) } else { layout = .other }
+        case 247, 248:
+            if (0...Int(Int32.max)).contains(col.fieldLength) { size = Int32(col.fieldLength) } else { layout = .other }
+        case 16: size = Int32((meta1 * 8 + meta0 + 7) / 8)
+        case 249, 250, 251, 252, 245, 255, 242:
+            if (1...4).contains(col.lengthBytes) { layout = .blob; size = Int32(col.lengthBytes) } else { layout = .other }
+        case 6: size = 0
+        default: layout = .other
+        }
+    }
+}
+
+extension ColumnDecoder {
+    /// ``decode(_:_:index:)`` with integers read straight from the codec.
+    @inline(__always)
+    static func decode(_ c: inout ByteCursor, _ codec: ColumnCodec, _ columns: UnsafeBufferPointer<ColumnInfo>, index: Int) throws(BinlogDecodingError) -> ColumnValue {
+        let width = Int(codec.integerWidth)
+        if width != 0 {
+            let v = try c.uint(width, "value")
+            if codec.unsigned { return .uint(v) }
+            let shift = UInt64(64 &- 8 &* width)
+            return .int(Int64(bitPattern: v << shift) >> Int64(shift))
+        }
+        return try decode(&c, columns[index], index: index)
+    }
+
+    /// ``skip(_:_:index:)`` without touching the ``ColumnInfo`` for the usual layouts.
+    @inline(__always)
+    static func skip(_ c: inout ByteCursor, _ codec: ColumnCodec, _ columns: UnsafeBufferPointer<ColumnInfo>, index: Int) throws(BinlogDecodingError) {
+        switch codec.layout {
+        case .fixed:
+            try c.skip(Int(codec.size), "value")
+        case .prefixed:
+            let n = Int(try c.uint(Int(codec.size), "value.length"))
+            try c.skip(n, "value")
+        case .blob:
+            let n = try c.checkedCount(try c.uint(Int(codec.size), "value.length"), unitSize: 1, "value")
+            try c.skip(n, "value")
+        case .other:
+            try skip(&c, columns[index], index: index)
+        }
+    }
+}

@@ -91,13 +91,20 @@ struct ByteCursor {
     /// Little-endian unsigned integer of `width` (0…8) bytes at `index`; the caller checked bounds.
     @inline(__always)
     func loadLE(at index: Int, width: Int) -> UInt64 {
-        var v: UInt64 = 0
-        var i = width &- 1
-        while i >= 0 {
-            v = (v << 8) | UInt64(base[index &+ i])
-            i &-= 1
+        switch width {
+        case 8: return UInt64(littleEndian: base.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+        case 4: return UInt64(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: index, as: UInt32.self)))
+        case 2: return UInt64(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: index, as: UInt16.self)))
+        case 1: return UInt64(base[index])
+        default:
+            var v: UInt64 = 0
+            var i = width &- 1
+            while i >= 0 {
+                v = (v << 8) | UInt64(base[index &+ i])
+                i &-= 1
+            }
+            return v
         }
-        return v
     }
 
     // MARK: - MySQL encodings
@@ -198,27 +205,64 @@ struct ByteCursor {
 }
 
 /// A bit set as MySQL lays it out: bit `i` is bit `i % 8` of byte `i / 8` (least significant first).
+///
+/// The first 64 bits are held inline, so the bitmaps of tables of up to 64 columns allocate
+/// nothing; bits at or past `count` are always clear.
 struct Bitmap: Hashable, Sendable {
-    var bytes: [UInt8]
-    var count: Int
+    private var low: UInt64 = 0
+    private var high: [UInt64] = []
+    let count: Int
+
+    /// From `(count + 7) / 8` bytes (fewer are read as zero bits, more are ignored).
+    init(bytes: UnsafeRawBufferPointer, count: Int) {
+        self.count = max(0, count)
+        let n = min(bytes.count, (self.count + 7) / 8)
+        if self.count > 64 { high = [UInt64](repeating: 0, count: (self.count - 64 + 63) / 64) }
+        for j in 0..<n {
+            let b = UInt64(bytes[j])
+            if j < 8 {
+                low |= b << UInt64(j * 8)
+            } else {
+                high[(j - 8) / 8] |= b << UInt64(((j - 8) % 8) * 8)
+            }
+        }
+        clearPastCount()
+    }
 
     init(bytes: [UInt8], count: Int) {
-        self.bytes = bytes
-        self.count = count
+        var b = Bitmap(count: 0)
+        bytes.withUnsafeBytes { b = Bitmap(bytes: $0, count: count) }
+        self = b
     }
+
+    private init(count: Int) { self.count = count }
 
     init(allSet count: Int) {
-        self.count = count
-        self.bytes = [UInt8](repeating: 0xff, count: (count + 7) / 8)
+        self.count = max(0, count)
+        low = ~0
+        if self.count > 64 { high = [UInt64](repeating: ~0, count: (self.count - 64 + 63) / 64) }
+        clearPastCount()
     }
 
+    private mutating func clearPastCount() {
+        if count < 64 { low &= (1 << UInt64(count)) &- 1 }
+        if count > 64 {
+            let rest = (count - 64) % 64
+            if rest != 0, !high.isEmpty { high[high.count - 1] &= (1 << UInt64(rest)) &- 1 }
+        }
+    }
+
+    /// Bit `i`; false outside `0..<count`.
     @inline(__always) subscript(i: Int) -> Bool {
-        (bytes[i >> 3] >> UInt8(i & 7)) & 1 == 1
+        if i >= 0 && i < 64 { return (low >> UInt64(i)) & 1 == 1 }
+        guard i >= 64 && i < count else { return false }
+        let j = i - 64
+        return (high[j >> 6] >> UInt64(j & 63)) & 1 == 1
     }
 
     var setCount: Int {
-        var n = 0
-        for i in 0..<count where self[i] { n += 1 }
+        var n = low.nonzeroBitCount
+        for w in high { n += w.nonzeroBitCount }
         return n
     }
 
@@ -227,8 +271,8 @@ struct Bitmap: Hashable, Sendable {
 
 extension ByteCursor {
     mutating func bitmap(_ count: Int, _ field: @autoclosure () -> String) throws(BinlogDecodingError) -> Bitmap {
-        let bytes = try bytes((count + 7) / 8, field())
-        return Bitmap(bytes: bytes, count: count)
+        let raw = try rawBytes((count + 7) / 8, field())
+        return Bitmap(bytes: raw, count: count)
     }
 }
 

@@ -50,6 +50,9 @@ public final class RowsEvent: @unchecked Sendable {
     /// Absolute offset of `rowData`'s first byte, or nil when the data was decompressed.
     let rowDataOffset: UInt64?
     let eventStart: UInt64
+    /// Columns present in the before (or only) image, and in the after image of an UPDATE.
+    let presentCount: Int
+    let presentAfterCount: Int
 
     init(kind: Kind, type: BinlogEventType, tableID: UInt64, flags: UInt16, extraData: [UInt8], columnCount: Int,
         columnsPresent: Bitmap, columnsPresentAfter: Bitmap?, table: TableMapEvent, isPartialUpdate: Bool,
@@ -67,6 +70,8 @@ public final class RowsEvent: @unchecked Sendable {
         self.rowData = rowData
         self.rowDataOffset = rowDataOffset
         self.eventStart = eventStart
+        presentCount = columnsPresent.setCount
+        presentAfterCount = (columnsPresentAfter ?? columnsPresent).setCount
     }
 
     /// `STMT_END_F`: the last rows event of its statement; table maps are dropped after it.
@@ -75,75 +80,109 @@ public final class RowsEvent: @unchecked Sendable {
     /// Decodes every row. With `selecting`, only those columns are decoded; the others are skipped
     /// and come out as `.null` (they are not listed as absent).
     public func rows(selecting: [Int]? = nil) throws(BinlogDecodingError) -> [RowChange] {
-        var wanted: [Bool]? = nil
-        if let selecting {
-            var w = [Bool](repeating: false, count: columnCount)
-            for i in selecting where i >= 0 && i < columnCount { w[i] = true }
-            wanted = w
-        }
-        do throws(BinlogDecodingError) {
-            return try rowData.withBytes { raw throws(BinlogDecodingError) -> [RowChange] in
-                var c = ByteCursor(raw, baseOffset: rowDataOffset ?? 0)
-                var out: [RowChange] = []
-                while !c.isAtEnd {
-                    let start = c.position
-                    switch kind {
-                    case .write:
-                        out.append(RowChange(before: nil, after: try image(&c, columnsPresent, wanted, after: true)))
-                    case .delete:
-                        out.append(RowChange(before: try image(&c, columnsPresent, wanted, after: false), after: nil))
-                    case .update:
-                        let before = try image(&c, columnsPresent, wanted, after: false)
-                        let after = try image(&c, columnsPresentAfter ?? columnsPresent, wanted, after: true)
-                        out.append(RowChange(before: before, after: after))
-                    }
-                    if c.position == start { throw c.fail(.invalidValue("a row image with no columns present"), "rows.columnsPresent") }
+        let wanted = wantedMask(selecting)
+        var out: [RowChange] = []
+        try withRowData(at: 0) { (c, codecs, columns) throws(BinlogDecodingError) in
+            while !c.isAtEnd {
+                let start = c.position
+                var before = RowImage(values: [], absent: [])
+                var after = RowImage(values: [], absent: [])
+                switch kind {
+                case .write:
+                    try readImage(&c, columnsPresent, presentCount, wanted, after: true, codecs, columns, into: &after)
+                    out.append(RowChange(before: nil, after: after))
+                case .delete:
+                    try readImage(&c, columnsPresent, presentCount, wanted, after: false, codecs, columns, into: &before)
+                    out.append(RowChange(before: before, after: nil))
+                case .update:
+                    try readImage(&c, columnsPresent, presentCount, wanted, after: false, codecs, columns, into: &before)
+                    try readImage(&c, columnsPresentAfter ?? columnsPresent, presentAfterCount, wanted, after: true, codecs, columns, into: &after)
+                    out.append(RowChange(before: before, after: after))
                 }
-                return out
+                if c.position == start { throw c.fail(.invalidValue("a row image with no columns present"), "rows.columnsPresent") }
             }
-        } catch {
-            var e = error
-            e.eventType = type
-            e.eventStart = eventStart
-            if rowDataOffset == nil { e.field = "decompressed rows+\(e.byteOffset): " + e.field; e.byteOffset = eventStart }
-            throw e
         }
+        return out
     }
 
     /// Calls `body` with each row's before and after image, without building an array of rows;
     /// the images are reused between calls (copy them to keep them). Columns outside `selecting`
     /// are skipped and read as `.null`.
     public func forEachRow(selecting: [Int]? = nil, _ body: (RowImage?, RowImage?) throws(BinlogDecodingError) -> Void) throws(BinlogDecodingError) {
-        var wanted: [Bool]? = nil
-        if let selecting {
-            var w = [Bool](repeating: false, count: columnCount)
-            for i in selecting where i >= 0 && i < columnCount { w[i] = true }
-            wanted = w
+        let wanted = wantedMask(selecting)
+        try withRowData(at: 0) { (c, codecs, columns) throws(BinlogDecodingError) in
+            var before = RowImage(values: [], absent: [])
+            var after = RowImage(values: [], absent: [])
+            while !c.isAtEnd {
+                let start = c.position
+                switch kind {
+                case .write:
+                    try readImage(&c, columnsPresent, presentCount, wanted, after: true, codecs, columns, into: &after)
+                    try body(nil, after)
+                case .delete:
+                    try readImage(&c, columnsPresent, presentCount, wanted, after: false, codecs, columns, into: &before)
+                    try body(before, nil)
+                case .update:
+                    try readImage(&c, columnsPresent, presentCount, wanted, after: false, codecs, columns, into: &before)
+                    try readImage(&c, columnsPresentAfter ?? columnsPresent, presentAfterCount, wanted, after: true, codecs, columns, into: &after)
+                    try body(before, after)
+                }
+                if c.position == start { throw c.fail(.invalidValue("a row image with no columns present"), "rows.columnsPresent") }
+            }
         }
-        do throws(BinlogDecodingError) {
-            try rowData.withBytes { raw throws(BinlogDecodingError) in
-                var c = ByteCursor(raw, baseOffset: rowDataOffset ?? 0)
-                var before = RowImage(values: [], absent: [])
-                var after = RowImage(values: [], absent: [])
-                while !c.isAtEnd {
-                    let start = c.position
-                    switch kind {
-                    case .write:
-                        try fill(&after, &c, columnsPresent, wanted, after: true)
-                        try body(nil, after)
-                    case .delete:
-                        try fill(&before, &c, columnsPresent, wanted, after: false)
-                        try body(before, nil)
-                    case .update:
-                        try fill(&before, &c, columnsPresent, wanted, after: false)
-                        try fill(&after, &c, columnsPresentAfter ?? columnsPresent, wanted, after: true)
-                        try body(before, after)
+    }
+
+    /// Decodes the selected columns of each row into `selection` (`before` for UPDATE and DELETE,
+    /// `after` for WRITE and UPDATE) and calls `body` with it. Only the selected columns are
+    /// decoded, integers without building a ``ColumnValue``; nothing is allocated per row. (`body`
+    /// gets the selection `inout` only so that it is not copied: the next row overwrites it.)
+    public func forEachRow(into selection: inout RowSelection, _ body: (inout RowSelection) throws(BinlogDecodingError) -> Void) throws(BinlogDecodingError) {
+        let layout = selection.layout
+        let beyond = layout.beyond(columnCount)
+        try withRowData(at: 0) { (c, codecs, columns) throws(BinlogDecodingError) in
+            while !c.isAtEnd {
+                let start = c.position
+                switch kind {
+                case .write:
+                    try readSelected(&c, columnsPresent, presentCount, after: true, layout, beyond, codecs, columns, into: &selection.after)
+                case .delete:
+                    try readSelected(&c, columnsPresent, presentCount, after: false, layout, beyond, codecs, columns, into: &selection.before)
+                case .update:
+                    try readSelected(&c, columnsPresent, presentCount, after: false, layout, beyond, codecs, columns, into: &selection.before)
+                    try readSelected(&c, columnsPresentAfter ?? columnsPresent, presentAfterCount, after: true, layout, beyond, codecs, columns, into: &selection.after)
+                }
+                try body(&selection)
+                if c.position == start { throw c.fail(.invalidValue("a row image with no columns present"), "rows.columnsPresent") }
+            }
+        }
+    }
+
+    private func wantedMask(_ selecting: [Int]?) -> [Bool]? {
+        guard let selecting else { return nil }
+        var w = [Bool](repeating: false, count: columnCount)
+        for i in selecting where i >= 0 && i < columnCount { w[i] = true }
+        return w
+    }
+
+    /// Runs `body` with a cursor over the row data at `position`, the table's codecs and columns.
+    /// Errors (the body's too) get the event's type and start, and for decompressed data the
+    /// offset inside it.
+    fileprivate func withRowData(at position: Int, _ body: (inout ByteCursor, UnsafeBufferPointer<ColumnCodec>, UnsafeBufferPointer<ColumnInfo>) throws(BinlogDecodingError) -> Void) throws(BinlogDecodingError) {
+        var failure: BinlogDecodingError? = nil
+        table.codecs.withUnsafeBufferPointer { codecs in
+            table.columns.withUnsafeBufferPointer { columns in
+                rowData.withUnsafeBytes { raw in
+                    var c = ByteCursor(raw, baseOffset: rowDataOffset ?? 0)
+                    c.position = position
+                    do throws(BinlogDecodingError) {
+                        try body(&c, codecs, columns)
+                    } catch {
+                        failure = error
                     }
-                    if c.position == start { throw c.fail(.invalidValue("a row image with no columns present"), "rows.columnsPresent") }
                 }
             }
-        } catch {
-            var e = error
+        }
+        if var e = failure {
             e.eventType = type
             e.eventStart = eventStart
             if rowDataOffset == nil { e.field = "decompressed rows+\(e.byteOffset): " + e.field; e.byteOffset = eventStart }
@@ -151,71 +190,141 @@ public final class RowsEvent: @unchecked Sendable {
         }
     }
 
-    private func fill(_ image: inout RowImage, _ c: inout ByteCursor, _ present: Bitmap, _ wanted: [Bool]?, after: Bool) throws(BinlogDecodingError) {
-        image = try self.image(&c, present, wanted, after: after, reuse: &image)
+    /// PARTIAL_UPDATE_ROWS after images start with value options and, when bit 0 is set, a bitmap
+    /// over the table's JSON columns: the columns whose value is a diff.
+    private struct PartialJSON {
+        var bits: Bitmap
+        var jsonColumns: [Int]
     }
 
-    private func image(_ c: inout ByteCursor, _ present: Bitmap, _ wanted: [Bool]?, after: Bool) throws(BinlogDecodingError) -> RowImage {
-        var scratch = RowImage(values: [], absent: [])
-        return try image(&c, present, wanted, after: after, reuse: &scratch)
+    private func partialJSONPrelude(_ c: inout ByteCursor) throws(BinlogDecodingError) -> PartialJSON? {
+        let options = try c.lengthEncoded("rows.valueOptions")
+        guard options & 1 != 0 else { return nil }
+        // One bit per JSON column of the whole table, LSB first.
+        let jsonColumns = table.columns.indices.filter { table.columns[$0].type == .json }
+        return PartialJSON(bits: try c.bitmap(jsonColumns.count, "rows.partialJSONBitmap"), jsonColumns: jsonColumns)
     }
 
-    private func image(_ c: inout ByteCursor, _ present: Bitmap, _ wanted: [Bool]?, after: Bool, reuse: inout RowImage) throws(BinlogDecodingError) -> RowImage {
-        var partialJSON: Bitmap? = nil
-        var jsonColumns: [Int] = []
-        if isPartialUpdate && after {
-            let options = try c.lengthEncoded("rows.valueOptions")
-            if options & 1 != 0 {
-                // One bit per JSON column of the whole table, LSB first.
-                jsonColumns = table.columns.indices.filter { table.columns[$0].type == .json }
-                partialJSON = try c.bitmap(jsonColumns.count, "rows.partialJSONBitmap")
-            }
-        }
-        let columns = table.columns
-        let presentCount = present.setCount
-        let nulls = try c.bitmap(presentCount, "rows.nullBitmap")
-        var values = reuse.values
-        var absent = reuse.absent
-        reuse = RowImage(values: [], absent: [])
-        if values.count == columnCount {
-            for i in 0..<columnCount { values[i] = .null }
+    @inline(__always)
+    private static func isNull(_ nulls: UnsafeRawBufferPointer, _ k: Int) -> Bool {
+        let byte = k >> 3
+        return byte < nulls.count && (nulls[byte] >> UInt8(k & 7)) & 1 == 1
+    }
+
+    /// One row image into `image`: a value per column (`.null` for NULL, skipped and absent
+    /// columns), absent columns listed.
+    private func readImage(
+        _ c: inout ByteCursor, _ present: Bitmap, _ presentCount: Int, _ wanted: [Bool]?, after: Bool,
+        _ codecs: UnsafeBufferPointer<ColumnCodec>, _ columns: UnsafeBufferPointer<ColumnInfo>, into image: inout RowImage
+    ) throws(BinlogDecodingError) {
+        let partial = isPartialUpdate && after ? try partialJSONPrelude(&c) : nil
+        let nulls = try c.rawBytes((presentCount + 7) / 8, "rows.nullBitmap")
+        if image.values.count == columnCount {
+            for i in 0..<columnCount { image.values[i] = .null }
         } else {
-            values = [ColumnValue](repeating: .null, count: columnCount)
+            image.values = [ColumnValue](repeating: .null, count: columnCount)
         }
-        absent.removeAll(keepingCapacity: true)
+        image.absent.removeAll(keepingCapacity: true)
         var k = 0
         var jsonIndex = 0
         for i in 0..<columnCount {
             guard present[i] else {
-                absent.append(i)
+                image.absent.append(i)
                 continue
             }
-            let isNull = nulls[k]
+            let isNull = Self.isNull(nulls, k)
             k += 1
-            guard i < columns.count else {
+            guard i < columns.count, i < codecs.count else {
                 throw c.fail(.invalidValue("row has column \(i) but the table map has \(columns.count)"), "rows.column[\(i)]")
             }
-            let col = columns[i]
+            let codec = codecs[i]
             var isPartial = false
-            if let partialJSON, col.type == .json {
-                while jsonIndex < jsonColumns.count && jsonColumns[jsonIndex] < i { jsonIndex += 1 }
-                isPartial = jsonIndex < jsonColumns.count && jsonColumns[jsonIndex] == i && partialJSON[jsonIndex]
+            if let partial, codec.isJSON {
+                while jsonIndex < partial.jsonColumns.count && partial.jsonColumns[jsonIndex] < i { jsonIndex += 1 }
+                isPartial = jsonIndex < partial.jsonColumns.count && partial.jsonColumns[jsonIndex] == i && partial.bits[jsonIndex]
             }
             if isNull { continue }
             if isPartial {
-                values[i] = .jsonDiff(try decodeJSONDiff(&c, col))
+                image.values[i] = .jsonDiff(try decodeJSONDiff(&c))
             } else if wanted == nil || wanted![i] {
-                values[i] = try ColumnDecoder.decode(&c, col, index: i)
+                image.values[i] = try ColumnDecoder.decode(&c, codec, columns, index: i)
             } else {
-                try ColumnDecoder.skip(&c, col, index: i)
+                try ColumnDecoder.skip(&c, codec, columns, index: i)
             }
         }
-        return RowImage(values: values, absent: absent)
+    }
+
+    /// One row image into `out`: only the selected columns are decoded. `beyond`: positions of
+    /// the selection past this event's columns.
+    fileprivate func readSelected(
+        _ c: inout ByteCursor, _ present: Bitmap, _ presentCount: Int, after: Bool, _ selection: RowSelection.Layout, _ beyond: UInt64,
+        _ codecs: UnsafeBufferPointer<ColumnCodec>, _ columns: UnsafeBufferPointer<ColumnInfo>, into out: inout SelectedValues
+    ) throws(BinlogDecodingError) {
+        let partial = isPartialUpdate && after ? try partialJSONPrelude(&c) : nil
+        let nulls = try c.rawBytes((presentCount + 7) / 8, "rows.nullBitmap")
+        out.reset(absent: beyond)
+        if partial == nil && presentCount == columnCount && columnCount <= columns.count && columnCount <= codecs.count {
+            // Every column present (FULL images): the null bit of column i is bit i.
+            for i in 0..<columnCount {
+                if Self.isNull(nulls, i) { continue }
+                let slot = selection.slot(i)
+                if slot >= 0 {
+                    try readValue(&c, codecs[i], columns, index: i, into: &out, slot)
+                } else {
+                    try ColumnDecoder.skip(&c, codecs[i], columns, index: i)
+                }
+            }
+        } else {
+            var k = 0
+            var jsonIndex = 0
+            for i in 0..<columnCount {
+                let slot = selection.slot(i)
+                guard present[i] else {
+                    if slot >= 0 { out.markAbsent(slot) }
+                    continue
+                }
+                let isNull = Self.isNull(nulls, k)
+                k += 1
+                guard i < columns.count, i < codecs.count else {
+                    throw c.fail(.invalidValue("row has column \(i) but the table map has \(columns.count)"), "rows.column[\(i)]")
+                }
+                let codec = codecs[i]
+                var isPartial = false
+                if let partial, codec.isJSON {
+                    while jsonIndex < partial.jsonColumns.count && partial.jsonColumns[jsonIndex] < i { jsonIndex += 1 }
+                    isPartial = jsonIndex < partial.jsonColumns.count && partial.jsonColumns[jsonIndex] == i && partial.bits[jsonIndex]
+                }
+                if isNull { continue }
+                if isPartial {
+                    let diff = ColumnValue.jsonDiff(try decodeJSONDiff(&c))
+                    if slot >= 0 { out.set(slot, diff) }
+                } else if slot >= 0 {
+                    try readValue(&c, codec, columns, index: i, into: &out, slot)
+                } else {
+                    try ColumnDecoder.skip(&c, codec, columns, index: i)
+                }
+            }
+        }
+        selection.copyDuplicates(into: &out)
+    }
+
+    /// Decodes one value into `out[slot]`; integers as they are, without a ``ColumnValue``.
+    @inline(__always)
+    private func readValue(
+        _ c: inout ByteCursor, _ codec: ColumnCodec, _ columns: UnsafeBufferPointer<ColumnInfo>, index i: Int,
+        into out: inout SelectedValues, _ slot: Int
+    ) throws(BinlogDecodingError) {
+        let width = Int(codec.integerWidth)
+        if width != 0 {
+            out.setInteger(slot, try c.uint(width, "value"), width: width, unsigned: codec.unsigned)
+        } else {
+            out.set(slot, try ColumnDecoder.decode(&c, columns[i], index: i))
+        }
     }
 
     /// `Json_diff_vector` binary form: length u32, then (operation u8, path_len lenenc, path,
     /// [value_len lenenc, binary JSON])*.
-    private func decodeJSONDiff(_ c: inout ByteCursor, _ col: ColumnInfo) throws(BinlogDecodingError) -> [JSONDiff] {
+    private func decodeJSONDiff(_ c: inout ByteCursor) throws(BinlogDecodingError) -> [JSONDiff] {
         let length = try c.checkedCount(UInt64(try c.u32("rows.jsonDiff.length")), unitSize: 1, "rows.jsonDiff")
         var d = try c.subCursor(length, "rows.jsonDiff")
         var diffs: [JSONDiff] = []
@@ -235,5 +344,155 @@ public final class RowsEvent: @unchecked Sendable {
             diffs.append(JSONDiff(operation: op, path: path, value: value))
         }
         return diffs
+    }
+}
+
+/// The columns to read from row images with ``RowsEvent/forEachRow(into:_:)``, with the space their
+/// values are decoded into, reused from row to row and from event to event.
+public struct RowSelection: Sendable {
+    /// Column indexes in table order, in the order given (at most 64; repeats allowed).
+    public var columns: [Int] { layout.columns }
+    /// The before image of the last row read (UPDATE, DELETE).
+    public internal(set) var before: SelectedValues
+    /// The after image of the last row read (WRITE, UPDATE).
+    public internal(set) var after: SelectedValues
+    let layout: Layout
+
+    /// Where each selected column goes; immutable, shared.
+    final class Layout: Sendable {
+        let columns: [Int]
+        /// `slots[i]`: the first position of column `i` in `columns`, or -1.
+        private let slots: [Int16]
+        /// (position, earlier position of the same column).
+        private let duplicates: [(position: Int, first: Int)]
+
+        init(columns: [Int]) {
+            self.columns = columns
+            var slots = [Int16](repeating: -1, count: (columns.max() ?? -1) + 1)
+            var duplicates: [(position: Int, first: Int)] = []
+            for (p, i) in columns.enumerated() {
+                if slots[i] < 0 { slots[i] = Int16(p) } else { duplicates.append((p, Int(slots[i]))) }
+            }
+            self.slots = slots
+            self.duplicates = duplicates
+        }
+
+        /// The position of column `i` in `columns`, or -1.
+        @inline(__always) func slot(_ i: Int) -> Int {
+            i >= 0 && i < slots.count ? Int(slots[i]) : -1
+        }
+
+        /// Positions whose column is past the end of a rows event with `columnCount` columns.
+        func beyond(_ columnCount: Int) -> UInt64 {
+            var bits: UInt64 = 0
+            for (p, i) in columns.enumerated() where i >= columnCount { bits |= 1 << UInt64(p) }
+            return bits
+        }
+
+        func copyDuplicates(into v: inout SelectedValues) {
+            for d in duplicates { v.copy(from: d.first, to: d.position) }
+        }
+    }
+
+    /// nil for more than 64 columns or an index outside 0..<4096.
+    public init?(columns: [Int]) {
+        guard columns.count <= 64, columns.allSatisfy({ $0 >= 0 && $0 < 4096 }) else { return nil }
+        layout = Layout(columns: columns)
+        before = SelectedValues(count: columns.count)
+        after = SelectedValues(count: columns.count)
+    }
+}
+
+/// The selected columns of one row image (see ``RowSelection``): `self[k]` is the value of
+/// `columns[k]`, `.null` when it is NULL or not in the image.
+///
+/// Integers are kept as they were read and only become a ``ColumnValue`` when asked for, so
+/// readers that want integers (``int64(_:)``) never build one.
+public struct SelectedValues: Sendable {
+    public let count: Int
+    private var integers: [UInt64]
+    private var others: [ColumnValue]
+    // Bit k: what position k holds (none of the three: NULL).
+    private var signedBits: UInt64 = 0
+    private var unsignedBits: UInt64 = 0
+    private var otherBits: UInt64 = 0
+    private var absentBits: UInt64 = 0
+
+    init(count: Int) {
+        self.count = count
+        integers = [UInt64](repeating: 0, count: count)
+        others = [ColumnValue](repeating: .null, count: count)
+    }
+
+    /// The value of `columns[k]` (`.null` when NULL, absent, or `k` is out of range).
+    public subscript(k: Int) -> ColumnValue {
+        guard k >= 0 && k < count else { return .null }
+        let bit: UInt64 = 1 << UInt64(k)
+        if signedBits & bit != 0 { return .int(Int64(bitPattern: integers[k])) }
+        if unsignedBits & bit != 0 { return .uint(integers[k]) }
+        if otherBits & bit != 0 { return others[k] }
+        return .null
+    }
+
+    /// All the values, in selection order.
+    public var values: [ColumnValue] { (0..<count).map { self[$0] } }
+
+    /// The value when it is a signed integer (``ColumnValue/int(_:)``), else nil.
+    @inline(__always) public func int64(_ k: Int) -> Int64? {
+        guard k >= 0 && k < count, (signedBits >> UInt64(k)) & 1 == 1 else { return nil }
+        return Int64(bitPattern: integers[k])
+    }
+
+    /// Whether `columns[k]` is missing from the image (MINIMAL/NOBLOB images, or a column past
+    /// the end of the rows event).
+    @inline(__always) public func isAbsent(_ k: Int) -> Bool {
+        k >= 0 && k < count && (absentBits >> UInt64(k)) & 1 == 1
+    }
+
+    @inline(__always) mutating func reset(absent: UInt64) {
+        signedBits = 0
+        unsignedBits = 0
+        otherBits = 0
+        absentBits = absent
+    }
+
+    @inline(__always) mutating func markAbsent(_ k: Int) {
+        if k >= 0 && k < count { absentBits |= 1 << UInt64(k) }
+    }
+
+    /// An integer of `width` bytes as read (sign-extended unless `unsigned`), as
+    /// ``ColumnDecoder`` would decode it.
+    @inline(__always) mutating func setInteger(_ k: Int, _ raw: UInt64, width: Int, unsigned: Bool) {
+        guard k >= 0 && k < count else { return }
+        let bit: UInt64 = 1 << UInt64(k)
+        if unsigned {
+            integers[k] = raw
+            unsignedBits |= bit
+        } else {
+            let shift = UInt64(64 &- 8 &* width)
+            integers[k] = UInt64(bitPattern: Int64(bitPattern: raw << shift) >> Int64(shift))
+            signedBits |= bit
+        }
+    }
+
+    mutating func set(_ k: Int, _ value: ColumnValue) {
+        guard k >= 0 && k < count else { return }
+        let bit: UInt64 = 1 << UInt64(k)
+        signedBits &= ~bit
+        unsignedBits &= ~bit
+        otherBits &= ~bit
+        switch value {
+        case .null: break
+        case .int(let v): integers[k] = UInt64(bitPattern: v); signedBits |= bit
+        case .uint(let v): integers[k] = v; unsignedBits |= bit
+        default: others[k] = value; otherBits |= bit
+        }
+    }
+
+    /// Position `to` gets what position `from` holds.
+    mutating func copy(from: Int, to: Int) {
+        guard from >= 0 && from < count && to >= 0 && to < count else { return }
+        set(to, self[from])
+        if isAbsent(from) { markAbsent(to) }
     }
 }

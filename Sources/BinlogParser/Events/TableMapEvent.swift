@@ -1,3 +1,5 @@
+import Synchronization
+
 /// One column of a table as a TABLE_MAP_EVENT describes it, with everything the row decoder needs
 /// worked out once.
 public struct ColumnInfo: Sendable, Hashable {
@@ -109,28 +111,45 @@ public final class TableMapEvent: @unchecked Sendable, Hashable {
     public let flags: UInt16
     public let database: String
     public let table: String
-    public private(set) var columns: [ColumnInfo]
+    public let columns: [ColumnInfo]
     /// SIMPLE_PRIMARY_KEY / PRIMARY_KEY_WITH_PREFIX: column indexes and prefix lengths (0 = whole).
     public var primaryKey: [(column: Int, prefix: Int)] {
         zip(primaryKeyColumns, primaryKeyPrefixes).map { ($0, $1) }
     }
-    public private(set) var primaryKeyColumns: [Int] = []
-    public private(set) var primaryKeyPrefixes: [Int] = []
+    public let primaryKeyColumns: [Int]
+    public let primaryKeyPrefixes: [Int]
     /// Optional-metadata entries with a type code this parser does not know: (type, raw value).
-    public private(set) var unknownMetadata: [UInt8: [UInt8]] = [:]
+    public let unknownMetadata: [UInt8: [UInt8]]
+    /// Per column, what the row decoder needs (one per entry of `columns`). Immutable like
+    /// everything here, so readers use it without reference counting.
+    let codecs: [ColumnCodec]
 
-    init(tableID: UInt64, flags: UInt16, database: String, table: String, columns: [ColumnInfo]) {
+    init(tableID: UInt64, flags: UInt16, database: String, table: String, columns: [ColumnInfo], optional: OptionalMetadata = OptionalMetadata()) {
         self.tableID = tableID
         self.flags = flags
         self.database = database
         self.table = table
         self.columns = columns
+        self.codecs = columns.map(ColumnCodec.init)
+        self.qualifiedName = database + "." + table
+        self.primaryKeyColumns = optional.primaryKeyColumns
+        self.primaryKeyPrefixes = optional.primaryKeyPrefixes
+        self.unknownMetadata = optional.unknownMetadata
+    }
+
+    /// What the optional metadata adds besides the per-column fields.
+    struct OptionalMetadata {
+        var primaryKeyColumns: [Int] = []
+        var primaryKeyPrefixes: [Int] = []
+        var unknownMetadata: [UInt8: [UInt8]] = [:]
     }
     /// Whether the event carried column names.
     public var hasColumnNames: Bool { columns.first?.name != nil }
 
     /// `db.table`.
-    public var qualifiedName: String { database + "." + table }
+    public let qualifiedName: String
+    /// The `events` JSON of `columns` and of the column names, made on first use (see EventJSON).
+    let jsonCache = Mutex<(columns: [UInt8]?, names: [UInt8]?)>((nil, nil))
 
     public static func == (a: TableMapEvent, b: TableMapEvent) -> Bool {
         a.tableID == b.tableID && a.database == b.database && a.table == b.table && a.columns == b.columns
@@ -184,19 +203,19 @@ public final class TableMapEvent: @unchecked Sendable, Hashable {
         for i in 0..<count {
             columns.append(ColumnInfo(type: ColumnType(rawValue: types[i]), meta0: metas[i].0, meta1: metas[i].1, nullable: nulls[i]))
         }
-        let event = TableMapEvent(tableID: tableID, flags: flags, database: database, table: table, columns: columns)
-        try event.decodeOptionalMetadata(&c, mariadb: mariadb)
-        return event
+        var optional = OptionalMetadata()
+        try decodeOptionalMetadata(&c, mariadb: mariadb, columns: &columns, into: &optional)
+        return TableMapEvent(tableID: tableID, flags: flags, database: database, table: table, columns: columns, optional: optional)
     }
 
-    func decodeOptionalMetadata(_ c: inout ByteCursor, mariadb: Bool) throws(BinlogDecodingError) {
+    static func decodeOptionalMetadata(_ c: inout ByteCursor, mariadb: Bool, columns: inout [ColumnInfo], into optional: inout OptionalMetadata) throws(BinlogDecodingError) {
         while !c.isAtEnd {
             let code = try c.u8("tableMap.optionalMetadata.type")
             let length = try c.lengthEncodedCount("tableMap.optionalMetadata.length")
             var v = try c.subCursor(length, "tableMap.optionalMetadata.value")
             let field = "tableMap.optionalMetadata[\(code)]"
             guard let kind = OptionalField(rawValue: code) else {
-                unknownMetadata[code] = Array(v.rest())
+                optional.unknownMetadata[code] = Array(v.rest())
                 continue
             }
             switch kind {
@@ -255,13 +274,13 @@ public final class TableMapEvent: @unchecked Sendable, Hashable {
                 }
             case .simplePrimaryKey:
                 while !v.isAtEnd {
-                    primaryKeyColumns.append(Int(clamping: try v.lengthEncoded(field)))
-                    primaryKeyPrefixes.append(0)
+                    optional.primaryKeyColumns.append(Int(clamping: try v.lengthEncoded(field)))
+                    optional.primaryKeyPrefixes.append(0)
                 }
             case .primaryKeyWithPrefix:
                 while !v.isAtEnd {
-                    primaryKeyColumns.append(Int(clamping: try v.lengthEncoded(field)))
-                    primaryKeyPrefixes.append(Int(clamping: try v.lengthEncoded(field)))
+                    optional.primaryKeyColumns.append(Int(clamping: try v.lengthEncoded(field)))
+                    optional.primaryKeyPrefixes.append(Int(clamping: try v.lengthEncoded(field)))
                 }
             case .columnVisibility:
                 let bits = try v.rawBytes(min(v.remaining, (columns.count + 7) / 8), field)

@@ -32,16 +32,99 @@ public final class BinlogFileReader {
         }
         self.fd = fd
         self.fileSize = UInt64(max(0, st.st_size))
+        self.maxEventSize = maxEventSize
         framer.maxEventSize = maxEventSize
         #if canImport(Glibc)
         posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_SEQUENTIAL))
         #endif
     }
 
-    deinit { if fd >= 0 { close(fd) } }
+    deinit {
+        readAhead?.stopAndJoin()
+        if fd >= 0 { close(fd) }
+    }
+
+    // Read-ahead mode (see ReadAhead): events come from chunks framed and checksummed by a second thread.
+    private var readAhead: ReadAhead?
+    /// The events of the chunk being handed out.
+    private var cursor = ReadAheadCursor()
+    /// No chunks follow the cursor's; `finalError` is thrown after its events.
+    private var finished = false
+    private var finalError: BinlogDecodingError?
+    private var maxEventSize: Int
+
+    /// Chunk size and queue depth of the read-ahead thread.
+    static let readAheadChunkSize = 1 << 20
+    static let readAheadDepth = 4
+
+    /// Switches to read-ahead: a second thread reads, frames and (with `verify`) computes checksums
+    /// ahead. Only before the first event was read; false when it could not start (reading then
+    /// continues on the caller's thread).
+    func startReadAhead(verify: Bool, checksumBeforeFormatDescription: ChecksumAlgorithm, chunkSize: Int = BinlogFileReader.readAheadChunkSize) -> Bool {
+        guard readAhead == nil, bytesRead == 0, !atEOF else { return readAhead != nil }
+        let r = ReadAhead(
+            fd: fd, path: path, chunkSize: chunkSize, depth: Self.readAheadDepth,
+            maxEventSize: maxEventSize, verify: verify, checksumBeforeFormatDescription: checksumBeforeFormatDescription)
+        guard r.start() else { return false }
+        readAhead = r
+        return true
+    }
+
+    /// The next event, and the checksum algorithm under which the read-ahead thread found its
+    /// checksum correct (nil when it did not check it: no read-ahead, an FDE, or a mismatch).
+    func nextChecked() throws(BinlogDecodingError) -> CheckedRawEvent? {
+        guard readAhead != nil else {
+            guard let e = try next() else { return nil }
+            return CheckedRawEvent(event: e, verifiedWith: nil)
+        }
+        while true {
+            if let e = try cursor.next(path: path) { return e }
+            guard try advance() else { return nil }
+        }
+    }
+
+    /// Whether events are read ahead (then ``takeCursor()`` can be used).
+    var readsAhead: Bool { readAhead != nil }
+
+    /// The events not handed out yet of the current chunk, or of the next one; nil at the end of
+    /// the file (after the final error, if any, is thrown). The caller hands the cursor back with
+    /// ``putBack(_:)`` before calling anything else on the reader.
+    func takeCursor() throws(BinlogDecodingError) -> ReadAheadCursor? {
+        while !cursor.hasMore {
+            guard try advance() else { return nil }
+        }
+        var taken = ReadAheadCursor()
+        swap(&taken, &cursor)
+        return taken
+    }
+
+    func putBack(_ c: ReadAheadCursor) { cursor = c }
+
+    /// Moves to the next chunk; false (or the final error) at the end.
+    private func advance() throws(BinlogDecodingError) -> Bool {
+        guard let readAhead else { return false }
+        if finished {
+            if var e = finalError {
+                e.source = path
+                throw e
+            }
+            return false
+        }
+        let chunk = readAhead.queue.pop()
+        cursor = ReadAheadCursor(chunk)
+        bytesRead = chunk.bytesRead
+        if chunk.isLast || chunk.error != nil {
+            finished = true
+            finalError = chunk.error
+            atEOF = true
+            readAhead.stopAndJoin()
+        }
+        return true
+    }
 
     /// The next event, or nil at the end of the file. A partial event at the end is an error.
     public func next() throws(BinlogDecodingError) -> RawEvent? {
+        if readAhead != nil { return try nextChecked()?.event }
         while true {
             do {
                 if let event = try framer.next() { return event }
@@ -81,5 +164,69 @@ public final class BinlogFileReader {
         }
         bytesRead += UInt64(n)
         if n < want { atEOF = true }
+    }
+}
+
+/// An event from ``BinlogFileReader/nextChecked()``: `verifiedWith` is the checksum algorithm under
+/// which the read-ahead thread found its checksum correct (nil: not checked there).
+struct CheckedRawEvent {
+    var event: RawEvent
+    var verifiedWith: ChecksumAlgorithm?
+}
+
+/// The events of one read-ahead chunk, handed out one at a time. A plain value: a reader that
+/// holds it in a local variable frames each event without touching a class property.
+struct ReadAheadCursor {
+    private let buffer: [UInt8]
+    private let start: Int
+    private let end: Int
+    private let offset: UInt64
+    private let verifiedWith: ChecksumAlgorithm?
+    private let unconfirmed: [Int]
+    private var position: Int
+    private var unconfirmedIndex = 0
+
+    init() {
+        buffer = []
+        start = 0
+        end = 0
+        offset = 0
+        verifiedWith = nil
+        unconfirmed = []
+        position = 0
+    }
+
+    init(_ chunk: ReadAheadChunk) {
+        buffer = chunk.buffer
+        start = chunk.start
+        end = chunk.end
+        offset = chunk.offset
+        verifiedWith = chunk.verifiedWith
+        unconfirmed = chunk.unconfirmed
+        position = chunk.start
+    }
+
+    var hasMore: Bool { position < end }
+
+    /// The next event of the chunk, nil after its last.
+    @inline(__always)
+    mutating func next(path: String) throws(BinlogDecodingError) -> CheckedRawEvent? {
+        guard position < end else { return nil }
+        let at = position
+        // Stage 1 framed the chunk; these checks only keep a bug there from trapping here.
+        guard at >= 0, end - at >= EventHeader.size, end <= buffer.count else { throw inconsistent(at, path) }
+        let size = Int(buffer[at + 9]) | Int(buffer[at + 10]) << 8 | Int(buffer[at + 11]) << 16 | Int(buffer[at + 12]) << 24
+        guard size >= EventHeader.size, size <= end - at else { throw inconsistent(at, path) }
+        position = at + size
+        var verified = verifiedWith
+        if unconfirmedIndex < unconfirmed.count && unconfirmed[unconfirmedIndex] == at {
+            unconfirmedIndex += 1
+            verified = nil
+        }
+        return CheckedRawEvent(event: RawEvent(offset: offset + UInt64(at - start), bytes: buffer[at..<(at + size)]), verifiedWith: verified)
+    }
+
+    private func inconsistent(_ at: Int, _ path: String) -> BinlogDecodingError {
+        BinlogDecodingError(.invalidValue("read-ahead chunk is inconsistent at index \(at)"), field: "header", byteOffset: offset + UInt64(max(0, at - start)), source: path)
     }
 }

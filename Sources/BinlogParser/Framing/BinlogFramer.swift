@@ -10,8 +10,10 @@ public struct BinlogFramer: Sendable {
     /// Largest event accepted (MySQL's `max_allowed_packet` ceiling is 1 GiB).
     public var maxEventSize: Int = 1 << 30
 
-    private var buffer: [UInt8] = []
-    private var readIndex = 0
+    /// The bytes appended and not yet dropped; events are slices of it.
+    private(set) var buffer: [UInt8] = []
+    /// Index in `buffer` of the first byte not yet returned as an event.
+    private(set) var readIndex = 0
     /// Absolute offset of `buffer[readIndex]`.
     public private(set) var offset: UInt64
     private var needMagic: Bool
@@ -77,6 +79,13 @@ public struct BinlogFramer: Sendable {
 
     /// The next complete event, or nil when more bytes are needed.
     public mutating func next() throws(BinlogDecodingError) -> RawEvent? {
+        guard let (start, length, offset) = try nextRange() else { return nil }
+        return RawEvent(offset: offset, bytes: buffer[start..<(start + length)])
+    }
+
+    /// Like ``next()``, without building the event: where the next complete event is in `buffer`
+    /// (`start`, `length`) and its absolute offset.
+    mutating func nextRange() throws(BinlogDecodingError) -> (start: Int, length: Int, offset: UInt64)? {
         let available = buffer.count - readIndex
         if needMagic {
             guard available >= 4 else { return nil }
@@ -84,7 +93,7 @@ public struct BinlogFramer: Sendable {
             needMagic = false
             readIndex += 4
             offset += 4
-            return try next()
+            return try nextRange()
         }
         guard available >= EventHeader.size else { return nil }
         let size = buffer.withUnsafeBytes { raw -> UInt32 in
@@ -97,10 +106,11 @@ public struct BinlogFramer: Sendable {
         }
         let length = Int(size)
         guard available >= length else { return nil }
-        let event = RawEvent(offset: offset, bytes: buffer[readIndex..<(readIndex + length)])
+        let start = readIndex
+        let eventOffset = offset
         readIndex += length
         offset += UInt64(length)
-        return event
+        return (start, length, eventOffset)
     }
 
     /// Call at the end of the input: throws when a partial event is left over.

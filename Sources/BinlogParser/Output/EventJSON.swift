@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The `events` command's JSON-lines contract: one object per event.
 ///
 /// Documented in docs/cli.md; tools and our own tests script against it, so field names only ever
@@ -78,9 +80,7 @@ public enum EventJSON {
             w.field("table_id", t.tableID)
             w.field("table", t.qualifiedName)
             w.key("columns")
-            w.beginArray()
-            for c in t.columns { writeColumn(c, into: &w) }
-            w.endArray()
+            w.raw(columnsJSON(t))
             if !t.primaryKeyColumns.isEmpty {
                 w.key("primary_key")
                 w.beginArray()
@@ -94,9 +94,15 @@ public enum EventJSON {
             if !r.extraData.isEmpty { w.key("extra_data_hex"); w.hexString(r.extraData) }
             if r.table.hasColumnNames {
                 w.key("columns")
-                w.beginArray()
-                for c in r.table.columns.prefix(r.columnCount) { w.string(c.name ?? "") }
-                w.endArray()
+                if r.columnCount == r.table.columns.count {
+                    w.raw(columnNamesJSON(r.table))
+                } else {
+                    w.beginArray()
+                    r.table.columns.withUnsafeBufferPointer { columns in
+                        for i in 0..<min(r.columnCount, columns.count) { w.string(columns[i].name ?? "") }
+                    }
+                    w.endArray()
+                }
             }
             if let rows {
                 w.key("rows")
@@ -136,6 +142,30 @@ public enum EventJSON {
             w.hexString(payload)
         }
         w.endObject()
+    }
+
+    /// `[{column}, …]` of a table map, made once per table map (they repeat, one per transaction).
+    static func columnsJSON(_ t: TableMapEvent) -> [UInt8] {
+        if let cached = t.jsonCache.withLock({ $0.columns }) { return cached }
+        var w = JSONWriter(capacity: 256)
+        w.beginArray()
+        for c in t.columns { writeColumn(c, into: &w) }
+        w.endArray()
+        let json = w.bytes
+        t.jsonCache.withLock { $0.columns = json }
+        return json
+    }
+
+    /// `["name", …]` of all the columns of a table map, made once per table map.
+    static func columnNamesJSON(_ t: TableMapEvent) -> [UInt8] {
+        if let cached = t.jsonCache.withLock({ $0.names }) { return cached }
+        var w = JSONWriter(capacity: 128)
+        w.beginArray()
+        for c in t.columns { w.string(c.name ?? "") }
+        w.endArray()
+        let json = w.bytes
+        t.jsonCache.withLock { $0.names = json }
+        return json
     }
 
     static func writeImage(_ name: String, _ image: RowImage, into w: inout JSONWriter) {
@@ -192,14 +222,18 @@ public enum EventJSON {
         case .double(let d): w.double(d)
         case .decimal(let s): w.string(s)
         case .year(let y): w.int(y)
-        case .date(let d): w.string(d.description)
-        case .time(let t): w.string(t.description)
-        case .datetime(let d): w.string(d.description)
+        case .date(let d):
+            if !w.temporal(d.year, d.month, d.day) { w.string(d.description) }
+        case .time(let t):
+            if !w.time(t) { w.string(t.description) }
+        case .datetime(let d):
+            if !w.temporal(d.year, d.month, d.day, time: (d.hour, d.minute, d.second, d.microseconds, d.precision)) { w.string(d.description) }
         case .timestamp(let s, let micros, let precision):
             if s == 0 && micros == 0 {
-                w.string("0000-00-00 00:00:00" + fraction(0, precision))
+                if !w.temporal(0, 0, 0, time: (0, 0, 0, 0, precision)) { w.string("0000-00-00 00:00:00" + fraction(0, precision)) }
             } else {
-                w.string(MySQLDateTime(unixSeconds: Int64(s), microseconds: micros, precision: precision).description)
+                let d = MySQLDateTime(unixSeconds: Int64(s), microseconds: micros, precision: precision)
+                if !w.temporal(d.year, d.month, d.day, time: (d.hour, d.minute, d.second, d.microseconds, d.precision)) { w.string(d.description) }
             }
         case .string(let s): w.string(s)
         case .bytes(let b):

@@ -93,6 +93,91 @@ public struct JSONWriter: Sendable {
 
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
+    // MARK: - Dates and times, written without building strings
+
+    /// `v` in exactly `width` digits; false (nothing written) unless 0 <= v < 10^width.
+    @inline(__always)
+    private static func fits(_ v: Int, _ width: Int) -> Bool {
+        switch width {
+        case 2: return v >= 0 && v < 100
+        case 4: return v >= 0 && v < 10000
+        case 6: return v >= 0 && v < 1_000_000
+        default: return false
+        }
+    }
+
+    @inline(__always)
+    private mutating func digits(_ v: Int, _ width: Int) {
+        var divisor = 1
+        for _ in 1..<width { divisor &*= 10 }
+        var rest = v
+        while divisor > 0 {
+            bytes.append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest / divisor))
+            rest %= divisor
+            divisor /= 10
+        }
+    }
+
+    /// The fraction MySQL prints for `precision` digits: nothing for 0, else "." and the first
+    /// `min(precision, 6)` of 6 zero-padded digits.
+    @inline(__always)
+    private mutating func fractionDigits(_ micros: Int, _ precision: Int) {
+        guard precision > 0 else { return }
+        bytes.append(UInt8(ascii: "."))
+        let n = min(precision, 6)
+        var divisor = 100_000
+        var rest = micros
+        for _ in 0..<n {
+            bytes.append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest / divisor))
+            rest %= divisor
+            divisor /= 10
+        }
+    }
+
+    /// `"YYYY-MM-DD"` or `"YYYY-MM-DD HH:MM:SS[.ffffff]"` as a JSON string, exactly as
+    /// ``MySQLDate`` and ``MySQLDateTime`` print; false (nothing written) when a field is outside
+    /// the range where that is plain digits (the caller then writes the description).
+    mutating func temporal(_ year: Int, _ month: Int, _ day: Int, time: (Int, Int, Int, Int, Int)? = nil) -> Bool {
+        guard Self.fits(year, 4), Self.fits(month, 2), Self.fits(day, 2) else { return false }
+        if let (h, m, s, micros, precision) = time {
+            guard Self.fits(h, 2), Self.fits(m, 2), Self.fits(s, 2), precision <= 0 || Self.fits(micros, 6) else { return false }
+        }
+        valuePrefix()
+        bytes.append(UInt8(ascii: "\""))
+        digits(year, 4)
+        bytes.append(UInt8(ascii: "-"))
+        digits(month, 2)
+        bytes.append(UInt8(ascii: "-"))
+        digits(day, 2)
+        if let (h, m, s, micros, precision) = time {
+            bytes.append(UInt8(ascii: " "))
+            digits(h, 2)
+            bytes.append(UInt8(ascii: ":"))
+            digits(m, 2)
+            bytes.append(UInt8(ascii: ":"))
+            digits(s, 2)
+            fractionDigits(micros, precision)
+        }
+        bytes.append(UInt8(ascii: "\""))
+        return true
+    }
+
+    /// `"[-]HH:MM:SS[.ffffff]"` as ``MySQLTime`` prints it, for hours below 100; false otherwise.
+    mutating func time(_ t: MySQLTime) -> Bool {
+        guard Self.fits(t.hours, 2), Self.fits(t.minutes, 2), Self.fits(t.seconds, 2), t.precision <= 0 || Self.fits(t.microseconds, 6) else { return false }
+        valuePrefix()
+        bytes.append(UInt8(ascii: "\""))
+        if t.negative { bytes.append(UInt8(ascii: "-")) }
+        digits(t.hours, 2)
+        bytes.append(UInt8(ascii: ":"))
+        digits(t.minutes, 2)
+        bytes.append(UInt8(ascii: ":"))
+        digits(t.seconds, 2)
+        fractionDigits(t.microseconds, t.precision)
+        bytes.append(UInt8(ascii: "\""))
+        return true
+    }
+
     private mutating func writeString(_ s: String) {
         bytes.append(UInt8(ascii: "\""))
         var s = s

@@ -133,9 +133,20 @@ public struct BinlogAnalyzer {
     public private(set) var summary = Summary()
     public private(set) var timeline: [TimelineChange] = []
 
-    // Transaction in progress.
-    private enum Change { case set(RowKey, ColumnValue), delete(RowKey) }
+    // Transaction in progress: its changes in order, plain values, with the keys and values that
+    // are not a signed integer (`.int`) kept aside.
+    private struct Change {
+        var isDelete: Bool
+        /// The key is `.single(.int(intKey))` when `keyRef < 0`, else `pendingKeys[keyRef]`.
+        var intKey: Int64
+        var keyRef: Int32
+        /// The value is `.int(intValue)` when `valueRef < 0`, else `pendingValues[valueRef]`.
+        var intValue: Int64
+        var valueRef: Int32
+    }
     private var pending: [Change] = []
+    private var pendingKeys: [RowKey] = []
+    private var pendingValues: [ColumnValue] = []
     private var inTransaction = false
     private var currentGTID: String?
     private var transactionTimestamp: UInt32 = 0
@@ -147,7 +158,12 @@ public struct BinlogAnalyzer {
     private var resolvedFor: TableMapEvent?
     private var keyIndexes: [Int] = []
     private var valueIndex = 0
-    private var selection: [Int] = []
+    /// Key columns then the value column; positions 0..<keyColumnCount are the key, then the value.
+    private var selection: RowSelection?
+    private var keyColumnCount: Int { keyIndexes.count }
+    // The last table maps found to be, and not to be, the analysed table.
+    private var matchingTable: TableMapEvent?
+    private var otherTable: TableMapEvent?
     private let db: Substring
     private let tbl: Substring
 
@@ -170,11 +186,12 @@ public struct BinlogAnalyzer {
         events.skipTypes([.annotateRows, .rowsQuery, .binlogCheckpoint, .previousGTIDs, .mariadbGTIDList, .heartbeat, .heartbeatV2, .intvar, .rand, .userVar])
         // A transaction never spans files; whatever is open at a file boundary stays open.
         var n = 0
-        while let located = try events.next() {
+        try events.forEach { located throws(BinlogDecodingError) in
             n += 1
             if n & 0x3fff == 0, let progress { progress(events.reader.bytesRead, events.reader.fileSize) }
             try apply(located, fileIndex: fileIndex, file: path)
-            if stopped { summary.stoppedEarly = true; break }
+            if stopped { summary.stoppedEarly = true; return false }
+            return true
         }
         summary.bytes += events.reader.bytesRead
         summary.events += events.skippedCount
@@ -242,16 +259,22 @@ public struct BinlogAnalyzer {
 
     private var standalonePending = false
 
+    private mutating func clearPending() {
+        pending.removeAll(keepingCapacity: true)
+        if !pendingKeys.isEmpty { pendingKeys.removeAll(keepingCapacity: true) }
+        if !pendingValues.isEmpty { pendingValues.removeAll(keepingCapacity: true) }
+    }
+
     private mutating func begin(gtid: String?, timestamp: UInt32) {
         inTransaction = true
-        pending.removeAll(keepingCapacity: true)
+        clearPending()
         currentGTID = gtid
         transactionTimestamp = timestamp
         standalonePending = false
     }
 
     private mutating func rollback() {
-        pending.removeAll(keepingCapacity: true)
+        clearPending()
         inTransaction = false
         currentGTID = nil
         standalonePending = false
@@ -269,19 +292,30 @@ public struct BinlogAnalyzer {
     private mutating func commit(fileIndex: Int, file: String, pos: UInt64) {
         summary.transactions += 1
         for change in pending {
-            switch change {
-            case .set(let key, let value):
-                let old = timelineFilter == nil ? nil : state[key]?.value
-                state[key] = Entry(value: value, fileIndex: fileIndex, pos: pos)
-                if !deletedKeys.isEmpty { deletedKeys.remove(key) }
-                if timelineFilter != nil { recordTimeline(key, old, value, file: file, pos: pos) }
-            case .delete(let key):
+            if change.isDelete {
+                let key = rowKey(change)
                 let old = state.removeValue(forKey: key)?.value
                 deletedKeys.insert(key)
                 recordTimeline(key, old, nil, file: file, pos: pos)
+                continue
             }
+            if change.keyRef < 0 && timelineFilter == nil {
+                if change.valueRef < 0 {
+                    state.ints.set(change.intKey, int: change.intValue, fileIndex: fileIndex, pos: pos)
+                } else {
+                    state.ints.set(change.intKey, Entry(value: pendingValues[Int(change.valueRef)], fileIndex: fileIndex, pos: pos))
+                }
+                if !deletedKeys.isEmpty { deletedKeys.remove(.single(.int(change.intKey))) }
+                continue
+            }
+            let value = change.valueRef < 0 ? ColumnValue.int(change.intValue) : pendingValues[Int(change.valueRef)]
+            let key = rowKey(change)
+            let old = timelineFilter == nil ? nil : state[key]?.value
+            state[key] = Entry(value: value, fileIndex: fileIndex, pos: pos)
+            if !deletedKeys.isEmpty { deletedKeys.remove(key) }
+            if timelineFilter != nil { recordTimeline(key, old, value, file: file, pos: pos) }
         }
-        pending.removeAll(keepingCapacity: true)
+        clearPending()
         let gtid = currentGTID
         inTransaction = false
         currentGTID = nil
@@ -317,7 +351,10 @@ public struct BinlogAnalyzer {
     }
 
     private mutating func resolve(_ table: TableMapEvent) throws(BinlogDecodingError) {
-        if let r = resolvedFor, r === table || r == table { resolvedFor = table; return }
+        if let r = resolvedFor, selection != nil {
+            if r === table { return }
+            if r == table { resolvedFor = table; return }
+        }
         func index(_ name: String) -> Int? {
             if let i = table.columns.firstIndex(where: { $0.name == name }) { return i }
             if let names = options.columnNames, let i = names.firstIndex(of: name) { return i }
@@ -333,9 +370,12 @@ public struct BinlogAnalyzer {
         guard keys.allSatisfy({ $0 < table.columns.count }), v < table.columns.count else {
             throw BinlogDecodingError(.invalidValue("--columns names more columns than \(table.qualifiedName) has (\(table.columns.count))"), field: "analyze", byteOffset: 0)
         }
+        guard let s = RowSelection(columns: keys + [v]) else {
+            throw BinlogDecodingError(.invalidValue("at most 63 key columns, and columns before the 4097th, can be analysed"), field: "analyze", byteOffset: 0)
+        }
         keyIndexes = keys
         valueIndex = v
-        selection = keys + [v]
+        selection = s
         resolvedFor = table
     }
 
@@ -347,71 +387,136 @@ public struct BinlogAnalyzer {
     }
 
     private mutating func applyRows(_ r: RowsEvent, fileIndex: Int, file: String, endPos: UInt64) throws(BinlogDecodingError) {
-        guard r.table.table == tbl && (db.isEmpty || r.table.database == db) else {
-            return
+        let table = r.table
+        if table !== matchingTable {
+            if table === otherTable { return }
+            guard table.table == tbl && (db.isEmpty || table.database == db) else {
+                otherTable = table
+                return
+            }
+            matchingTable = table
         }
-        try resolve(r.table)
+        try resolve(table)
         // Rows outside BEGIN…COMMIT (rare: some non-transactional writers) commit at statement end.
         let implicit = !inTransaction
         if implicit { begin(gtid: currentGTID, timestamp: transactionTimestamp) }
-        try r.forEachRow(selecting: selection) { (before, after) throws(BinlogDecodingError) in
+        // The selection is moved out while rows are read into it, and put back after.
+        guard var selection = self.selection.take() else { return }
+        let kind = r.kind
+        try r.forEachRow(into: &selection) { (s: inout RowSelection) throws(BinlogDecodingError) in
             summary.rows += 1
-            applyRow(kind: r.kind, before: before, after: after)
+            applyRow(kind: kind, s)
         }
+        self.selection = selection
         if implicit && r.isStatementEnd { commit(fileIndex: fileIndex, file: file, pos: endPos) }
     }
 
-    private mutating func applyRow(kind: RowsEvent.Kind, before: RowImage?, after: RowImage?) {
-        let row = (before: before, after: after)
-        do {  // scope
-            let beforeKey = row.before.flatMap { key(from: $0) }
-            switch kind {
-            case .write:
-                if let a = row.after, let k = key(from: a) { pending.append(.set(k, value(a))) }
-            case .delete:
-                if let k = beforeKey { pending.append(.delete(k)) }
-            case .update:
-                guard let a = row.after else { return }
-                let afterKey = key(from: a) ?? beforeKey
-                guard let newKey = afterKey else { return }
-                var newValue: ColumnValue
-                if a.absent.contains(valueIndex) {
-                    // MINIMAL image: the value did not change; carry it from the old key.
-                    newValue = currentValue(beforeKey ?? newKey) ?? .null
-                } else {
-                    newValue = a.values[valueIndex]
-                }
-                if let b = beforeKey, b != newKey { pending.append(.delete(b)) }
-                if case .jsonDiff = newValue { newValue = currentValue(newKey) ?? .null }
-                pending.append(.set(newKey, newValue))
+    private mutating func applyRow(kind: RowsEvent.Kind, _ s: borrowing RowSelection) {
+        let v = keyColumnCount
+        switch kind {
+        case .write:
+            if let k = intKey(s.after) {
+                if let value = s.after.int64(v) { appendSet(intKey: k, intValue: value) } else { appendSet(intKey: k, value(s.after)) }
+            } else if let k = key(from: s.after) {
+                appendSet(k, value(s.after))
             }
+        case .delete:
+            if let k = intKey(s.before) {
+                pending.append(Change(isDelete: true, intKey: k, keyRef: -1, intValue: 0, valueRef: -1))
+            } else if let k = key(from: s.before) {
+                appendDelete(k)
+            }
+        case .update:
+            // The usual case: an integer key in both images and an integer value.
+            if let bk = intKey(s.before), let ak = intKey(s.after), let value = s.after.int64(v) {
+                if bk != ak { pending.append(Change(isDelete: true, intKey: bk, keyRef: -1, intValue: 0, valueRef: -1)) }
+                appendSet(intKey: ak, intValue: value)
+                return
+            }
+            let beforeKey = key(from: s.before)
+            let afterKey = key(from: s.after) ?? beforeKey
+            guard let newKey = afterKey else { return }
+            var newValue: ColumnValue
+            if s.after.isAbsent(v) {
+                // MINIMAL image: the value did not change; carry it from the old key.
+                newValue = currentValue(beforeKey ?? newKey) ?? .null
+            } else {
+                newValue = s.after[v]
+            }
+            if let bk = beforeKey, bk != newKey { appendDelete(bk) }
+            if case .jsonDiff = newValue { newValue = currentValue(newKey) ?? .null }
+            appendSet(newKey, newValue)
         }
+    }
+
+    @inline(__always)
+    private mutating func appendSet(intKey k: Int64, intValue v: Int64) {
+        pending.append(Change(isDelete: false, intKey: k, keyRef: -1, intValue: v, valueRef: -1))
+    }
+
+    private mutating func appendSet(intKey k: Int64, _ value: ColumnValue) {
+        if case .int(let v) = value {
+            pending.append(Change(isDelete: false, intKey: k, keyRef: -1, intValue: v, valueRef: -1))
+        } else {
+            pendingValues.append(value)
+            pending.append(Change(isDelete: false, intKey: k, keyRef: -1, intValue: 0, valueRef: Int32(pendingValues.count - 1)))
+        }
+    }
+
+    private mutating func appendSet(_ key: RowKey, _ value: ColumnValue) {
+        if case .single(.int(let k)) = key {
+            appendSet(intKey: k, value)
+            return
+        }
+        pendingKeys.append(key)
+        let keyRef = Int32(pendingKeys.count - 1)
+        if case .int(let v) = value {
+            pending.append(Change(isDelete: false, intKey: 0, keyRef: keyRef, intValue: v, valueRef: -1))
+        } else {
+            pendingValues.append(value)
+            pending.append(Change(isDelete: false, intKey: 0, keyRef: keyRef, intValue: 0, valueRef: Int32(pendingValues.count - 1)))
+        }
+    }
+
+    private mutating func appendDelete(_ key: RowKey) {
+        if case .single(.int(let k)) = key {
+            pending.append(Change(isDelete: true, intKey: k, keyRef: -1, intValue: 0, valueRef: -1))
+        } else {
+            pendingKeys.append(key)
+            pending.append(Change(isDelete: true, intKey: 0, keyRef: Int32(pendingKeys.count - 1), intValue: 0, valueRef: -1))
+        }
+    }
+
+    private func rowKey(_ change: Change) -> RowKey {
+        change.keyRef < 0 ? .single(.int(change.intKey)) : pendingKeys[Int(change.keyRef)]
     }
 
     /// The value a key has, taking this transaction's pending changes into account.
     private func currentValue(_ key: RowKey) -> ColumnValue? {
-        for change in pending.reversed() {
-            switch change {
-            case .set(let k, let v) where k == key: return v
-            case .delete(let k) where k == key: return nil
-            default: continue
-            }
+        for change in pending.reversed() where rowKey(change) == key {
+            if change.isDelete { return nil }
+            return change.valueRef < 0 ? .int(change.intValue) : pendingValues[Int(change.valueRef)]
         }
         return state[key]?.value
     }
 
-    private func key(from image: RowImage) -> RowKey? {
-        if keyIndexes.count == 1 {
-            let i = keyIndexes[0]
-            if image.absent.contains(i) { return nil }
-            return .single(image.values[i])
-        }
-        for i in keyIndexes where image.absent.contains(i) { return nil }
-        return .composite(keyIndexes.map { image.values[$0] })
+    /// The key when it is one signed integer present in the image.
+    @inline(__always)
+    private func intKey(_ image: SelectedValues) -> Int64? {
+        keyColumnCount == 1 ? image.int64(0) : nil
     }
 
-    private func value(_ image: RowImage) -> ColumnValue {
-        image.absent.contains(valueIndex) ? .null : image.values[valueIndex]
+    private func key(from image: SelectedValues) -> RowKey? {
+        if keyColumnCount == 1 {
+            if image.isAbsent(0) { return nil }
+            return .single(image[0])
+        }
+        for k in 0..<keyColumnCount where image.isAbsent(k) { return nil }
+        return .composite((0..<keyColumnCount).map { image[$0] })
+    }
+
+    private func value(_ image: SelectedValues) -> ColumnValue {
+        image.isAbsent(keyColumnCount) ? .null : image[keyColumnCount]
     }
 
     /// Final state sorted by key.
@@ -419,10 +524,10 @@ public struct BinlogAnalyzer {
         state.sorted()
     }
 
-    /// The analyzer's map: integer keys (the usual primary key) in their own dictionary, so the hot
-    /// path hashes an Int64, not an enum.
+    /// The analyzer's map: signed integer keys (the usual primary key) in their own table, so the
+    /// hot path neither hashes an enum nor counts references.
     struct KeyedStore {
-        var ints: [Int64: Entry] = [:]
+        var ints = IntKeyedEntries()
         var others: [RowKey: Entry] = [:]
 
         var count: Int { ints.count + others.count }
@@ -433,21 +538,167 @@ public struct BinlogAnalyzer {
                 return others[key]
             }
             set {
-                if case .single(.int(let i)) = key { ints[i] = newValue } else { others[key] = newValue }
+                if case .single(.int(let i)) = key {
+                    if let newValue { ints.set(i, newValue) } else { _ = ints.remove(i) }
+                } else {
+                    others[key] = newValue
+                }
             }
         }
 
         mutating func removeValue(forKey key: RowKey) -> Entry? {
-            if case .single(.int(let i)) = key { return ints.removeValue(forKey: i) }
+            if case .single(.int(let i)) = key { return ints.remove(i) }
             return others.removeValue(forKey: key)
         }
 
         func sorted() -> [(RowKey, Entry)] {
-            var out = ints.map { (RowKey.single(.int($0.key)), $0.value) }
+            var out = ints.all().map { (RowKey.single(.int($0.key)), $0.entry) }
             out += others.map { ($0.key, $0.value) }
             out.sort { $0.0 < $1.0 }
             return out
         }
+    }
+}
+
+/// Entries by signed integer key: open addressing with linear probing, a multiplicative hash and
+/// plain-value slots (an integer value is stored as it is; any other value goes to a side table),
+/// so that setting a key touches no reference count and no `Hasher`.
+struct IntKeyedEntries {
+    private struct Slot {
+        var key: Int64 = 0
+        /// The value when `other < 0` (`.int(value)`).
+        var value: Int64 = 0
+        /// Index in `others`, or -1.
+        var other: Int32 = -1
+        var used = false
+        var fileIndex: Int = 0
+        var pos: UInt64 = 0
+    }
+
+    private var slots = [Slot](repeating: Slot(), count: 16)
+    private var shift: UInt64 = 60  // 64 - log2(slots.count)
+    private(set) var count = 0
+    private var others: [ColumnValue] = []
+    private var freeOthers: [Int32] = []
+
+    @inline(__always)
+    private func home(_ key: Int64) -> Int {
+        Int(truncatingIfNeeded: (UInt64(bitPattern: key) &* 0x9E37_79B9_7F4A_7C15) >> shift)
+    }
+
+    /// The slot holding `key`, or the empty slot where it would go.
+    @inline(__always)
+    private func find(_ key: Int64) -> (index: Int, found: Bool) {
+        let mask = slots.count - 1
+        var i = home(key)
+        while slots[i].used {
+            if slots[i].key == key { return (i, true) }
+            i = (i + 1) & mask
+        }
+        return (i, false)
+    }
+
+    subscript(key: Int64) -> BinlogAnalyzer.Entry? {
+        let (i, found) = find(key)
+        return found ? entry(at: i) : nil
+    }
+
+    private func entry(at i: Int) -> BinlogAnalyzer.Entry {
+        let s = slots[i]
+        let value = s.other < 0 ? ColumnValue.int(s.value) : others[Int(s.other)]
+        return BinlogAnalyzer.Entry(value: value, fileIndex: s.fileIndex, pos: s.pos)
+    }
+
+    /// Sets `key` to `.int(value)`.
+    mutating func set(_ key: Int64, int value: Int64, fileIndex: Int, pos: UInt64) {
+        var (i, found) = find(key)
+        if found {
+            releaseOther(i)
+        } else {
+            if (count + 1) * 2 > slots.count {
+                grow()
+                i = find(key).index
+            }
+            slots[i].used = true
+            slots[i].key = key
+            count += 1
+        }
+        slots[i].value = value
+        slots[i].other = -1
+        slots[i].fileIndex = fileIndex
+        slots[i].pos = pos
+    }
+
+    mutating func set(_ key: Int64, _ entry: BinlogAnalyzer.Entry) {
+        if case .int(let v) = entry.value {
+            set(key, int: v, fileIndex: entry.fileIndex, pos: entry.pos)
+            return
+        }
+        set(key, int: 0, fileIndex: entry.fileIndex, pos: entry.pos)
+        let i = find(key).index
+        let index: Int32
+        if let free = freeOthers.popLast() {
+            index = free
+            others[Int(free)] = entry.value
+        } else {
+            index = Int32(others.count)
+            others.append(entry.value)
+        }
+        slots[i].other = index
+    }
+
+    private mutating func releaseOther(_ i: Int) {
+        let o = slots[i].other
+        guard o >= 0 else { return }
+        others[Int(o)] = .null
+        freeOthers.append(o)
+        slots[i].other = -1
+    }
+
+    mutating func remove(_ key: Int64) -> BinlogAnalyzer.Entry? {
+        let (found, isThere) = find(key)
+        guard isThere else { return nil }
+        let removed = entry(at: found)
+        releaseOther(found)
+        slots[found].used = false
+        count -= 1
+        // Backward-shift deletion: move later entries of the probe run into the hole.
+        let mask = slots.count - 1
+        var hole = found
+        var j = found
+        while true {
+            j = (j + 1) & mask
+            guard slots[j].used else { break }
+            let h = home(slots[j].key)
+            // The entry at j may move to the hole unless its home lies cyclically in (hole, j].
+            let stays = hole <= j ? (h > hole && h <= j) : (h > hole || h <= j)
+            if !stays {
+                slots[hole] = slots[j]
+                slots[j].used = false
+                slots[j].other = -1
+                hole = j
+            }
+        }
+        return removed
+    }
+
+    private mutating func grow() {
+        let old = slots
+        slots = [Slot](repeating: Slot(), count: old.count * 2)
+        shift -= 1
+        for s in old where s.used {
+            var i = home(s.key)
+            while slots[i].used { i = (i + 1) & (slots.count - 1) }
+            slots[i] = s
+        }
+    }
+
+    /// Every key and entry, in no order.
+    func all() -> [(key: Int64, entry: BinlogAnalyzer.Entry)] {
+        var out: [(key: Int64, entry: BinlogAnalyzer.Entry)] = []
+        out.reserveCapacity(count)
+        for i in slots.indices where slots[i].used { out.append((slots[i].key, entry(at: i))) }
+        return out
     }
 }
 
