@@ -28,6 +28,35 @@ import BinlogParser
         #expect(state == ["1": "9", "2": "500", "3": "3", "4": "7", "6": "60", "105": "42"])
     }
 
+    /// 0-1-6 is the first UPDATE of id 1 (10 -> 9); its XID ends at 2495.
+    @Test func untilGTIDAndUntilPosStopAfterThatTransaction() throws {
+        let expected = ["1": "9", "2": "500", "3": "3", "4": "7", "5": "42", "6": "60"]
+        let byGTID = try Self.run("ddl-pk-change.binlog", table: "shop.products", key: "id", value: "stock") { $0.stop = .gtid("0-1-6") }
+        #expect(byGTID == expected)
+        let byPos = try Self.run("ddl-pk-change.binlog", table: "shop.products", key: "id", value: "stock") { $0.stop = .position(file: "ddl-pk-change.binlog", pos: 2495) }
+        #expect(byPos == expected)
+        let before = try Self.run("ddl-pk-change.binlog", table: "shop.products", key: "id", value: "stock") { $0.stop = .position(file: "ddl-pk-change.binlog", pos: 2494) }
+        #expect(before["1"] == "10")
+    }
+
+    /// A relay log holds several FORMAT_DESCRIPTION events: two files back to back decode as one.
+    @Test func severalFormatDescriptionsInOneFile() throws {
+        let a = [UInt8](try Data(contentsOf: URL(fileURLWithPath: TestEnv.fixture("gtid-domains.binlog"))))
+        let b = [UInt8](try Data(contentsOf: URL(fileURLWithPath: TestEnv.fixture("gtid-domains-next.binlog"))))
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("relay-\(UUID().uuidString).bin").path
+        try Data(a + b.dropFirst(4)).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let events = try BinlogFileEvents(path: path)
+        var n = 0
+        var fdes = 0
+        while let e = try events.next() {
+            n += 1
+            if case .formatDescription = e.event.body { fdes += 1 }
+        }
+        #expect(fdes == 2)
+        #expect(n == (try Fixtures_events(TestEnv.fixture("gtid-domains.binlog")).count + (try Fixtures_events(TestEnv.fixture("gtid-domains-next.binlog")).count)))
+    }
+
     @Test func timelineOfOneKey() throws {
         var options = BinlogAnalyzer.Options(table: "shop.products", keyColumns: ["id"], valueColumn: "stock")
         options.timelineKey = "1"

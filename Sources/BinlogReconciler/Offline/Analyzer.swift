@@ -258,6 +258,8 @@ public struct BinlogAnalyzer {
     }
 
     private var standalonePending = false
+    /// --until-pos: the stop file has been reached (transactions of later files are not applied).
+    private var reachedStopFile = false
 
     private mutating func clearPending() {
         pending.removeAll(keepingCapacity: true)
@@ -290,6 +292,19 @@ public struct BinlogAnalyzer {
     }
 
     private mutating func commit(fileIndex: Int, file: String, pos: UInt64) {
+        // --until-pos: a transaction whose commit ends after POS (in that file, or in a later file
+        // given after it) is not applied.
+        if case .position(let f, let p) = options.stop, reachedStopFile || baseName(file) == baseName(f) {
+            reachedStopFile = true
+            if baseName(file) != baseName(f) || pos > p {
+                clearPending()
+                inTransaction = false
+                currentGTID = nil
+                standalonePending = false
+                stopped = true
+                return
+            }
+        }
         summary.transactions += 1
         for change in pending {
             if change.isDelete {
