@@ -26,6 +26,9 @@ public struct GTIDEvent: Sendable, Hashable {
     public var commitGroupTicket: UInt64?
     public var isAnonymous: Bool
 
+    /// `uuid` or `uuid:tag`: the part of a GTID set this transaction belongs to.
+    public var sourceID: String { uuidString(sid) + (tag.isEmpty ? "" : ":" + tag) }
+
     /// `uuid:gno` or `uuid:tag:gno`; `ANONYMOUS` for anonymous transactions.
     public var gtid: String {
         if isAnonymous { return "ANONYMOUS" }

@@ -35,23 +35,16 @@ public struct GTIDState: Sendable, Hashable, CustomStringConvertible {
 
     public mutating func commit(mysql gtid: GTIDEvent) {
         guard !gtid.isAnonymous else { return }
-        let key = (gtid.tag.isEmpty ? "" : "") + uuidText(gtid.sid) + (gtid.tag.isEmpty ? "" : ":" + gtid.tag)
+        let key = gtid.sourceID
         var ranges = mysql[key] ?? []
         let n = gtid.gno
-        if let last = ranges.last, last.upperBound + 1 == n {
+        if let last = ranges.last, last.upperBound < Int64.max, last.upperBound + 1 == n {
             ranges[ranges.count - 1] = last.lowerBound...n
         } else if !ranges.contains(where: { $0.contains(n) }) {
             ranges.append(n...n)
             ranges.sort { $0.lowerBound < $1.lowerBound }
         }
         mysql[key] = ranges
-    }
-
-    private func uuidText(_ b: [UInt8]) -> String {
-        let hex = b.map { let s = String($0, radix: 16); return s.count == 1 ? "0" + s : s }.joined()
-        let c = Array(hex)
-        guard c.count == 32 else { return hex }
-        return String(c[0..<8]) + "-" + String(c[8..<12]) + "-" + String(c[12..<16]) + "-" + String(c[16..<20]) + "-" + String(c[20..<32])
     }
 }
 

@@ -104,12 +104,11 @@ extension ReconcilerDaemon {
         var lastTx = lock.withLock { state.transactionsApplied }
         while !isStopping {
             Thread.sleep(forTimeInterval: 0.1)
-            let (tx, merging) = lock.withLock { () -> (Int, Bool) in
-                var pending = false
-                for i in state.maps.indices where state.maps[i].pendingOverlayCount > 0 { pending = !state.maps[i].mergeOverlay() || pending }
-                return (state.transactionsApplied, pending)
+            // Merge what was written during the last snapshot back, a slice at a time.
+            let tx = lock.withLock { () -> Int in
+                for i in state.maps.indices where state.maps[i].pendingOverlayCount > 0 { state.maps[i].mergeOverlay() }
+                return state.transactionsApplied
             }
-            _ = merging
             let now = monotonicSeconds()
             if now - lastAt >= configuration.checkpoint.intervalSeconds || tx - lastTx >= configuration.checkpoint.everyTransactions {
                 writeCheckpoint(store)

@@ -47,7 +47,6 @@ public final class ReconcilerDaemon: @unchecked Sendable {
     var keysChecked = 0
 
     var stream: ReplicationStream?
-    let startedAt = monotonicSeconds()
     /// Prometheus series and health, served on [metrics] listen.
     public let metrics = ReconcilerMetrics()
     public let health: HealthState

@@ -8,8 +8,6 @@ public final class ReportSink: @unchecked Sendable {
     private let output: OutputSink
     private let lock = PThreadMutex()
     public private(set) var written: [ReportRecord.Event: Int] = [:]
-    /// Called with each record (the daemon uses it for the Redis Stream and metrics).
-    public var onRecord: ((ReportRecord, [UInt8]) -> Void)?
 
     public init(path: String) throws(ConfigurationError) {
         if path == "-" {
@@ -30,7 +28,6 @@ public final class ReportSink: @unchecked Sendable {
             output.flush()
             written[record.event, default: 0] += 1
         }
-        onRecord?(record, bytes)
     }
 
     public func count(_ e: ReportRecord.Event) -> Int { lock.withLock { written[e] ?? 0 } }
