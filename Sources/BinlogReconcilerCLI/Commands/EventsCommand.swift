@@ -32,9 +32,11 @@ struct EventsCommand: ParsableCommand {
         let out = OutputSink.standardOutput
         var w = JSONWriter()
         defer { out.flush() }
+        // Read once: option property wrappers are slow to read per event.
+        let startPosition = self.startPosition, stopPosition = self.stopPosition, verify = !noVerifyChecksum
         for file in files {
             do throws(BinlogDecodingError) {
-                let events = try BinlogFileEvents(path: file, verifyChecksums: !noVerifyChecksum)
+                let events = try BinlogFileEvents(path: file, verifyChecksums: verify)
                 while let located = try events.next() {
                     let e = located.event
                     if located.inPayload == nil {
