@@ -27,7 +27,9 @@ public struct BinlogEventDecoder: Sendable {
     /// (one per transaction on a busy table) is not decoded again.
     private var tableMapCache: [UInt64: CachedTableMap] = [:]
     /// The last table map decoded or found in the cache (the usual case: the same table again).
-    private var lastTableMap: CachedTableMap?
+    /// (Plain fields rather than the cache entry, so the check reads them without retaining.)
+    private var lastTableMapBytes: [UInt8] = []
+    private var lastTableMapEvent: TableMapEvent?
 
     public init() {}
 
@@ -221,22 +223,24 @@ public struct BinlogEventDecoder: Sendable {
         let idSize = tableMapIDSize
         let body = UnsafeRawBufferPointer(rebasing: c.base[c.position..<c.end])
         let id = c.loadLE(at: c.position, width: min(idSize, c.remaining))
-        if let last = lastTableMap, last.event.tableID == id, last.matches(body) {
+        if let last = lastTableMapEvent, last.tableID == id, CachedTableMap.same(lastTableMapBytes, body) {
             c.position = c.end
-            tables[id] = last.event
-            return last.event
+            tables[id] = last
+            return last
         }
         if let cached = tableMapCache[id], cached.matches(body) {
             c.position = c.end
             tables[id] = cached.event
-            lastTableMap = cached
+            lastTableMapBytes = cached.bytes
+            lastTableMapEvent = cached.event
             return cached.event
         }
         let event = try TableMapEvent.decode(&c, tableIDSize: idSize, mariadb: formatDescription?.isMariaDB ?? false)
         let entry = CachedTableMap(bytes: Array(body), event: event)
         tableMapCache[event.tableID] = entry
         if tableMapCache.count > 4096 { tableMapCache.removeAll() }
-        lastTableMap = entry
+        lastTableMapBytes = entry.bytes
+        lastTableMapEvent = event
         tables[event.tableID] = event
         return event
     }
@@ -316,7 +320,10 @@ final class CachedTableMap: Sendable {
         self.event = event
     }
 
-    func matches(_ body: UnsafeRawBufferPointer) -> Bool {
+    func matches(_ body: UnsafeRawBufferPointer) -> Bool { Self.same(bytes, body) }
+
+    @inline(__always)
+    static func same(_ bytes: [UInt8], _ body: UnsafeRawBufferPointer) -> Bool {
         guard bytes.count == body.count else { return false }
         guard body.count > 0, let b = body.baseAddress else { return true }
         return bytes.withUnsafeBytes { raw in

@@ -201,6 +201,65 @@ import Testing
         #expect(RowSelection(columns: [3, 3])?.columns == [3, 3])
     }
 
+    // MARK: - Text and JSON fast paths
+
+    @Test func utf8ValidationMatchesTheStandardLibrary() {
+        var rng = RobustnessTests.SplitMix(state: 11)
+        let samples: [[UInt8]] = [[], Array("plain ascii text, long enough".utf8), Array("é日本語🎉".utf8), [0xff], [0xc3], [0x41, 0x80, 0x41]]
+        var inputs = samples
+        for _ in 0..<3000 {
+            let n = Int.random(in: 0..<40, using: &rng)
+            let mostlyASCII = Bool.random(using: &rng)
+            inputs.append((0..<n).map { _ in mostlyASCII && Int.random(in: 0..<10, using: &rng) > 0 ? UInt8.random(in: 0..<0x80, using: &rng) : UInt8.random(in: 0...255, using: &rng) })
+        }
+        for bytes in inputs {
+            bytes.withUnsafeBytes { raw in
+                #expect(validUTF8(raw) == String(validating: raw, as: UTF8.self), "\(bytes)")
+            }
+        }
+    }
+
+    /// The escaping the writer had before it scanned 8 bytes at a time.
+    static func referenceJSONString(_ s: String) -> [UInt8] {
+        var out: [UInt8] = [0x22]
+        let digits = Array("0123456789abcdef".utf8)
+        for b in s.utf8 {
+            switch b {
+            case 0x22: out += [0x5c, 0x22]
+            case 0x5c: out += [0x5c, 0x5c]
+            case 0x0a: out += [0x5c, UInt8(ascii: "n")]
+            case 0x0d: out += [0x5c, UInt8(ascii: "r")]
+            case 0x09: out += [0x5c, UInt8(ascii: "t")]
+            case 0..<0x20: out += [0x5c, UInt8(ascii: "u"), 0x30, 0x30, digits[Int(b >> 4)], digits[Int(b & 15)]]
+            default: out.append(b)
+            }
+        }
+        return out + [0x22]
+    }
+
+    @Test func jsonStringEscapingMatchesTheReference() {
+        var rng = RobustnessTests.SplitMix(state: 12)
+        let alphabet: [Character] = ["a", "Z", "0", " ", "\"", "\\", "\n", "\r", "\t", "\u{01}", "\u{1f}", "\u{7f}", "é", "日", "🎉", "/"]
+        for n in 0..<600 {
+            let length = n < 100 ? n : Int.random(in: 0..<200, using: &rng)
+            let s = String((0..<length).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &rng)] })
+            var w = JSONWriter(capacity: 16)
+            w.string(s)
+            #expect(w.bytes == Self.referenceJSONString(s), "\(s.debugDescription)")
+        }
+        // Commas and nesting, deeper than the 64 levels kept in a word.
+        var w = JSONWriter()
+        w.beginArray()
+        for _ in 0..<100 { w.beginArray(); w.int(1); w.int(2) }
+        for _ in 0..<100 { w.endArray(); w.null() }
+        w.endArray()
+        let expected = "[" + String(repeating: "[1,2,", count: 100).dropLast() + String(repeating: "],null", count: 100) + "]"
+        #expect(String(decoding: w.bytes, as: UTF8.self) == expected)
+        var o = JSONWriter()
+        o.beginObject(); o.key("a\"b"); o.bool(true); o.field("c", false); o.member("d", 5); o.memberKey("e"); o.null(); o.endObject()
+        #expect(String(decoding: o.bytes, as: UTF8.self) == #"{"a\"b":true,"c":false,"d":5,"e":null}"#)
+    }
+
     @Test func bitmapMatchesBytes() {
         var rng = RobustnessTests.SplitMix(state: 9)
         for count in [0, 1, 7, 8, 9, 63, 64, 65, 127, 128, 129, 300] {

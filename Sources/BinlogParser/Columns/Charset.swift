@@ -63,7 +63,7 @@ public enum Charset: Sendable, Hashable {
             }
             return String(s)
         case .ascii, .utf8, .other:
-            return String(validating: raw, as: UTF8.self)
+            return validUTF8(raw)
         }
     }
 }

@@ -144,9 +144,30 @@ enum ColumnDecoder {
             if let s = charset.decode(raw) { return .string(s) }
             return .bytes(Array(raw))
         }
-        if let s = String(validating: raw, as: UTF8.self) { return .string(s) }
+        if let s = validUTF8(raw) { return .string(s) }
         return .bytes(Array(raw))
     }
+}
+
+/// `String(validating: raw, as: UTF8.self)`, with ASCII (the usual text) checked and converted
+/// without the generic validation path.
+@inline(__always)
+func validUTF8(_ raw: UnsafeRawBufferPointer) -> String? {
+    var ascii = true
+    var i = 0
+    let n = raw.count
+    while i + 8 <= n {
+        if raw.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 != 0 { ascii = false; break }
+        i += 8
+    }
+    if ascii {
+        while i < n {
+            if raw[i] >= 0x80 { ascii = false; break }
+            i += 1
+        }
+    }
+    if ascii { return String(decoding: raw, as: UTF8.self) }
+    return String(validating: raw, as: UTF8.self)
 }
 
 /// What the row decoder needs to know about one column, worked out once per table map: plain

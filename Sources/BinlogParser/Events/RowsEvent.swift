@@ -169,17 +169,16 @@ public final class RowsEvent: @unchecked Sendable {
     /// offset inside it.
     fileprivate func withRowData(at position: Int, _ body: (inout ByteCursor, UnsafeBufferPointer<ColumnCodec>, UnsafeBufferPointer<ColumnInfo>) throws(BinlogDecodingError) -> Void) throws(BinlogDecodingError) {
         var failure: BinlogDecodingError? = nil
-        table.codecs.withUnsafeBufferPointer { codecs in
-            table.columns.withUnsafeBufferPointer { columns in
-                rowData.withUnsafeBytes { raw in
-                    var c = ByteCursor(raw, baseOffset: rowDataOffset ?? 0)
-                    c.position = position
-                    do throws(BinlogDecodingError) {
-                        try body(&c, codecs, columns)
-                    } catch {
-                        failure = error
-                    }
-                }
+        // `table` (which owns these buffers) is held by this event for as long as it lives.
+        let codecs = table.codecs
+        let columns = table.columnBuffer
+        rowData.withUnsafeBytes { raw in
+            var c = ByteCursor(raw, baseOffset: rowDataOffset ?? 0)
+            c.position = position
+            do throws(BinlogDecodingError) {
+                try body(&c, codecs, columns)
+            } catch {
+                failure = error
             }
         }
         if var e = failure {
@@ -392,6 +391,13 @@ public struct RowSelection: Sendable {
         func copyDuplicates(into v: inout SelectedValues) {
             for d in duplicates { v.copy(from: d.first, to: d.position) }
         }
+    }
+
+    /// An empty selection (no columns), to be replaced by a real one.
+    public init() {
+        layout = Layout(columns: [])
+        before = SelectedValues(count: 0)
+        after = SelectedValues(count: 0)
     }
 
     /// nil for more than 64 columns or an index outside 0..<4096.

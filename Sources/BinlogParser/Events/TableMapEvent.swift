@@ -120,9 +120,14 @@ public final class TableMapEvent: @unchecked Sendable, Hashable {
     public let primaryKeyPrefixes: [Int]
     /// Optional-metadata entries with a type code this parser does not know: (type, raw value).
     public let unknownMetadata: [UInt8: [UInt8]]
-    /// Per column, what the row decoder needs (one per entry of `columns`). Immutable like
-    /// everything here, so readers use it without reference counting.
-    let codecs: [ColumnCodec]
+    /// Per column, what the row decoder needs (one per entry of `columns`).
+    var codecs: UnsafeBufferPointer<ColumnCodec> { UnsafeBufferPointer(codecStorage) }
+    /// `columns`, in storage owned by this object.
+    var columnBuffer: UnsafeBufferPointer<ColumnInfo> { UnsafeBufferPointer(columnStorage) }
+    // Allocated in init, never written after, freed in deinit: rows events hold their table map,
+    // so the row decoder reads these through plain pointers, without reference counting.
+    private let codecStorage: UnsafeMutableBufferPointer<ColumnCodec>
+    private let columnStorage: UnsafeMutableBufferPointer<ColumnInfo>
 
     init(tableID: UInt64, flags: UInt16, database: String, table: String, columns: [ColumnInfo], optional: OptionalMetadata = OptionalMetadata()) {
         self.tableID = tableID
@@ -130,11 +135,21 @@ public final class TableMapEvent: @unchecked Sendable, Hashable {
         self.database = database
         self.table = table
         self.columns = columns
-        self.codecs = columns.map(ColumnCodec.init)
+        codecStorage = .allocate(capacity: columns.count)
+        _ = codecStorage.initialize(from: columns.lazy.map(ColumnCodec.init))
+        columnStorage = .allocate(capacity: columns.count)
+        _ = columnStorage.initialize(from: columns)
         self.qualifiedName = database + "." + table
         self.primaryKeyColumns = optional.primaryKeyColumns
         self.primaryKeyPrefixes = optional.primaryKeyPrefixes
         self.unknownMetadata = optional.unknownMetadata
+    }
+
+    deinit {
+        codecStorage.deinitialize()
+        codecStorage.deallocate()
+        columnStorage.deinitialize()
+        columnStorage.deallocate()
     }
 
     /// What the optional metadata adds besides the per-column fields.

@@ -14,86 +14,86 @@ public enum EventJSON {
         _ event: BinlogEvent, file: String, inPayload: UInt64? = nil, rows: [RowChange]? = nil, into w: inout JSONWriter
     ) {
         w.beginObject()
-        w.field("file", file)
-        w.field("pos", event.offset)
-        w.field("next_pos", event.nextOffset)
-        if let inPayload { w.field("in_payload", inPayload) }
-        w.field("code", event.type.rawValue)
-        w.field("type", event.type.name)
-        w.field("timestamp", event.header.timestamp)
-        w.field("server_id", event.header.serverID)
+        w.member("file", file)
+        w.member("pos", event.offset)
+        w.member("next_pos", event.nextOffset)
+        if let inPayload { w.member("in_payload", inPayload) }
+        w.member("code", event.type.rawValue)
+        w.member("type", event.type.name)
+        w.member("timestamp", event.header.timestamp)
+        w.member("server_id", event.header.serverID)
         switch event.body {
         case .formatDescription(let f):
-            w.field("binlog_version", f.binlogVersion)
-            w.field("server_version", f.serverVersion)
-            w.field("create_timestamp", f.createTimestamp)
-            w.field("checksum", f.checksumAlgorithm.name)
+            w.member("binlog_version", f.binlogVersion)
+            w.member("server_version", f.serverVersion)
+            w.member("create_timestamp", f.createTimestamp)
+            w.member("checksum", f.checksumAlgorithm.name)
         case .query(let q):
-            w.field("thread_id", q.threadID)
-            w.field("exec_time", q.executionTime)
-            w.field("error_code", q.errorCode)
-            w.field("schema", q.database)
-            w.field("sql", q.query)
-            w.key("status")
+            w.member("thread_id", q.threadID)
+            w.member("exec_time", q.executionTime)
+            w.member("error_code", q.errorCode)
+            w.member("schema", q.database)
+            w.member("sql", q.query)
+            w.memberKey("status")
             writeJSONValue(.object(q.statusVariables), into: &w)
         case .rotate(let r):
-            w.field("next_file", r.nextFile)
-            w.field("next_position", r.position)
+            w.member("next_file", r.nextFile)
+            w.member("next_position", r.position)
         case .xid(let x):
-            w.field("xid", x)
+            w.member("xid", x)
         case .stop:
             break
         case .intvar(let i):
-            w.field("intvar_type", i.kindName)
-            w.field("value", i.value)
+            w.member("intvar_type", i.kindName)
+            w.member("value", i.value)
         case .rand(let r):
-            w.field("seed1", r.seed1)
-            w.field("seed2", r.seed2)
+            w.member("seed1", r.seed1)
+            w.member("seed2", r.seed2)
         case .userVar(let u):
-            w.field("name", u.name)
-            w.key("value")
+            w.member("name", u.name)
+            w.memberKey("value")
             if let v = u.value { writeJSONValue(v, into: &w) } else { w.null() }
-            if let c = u.charset { w.field("charset", c) }
+            if let c = u.charset { w.member("charset", c) }
         case .incident(let i):
-            w.field("incident", i.incident)
-            w.field("message", i.message)
+            w.member("incident", i.incident)
+            w.member("message", i.message)
         case .rowsQuery(let r):
-            w.field("sql", r.query)
+            w.member("sql", r.query)
         case .heartbeat(let h):
-            w.field("log_file", h.file)
-            w.field("log_pos", h.position)
+            w.member("log_file", h.file)
+            w.member("log_pos", h.position)
         case .gtid(let g):
-            w.field("gtid", g.gtid)
-            if !g.tag.isEmpty { w.field("tag", g.tag) }
-            w.field("flags", g.flags)
-            if let v = g.lastCommitted { w.field("last_committed", v) }
-            if let v = g.sequenceNumber { w.field("sequence_number", v) }
-            if let v = g.immediateCommitTimestamp { w.field("immediate_commit_timestamp", v) }
-            if let v = g.originalCommitTimestamp { w.field("original_commit_timestamp", v) }
-            if let v = g.transactionLength { w.field("transaction_length", v) }
-            if let v = g.immediateServerVersion { w.field("immediate_server_version", v) }
-            if let v = g.originalServerVersion { w.field("original_server_version", v) }
-            if let v = g.commitGroupTicket { w.field("commit_group_ticket", v) }
+            w.member("gtid", g.gtid)
+            if !g.tag.isEmpty { w.member("tag", g.tag) }
+            w.member("flags", g.flags)
+            if let v = g.lastCommitted { w.member("last_committed", v) }
+            if let v = g.sequenceNumber { w.member("sequence_number", v) }
+            if let v = g.immediateCommitTimestamp { w.member("immediate_commit_timestamp", v) }
+            if let v = g.originalCommitTimestamp { w.member("original_commit_timestamp", v) }
+            if let v = g.transactionLength { w.member("transaction_length", v) }
+            if let v = g.immediateServerVersion { w.member("immediate_server_version", v) }
+            if let v = g.originalServerVersion { w.member("original_server_version", v) }
+            if let v = g.commitGroupTicket { w.member("commit_group_ticket", v) }
         case .previousGTIDs(let p):
-            w.field("gtid_set", p.gtidSet)
+            w.member("gtid_set", p.gtidSet)
         case .tableMap(let t):
-            w.field("table_id", t.tableID)
-            w.field("table", t.qualifiedName)
-            w.key("columns")
+            w.member("table_id", t.tableID)
+            w.member("table", t.qualifiedName)
+            w.memberKey("columns")
             w.raw(columnsJSON(t))
             if !t.primaryKeyColumns.isEmpty {
-                w.key("primary_key")
+                w.memberKey("primary_key")
                 w.beginArray()
                 for k in t.primaryKeyColumns { w.int(k) }
                 w.endArray()
             }
         case .rows(let r):
-            w.field("table_id", r.tableID)
-            w.field("table", r.table.qualifiedName)
-            w.field("flags", r.flags)
-            if !r.extraData.isEmpty { w.key("extra_data_hex"); w.hexString(r.extraData) }
+            w.member("table_id", r.tableID)
+            w.member("table", r.table.qualifiedName)
+            w.member("flags", r.flags)
+            if !r.extraData.isEmpty { w.memberKey("extra_data_hex"); w.hexString(r.extraData) }
             if r.table.hasColumnNames {
-                w.key("columns")
+                w.memberKey("columns")
                 if r.columnCount == r.table.columns.count {
                     w.raw(columnNamesJSON(r.table))
                 } else {
@@ -105,7 +105,7 @@ public enum EventJSON {
                 }
             }
             if let rows {
-                w.key("rows")
+                w.memberKey("rows")
                 w.beginArray()
                 for row in rows {
                     w.beginObject()
@@ -116,29 +116,29 @@ public enum EventJSON {
                 w.endArray()
             }
         case .transactionPayload(let p):
-            w.field("compression", p.compressionName)
-            w.field("payload_size", p.payloadSize)
-            if let u = p.uncompressedSize { w.field("uncompressed_size", u) }
+            w.member("compression", p.compressionName)
+            w.member("payload_size", p.payloadSize)
+            if let u = p.uncompressedSize { w.member("uncompressed_size", u) }
         case .mariadbGTID(let g):
-            w.field("gtid", g.gtid)
-            w.field("domain_id", g.domainID)
-            w.field("sequence", g.sequence)
-            w.key("flags")
+            w.member("gtid", g.gtid)
+            w.member("domain_id", g.domainID)
+            w.member("sequence", g.sequence)
+            w.memberKey("flags")
             w.beginArray()
             for f in g.flagNames { w.string(f) }
             w.endArray()
-            w.field("standalone", g.isStandalone)
-            if let c = g.commitID { w.field("commit_id", c) }
-            if let x = g.xid { w.field("xid", x) }
-            if let f = g.flagsExtra { w.field("flags_extra", f) }
-            if let s = g.startAlterSequence { w.field("sa_seq_no", s) }
+            w.member("standalone", g.isStandalone)
+            if let c = g.commitID { w.member("commit_id", c) }
+            if let x = g.xid { w.member("xid", x) }
+            if let f = g.flagsExtra { w.member("flags_extra", f) }
+            if let s = g.startAlterSequence { w.member("sa_seq_no", s) }
         case .mariadbGTIDList(let l):
-            w.field("gtid_list", l.gtidList)
-            w.field("list_flags", l.flags)
+            w.member("gtid_list", l.gtidList)
+            w.member("list_flags", l.flags)
         case .binlogCheckpoint(let b):
-            w.field("binlog_file", b.file)
+            w.member("binlog_file", b.file)
         case .unknown(let payload):
-            w.key("payload_hex")
+            w.memberKey("payload_hex")
             w.hexString(payload)
         }
         w.endObject()
@@ -183,32 +183,32 @@ public enum EventJSON {
 
     static func writeColumn(_ c: ColumnInfo, into w: inout JSONWriter) {
         w.beginObject()
-        if let n = c.name { w.field("name", n) }
-        w.field("type", c.realType.description)
-        if c.realType != c.type { w.field("wire_type", c.type.description) }
-        w.key("meta")
+        if let n = c.name { w.member("name", n) }
+        w.member("type", c.realType.description)
+        if c.realType != c.type { w.member("wire_type", c.type.description) }
+        w.memberKey("meta")
         w.beginArray()
         w.int(c.meta0)
         w.int(c.meta1)
         w.endArray()
-        w.field("nullable", c.nullable)
-        if c.unsigned { w.field("unsigned", true) }
-        if let col = c.collation { w.field("collation", col) }
+        w.member("nullable", c.nullable)
+        if c.unsigned { w.member("unsigned", true) }
+        if let col = c.collation { w.member("collation", col) }
         if let e = c.enumValues {
-            w.key("enum")
+            w.memberKey("enum")
             w.beginArray()
             for s in e { w.string(s) }
             w.endArray()
         }
         if let e = c.setValues {
-            w.key("set")
+            w.memberKey("set")
             w.beginArray()
             for s in e { w.string(s) }
             w.endArray()
         }
-        if let g = c.geometryType { w.field("geometry_type", g) }
-        if let d = c.vectorDimensions { w.field("vector_dimensions", d) }
-        if let v = c.visible { w.field("visible", v) }
+        if let g = c.geometryType { w.member("geometry_type", g) }
+        if let d = c.vectorDimensions { w.member("vector_dimensions", d) }
+        if let v = c.visible { w.member("visible", v) }
         w.endObject()
     }
 
@@ -238,7 +238,7 @@ public enum EventJSON {
         case .string(let s): w.string(s)
         case .bytes(let b):
             w.beginObject()
-            w.key("hex")
+            w.memberKey("hex")
             w.hexString(b)
             w.endObject()
         case .bit(let b): w.int(b)
@@ -255,20 +255,20 @@ public enum EventJSON {
         case .json(let j): writeJSONValue(j, into: &w)
         case .jsonDiff(let diffs):
             w.beginObject()
-            w.key("json_diff")
+            w.memberKey("json_diff")
             w.beginArray()
             for d in diffs {
                 w.beginObject()
-                w.field("op", d.operation.name)
-                w.field("path", d.path)
-                if let v = d.value { w.key("value"); writeJSONValue(v, into: &w) }
+                w.member("op", d.operation.name)
+                w.member("path", d.path)
+                if let v = d.value { w.memberKey("value"); writeJSONValue(v, into: &w) }
                 w.endObject()
             }
             w.endArray()
             w.endObject()
         case .geometry(let g):
             w.beginObject()
-            w.key("hex")
+            w.memberKey("hex")
             w.hexString(g)
             w.endObject()
         case .vector(let floats):

@@ -4,25 +4,65 @@
 /// value beyond the buffer's growth.
 public struct JSONWriter: Sendable {
     public var bytes: [UInt8] = []
-    private var needsComma: [Bool] = []
+    // Per open object/array: whether a value was written in it (so the next one needs a comma).
+    // Bit d - 1 for the first 64 levels, `deepCommas` past them.
+    private var depth = 0
+    private var commaBits: UInt64 = 0
+    private var deepCommas: [Bool] = []
 
     public init(capacity: Int = 1 << 16) { bytes.reserveCapacity(capacity) }
 
     public mutating func reset() {
         bytes.removeAll(keepingCapacity: true)
-        needsComma.removeAll(keepingCapacity: true)
+        depth = 0
+        commaBits = 0
+        if !deepCommas.isEmpty { deepCommas.removeAll(keepingCapacity: true) }
     }
 
+    /// Writes the comma a value needs, and notes that the current level now has a value.
     @inline(__always) private mutating func separator() {
-        if let last = needsComma.last {
-            if last { bytes.append(UInt8(ascii: ",")) } else { needsComma[needsComma.count - 1] = true }
+        guard depth > 0 else { return }
+        if depth <= 64 {
+            let bit: UInt64 = 1 << UInt64(depth - 1)
+            if commaBits & bit != 0 { bytes.append(UInt8(ascii: ",")) } else { commaBits |= bit }
+        } else {
+            let i = depth - 65
+            if i < deepCommas.count {
+                if deepCommas[i] { bytes.append(UInt8(ascii: ",")) } else { deepCommas[i] = true }
+            }
         }
     }
 
-    public mutating func beginObject() { separator(); bytes.append(UInt8(ascii: "{")); needsComma.append(false) }
-    public mutating func endObject() { needsComma.removeLast(); bytes.append(UInt8(ascii: "}")) }
-    public mutating func beginArray() { separator(); bytes.append(UInt8(ascii: "[")); needsComma.append(false) }
-    public mutating func endArray() { needsComma.removeLast(); bytes.append(UInt8(ascii: "]")) }
+    /// The current level has no value yet (a key was just written, or it was just opened).
+    @inline(__always) private mutating func clearComma() {
+        guard depth > 0 else { return }
+        if depth <= 64 {
+            commaBits &= ~(1 << UInt64(depth - 1))
+        } else if depth - 65 < deepCommas.count {
+            deepCommas[depth - 65] = false
+        }
+    }
+
+    @inline(__always) private mutating func open(_ bracket: UInt8) {
+        separator()
+        bytes.append(bracket)
+        depth += 1
+        if depth > 64 && deepCommas.count < depth - 64 { deepCommas.append(false) }
+        clearComma()
+    }
+
+    @inline(__always) private mutating func close(_ bracket: UInt8) {
+        if depth > 0 {
+            if depth > 64 && deepCommas.count == depth - 64 { deepCommas.removeLast() }
+            depth -= 1
+        }
+        bytes.append(bracket)
+    }
+
+    public mutating func beginObject() { open(UInt8(ascii: "{")) }
+    public mutating func endObject() { close(UInt8(ascii: "}")) }
+    public mutating func beginArray() { open(UInt8(ascii: "[")) }
+    public mutating func endArray() { close(UInt8(ascii: "]")) }
     public mutating func newline() { bytes.append(UInt8(ascii: "\n")) }
 
     /// Writes `"name":`; the next value call writes the value without a comma.
@@ -30,14 +70,40 @@ public struct JSONWriter: Sendable {
         separator()
         writeString(name)
         bytes.append(UInt8(ascii: ":"))
-        needsComma[needsComma.count - 1] = false
+        clearComma()
     }
+
+    /// ``key(_:)`` for a name written in the source: plain ASCII that needs no escaping (letters,
+    /// digits, `_`), copied as it is.
+    @inline(__always)
+    mutating func memberKey(_ name: StaticString) {
+        separator()
+        bytes.append(UInt8(ascii: "\""))
+        name.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: ":"))
+        clearComma()
+    }
+
+    mutating func member(_ name: StaticString, _ value: String) { memberKey(name); string(value) }
+    mutating func member<T: BinaryInteger>(_ name: StaticString, _ value: T) { memberKey(name); int(value) }
+    mutating func member(_ name: StaticString, _ value: Bool) { memberKey(name); bool(value) }
 
     @inline(__always) private mutating func valuePrefix() { separator() }
 
     public mutating func string(_ s: String) { valuePrefix(); writeString(s) }
-    public mutating func null() { valuePrefix(); bytes.append(contentsOf: [110, 117, 108, 108]) }
-    public mutating func bool(_ b: Bool) { valuePrefix(); bytes.append(contentsOf: b ? Array("true".utf8) : Array("false".utf8)) }
+    public mutating func null() { valuePrefix(); appendNull() }
+    public mutating func bool(_ b: Bool) {
+        valuePrefix()
+        if b {
+            bytes.append(UInt8(ascii: "t")); bytes.append(UInt8(ascii: "r")); bytes.append(UInt8(ascii: "u")); bytes.append(UInt8(ascii: "e"))
+        } else {
+            bytes.append(UInt8(ascii: "f")); bytes.append(UInt8(ascii: "a")); bytes.append(UInt8(ascii: "l")); bytes.append(UInt8(ascii: "s")); bytes.append(UInt8(ascii: "e"))
+        }
+    }
+    @inline(__always) private mutating func appendNull() {
+        bytes.append(UInt8(ascii: "n")); bytes.append(UInt8(ascii: "u")); bytes.append(UInt8(ascii: "l")); bytes.append(UInt8(ascii: "l"))
+    }
     public mutating func int<T: BinaryInteger>(_ v: T) { valuePrefix(); writeInteger(v) }
     /// A number already formatted (DECIMAL): written without quotes.
     public mutating func rawNumber(_ s: String) { valuePrefix(); bytes.append(contentsOf: s.utf8) }
@@ -50,7 +116,7 @@ public struct JSONWriter: Sendable {
                 bytes.append(contentsOf: d.description.utf8)
             }
         } else {
-            bytes.append(contentsOf: [110, 117, 108, 108])
+            appendNull()
         }
     }
     public mutating func float(_ f: Float) {
@@ -62,7 +128,7 @@ public struct JSONWriter: Sendable {
                 bytes.append(contentsOf: f.description.utf8)
             }
         } else {
-            bytes.append(contentsOf: [110, 117, 108, 108])
+            appendNull()
         }
     }
 
@@ -179,28 +245,56 @@ public struct JSONWriter: Sendable {
     }
 
     private mutating func writeString(_ s: String) {
-        bytes.append(UInt8(ascii: "\""))
         var s = s
-        s.withUTF8 { utf8 in
-            var start = 0
-            for i in 0..<utf8.count {
-                let b = utf8[i]
-                if b >= 0x20 && b != 0x22 && b != 0x5c { continue }
-                if start < i { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<i])) }
-                switch b {
-                case 0x22: bytes.append(contentsOf: [0x5c, 0x22])
-                case 0x5c: bytes.append(contentsOf: [0x5c, 0x5c])
-                case 0x0a: bytes.append(contentsOf: [0x5c, UInt8(ascii: "n")])
-                case 0x0d: bytes.append(contentsOf: [0x5c, UInt8(ascii: "r")])
-                case 0x09: bytes.append(contentsOf: [0x5c, UInt8(ascii: "t")])
-                default:
-                    bytes.append(contentsOf: [0x5c, UInt8(ascii: "u"), 0x30, 0x30, Self.hexDigits[Int(b >> 4)], Self.hexDigits[Int(b & 15)]])
-                }
-                start = i + 1
-            }
-            if start < utf8.count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start...])) }
-        }
+        s.withUTF8 { appendEscaped($0) }
+    }
+
+    /// Whether any of the 8 bytes of `w` is below 0x20, `"` or `\\` (exact as a yes/no answer).
+    @inline(__always)
+    private static func needsEscape(_ w: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let control = (w &- 0x2020_2020_2020_2020) & ~w & highs
+        let q = w ^ 0x2222_2222_2222_2222
+        let quote = (q &- ones) & ~q & highs
+        let b = w ^ 0x5c5c_5c5c_5c5c_5c5c
+        let backslash = (b &- ones) & ~b & highs
+        return (control | quote | backslash) != 0
+    }
+
+    /// `utf8` as a JSON string: quoted, with `"`, `\\` and control characters escaped. Runs of
+    /// 8 bytes that need nothing are passed over a word at a time, and copied in one piece.
+    private mutating func appendEscaped(_ utf8: UnsafeBufferPointer<UInt8>) {
         bytes.append(UInt8(ascii: "\""))
+        defer { bytes.append(UInt8(ascii: "\"")) }
+        guard let base = utf8.baseAddress else { return }
+        let n = utf8.count
+        var start = 0
+        var i = 0
+        while i < n {
+            if n - i >= 8 && !Self.needsEscape(UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)) {
+                i += 8
+                continue
+            }
+            let b = base[i]
+            if b >= 0x20 && b != 0x22 && b != 0x5c {
+                i += 1
+                continue
+            }
+            if start < i { bytes.append(contentsOf: UnsafeBufferPointer(start: base + start, count: i - start)) }
+            switch b {
+            case 0x22: bytes.append(0x5c); bytes.append(0x22)
+            case 0x5c: bytes.append(0x5c); bytes.append(0x5c)
+            case 0x0a: bytes.append(0x5c); bytes.append(UInt8(ascii: "n"))
+            case 0x0d: bytes.append(0x5c); bytes.append(UInt8(ascii: "r"))
+            case 0x09: bytes.append(0x5c); bytes.append(UInt8(ascii: "t"))
+            default:
+                bytes.append(contentsOf: [0x5c, UInt8(ascii: "u"), 0x30, 0x30, Self.hexDigits[Int(b >> 4)], Self.hexDigits[Int(b & 15)]])
+            }
+            i += 1
+            start = i
+        }
+        if start < n { bytes.append(contentsOf: UnsafeBufferPointer(start: base + start, count: n - start)) }
     }
 
     /// Hex of bytes as a JSON string.

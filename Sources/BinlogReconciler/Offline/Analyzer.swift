@@ -158,8 +158,6 @@ public struct BinlogAnalyzer {
     private var resolvedFor: TableMapEvent?
     private var keyIndexes: [Int] = []
     private var valueIndex = 0
-    /// Key columns then the value column; positions 0..<keyColumnCount are the key, then the value.
-    private var selection: RowSelection?
     private var keyColumnCount: Int { keyIndexes.count }
     // The last table maps found to be, and not to be, the analysed table.
     private var matchingTable: TableMapEvent?
@@ -186,10 +184,14 @@ public struct BinlogAnalyzer {
         events.skipTypes([.annotateRows, .rowsQuery, .binlogCheckpoint, .previousGTIDs, .mariadbGTIDList, .heartbeat, .heartbeatV2, .intvar, .rand, .userVar])
         // A transaction never spans files; whatever is open at a file boundary stays open.
         var n = 0
+        // Key columns then the value column (positions 0..<keyColumnCount are the key, then the
+        // value), resolved per table map; a local, so that rows are decoded into it in place.
+        var selection = RowSelection()
+        resolvedFor = nil
         try events.forEach { located throws(BinlogDecodingError) in
             n += 1
             if n & 0x3fff == 0, let progress { progress(events.reader.bytesRead, events.reader.fileSize) }
-            try apply(located, fileIndex: fileIndex, file: path)
+            try apply(located, fileIndex: fileIndex, file: path, selection: &selection)
             if stopped { summary.stoppedEarly = true; return false }
             return true
         }
@@ -203,7 +205,7 @@ public struct BinlogAnalyzer {
         summary.keysChanged = state.count + deletedKeys.count
     }
 
-    private mutating func apply(_ located: LocatedEvent, fileIndex: Int, file: String) throws(BinlogDecodingError) {
+    private mutating func apply(_ located: LocatedEvent, fileIndex: Int, file: String, selection: inout RowSelection) throws(BinlogDecodingError) {
         let event = located.event
         summary.events += 1
         let ts = event.header.timestamp
@@ -249,7 +251,7 @@ public struct BinlogAnalyzer {
         case .tableMap:
             break
         case .rows(let r):
-            try applyRows(r, fileIndex: fileIndex, file: file, endPos: endPos)
+            try applyRows(r, fileIndex: fileIndex, file: file, endPos: endPos, selection: &selection)
         case .rotate, .stop, .formatDescription:
             break
         default:
@@ -365,8 +367,8 @@ public struct BinlogAnalyzer {
         return t
     }
 
-    private mutating func resolve(_ table: TableMapEvent) throws(BinlogDecodingError) {
-        if let r = resolvedFor, selection != nil {
+    private mutating func resolve(_ table: TableMapEvent, _ selection: inout RowSelection) throws(BinlogDecodingError) {
+        if let r = resolvedFor {
             if r === table { return }
             if r == table { resolvedFor = table; return }
         }
@@ -401,7 +403,7 @@ public struct BinlogAnalyzer {
         return BinlogDecodingError(.invalidValue("column \(name) not found in \(table.qualifiedName); \(hint)"), field: "analyze", byteOffset: 0)
     }
 
-    private mutating func applyRows(_ r: RowsEvent, fileIndex: Int, file: String, endPos: UInt64) throws(BinlogDecodingError) {
+    private mutating func applyRows(_ r: RowsEvent, fileIndex: Int, file: String, endPos: UInt64, selection: inout RowSelection) throws(BinlogDecodingError) {
         let table = r.table
         if table !== matchingTable {
             if table === otherTable { return }
@@ -411,18 +413,15 @@ public struct BinlogAnalyzer {
             }
             matchingTable = table
         }
-        try resolve(table)
+        try resolve(table, &selection)
         // Rows outside BEGIN…COMMIT (rare: some non-transactional writers) commit at statement end.
         let implicit = !inTransaction
         if implicit { begin(gtid: currentGTID, timestamp: transactionTimestamp) }
-        // The selection is moved out while rows are read into it, and put back after.
-        guard var selection = self.selection.take() else { return }
         let kind = r.kind
         try r.forEachRow(into: &selection) { (s: inout RowSelection) throws(BinlogDecodingError) in
             summary.rows += 1
             applyRow(kind: kind, s)
         }
-        self.selection = selection
         if implicit && r.isStatementEnd { commit(fileIndex: fileIndex, file: file, pos: endPos) }
     }
 
@@ -624,24 +623,30 @@ struct IntKeyedEntries {
         return BinlogAnalyzer.Entry(value: value, fileIndex: s.fileIndex, pos: s.pos)
     }
 
-    /// Sets `key` to `.int(value)`.
+    /// Sets `key` to `.int(value)`: one probe, one write.
     mutating func set(_ key: Int64, int value: Int64, fileIndex: Int, pos: UInt64) {
-        var (i, found) = find(key)
-        if found {
-            releaseOther(i)
-        } else {
-            if (count + 1) * 2 > slots.count {
-                grow()
-                i = find(key).index
+        if (count + 1) * 2 > slots.count { grow() }
+        let first = home(key)
+        var freed: Int32 = -1
+        let inserted = slots.withUnsafeMutableBufferPointer { buf -> Bool in
+            let mask = buf.count - 1
+            var i = first
+            while buf[i].used {
+                if buf[i].key == key {
+                    freed = buf[i].other
+                    buf[i] = Slot(key: key, value: value, other: -1, used: true, fileIndex: fileIndex, pos: pos)
+                    return false
+                }
+                i = (i + 1) & mask
             }
-            slots[i].used = true
-            slots[i].key = key
-            count += 1
+            buf[i] = Slot(key: key, value: value, other: -1, used: true, fileIndex: fileIndex, pos: pos)
+            return true
         }
-        slots[i].value = value
-        slots[i].other = -1
-        slots[i].fileIndex = fileIndex
-        slots[i].pos = pos
+        if inserted { count += 1 }
+        if freed >= 0 {
+            others[Int(freed)] = .null
+            freeOthers.append(freed)
+        }
     }
 
     mutating func set(_ key: Int64, _ entry: BinlogAnalyzer.Entry) {

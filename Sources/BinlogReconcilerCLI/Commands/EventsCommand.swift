@@ -32,14 +32,16 @@ struct EventsCommand: ParsableCommand {
         let out = OutputSink.standardOutput
         var w = JSONWriter()
         defer { out.flush() }
+        // Read once: option property wrappers are slow to read per event.
+        let startPosition = self.startPosition, stopPosition = self.stopPosition, verify = !noVerifyChecksum
         for file in files {
             do throws(BinlogDecodingError) {
-                let events = try BinlogFileEvents(path: file, verifyChecksums: !noVerifyChecksum)
-                while let located = try events.next() {
+                let events = try BinlogFileEvents(path: file, verifyChecksums: verify)
+                try events.forEach { located throws(BinlogDecodingError) in
                     let e = located.event
                     if located.inPayload == nil {
-                        if let s = startPosition, e.offset < s { continue }
-                        if let s = stopPosition, e.offset >= s { break }
+                        if let s = startPosition, e.offset < s { return true }
+                        if let s = stopPosition, e.offset >= s { return false }
                     }
                     var rows: [RowChange]? = nil
                     if case .rows(let r) = e.body {
@@ -52,8 +54,9 @@ struct EventsCommand: ParsableCommand {
                     }
                     EventJSON.write(e, file: file, inPayload: located.inPayload, rows: rows, into: &w)
                     out.writeLine(&w)
-                    if out.failed { return }
+                    return !out.failed
                 }
+                if out.failed { return }
             } catch {
                 out.flush()
                 printError("binlog-reconciler: " + error.description)
