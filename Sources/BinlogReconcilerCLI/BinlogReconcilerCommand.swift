@@ -16,7 +16,7 @@ struct BinlogReconcilerCommand: AsyncParsableCommand {
             """,
         version: BinlogReconcilerVersion.string,
         subcommands: [
-            EventsCommand.self, AnalyzeCommand.self, RunCommand.self, CheckCommand.self, DoctorCommand.self, CheckpointCommand.self,
+            EventsCommand.self, AnalyzeCommand.self, RunCommand.self, CheckCommand.self, DoctorCommand.self, CheckpointCommand.self, SimulateCommand.self,
             BenchCommand.self, BenchReplicationCommand.self, BenchCheckpointCommand.self,
         ]
     )

@@ -122,6 +122,45 @@ import Testing
         #expect(normal.records.isEmpty)
     }
 
+    /// A hot key evicted (e.g. a Redis restart), reloaded while it keeps selling: the `missing`
+    /// divergence closes when the key is back with a consistent value, even though the key is
+    /// never quiet; a `redis_higher` divergence on the same hot key stays open (its error could
+    /// be hiding among the values the key sweeps through).
+    @Test func missingResolvesWhenTheKeyIsBackEvenIfHotButAWrongValueDoesNot() throws {
+        let w = World()
+        w.run(until: 5)
+        w.redis = .missing; w.notify()
+        w.run(until: 15)
+        #expect(w.divergences.map(\.kind) == [.missing])
+        // Reloaded from MySQL at 15.0 (100); it sells one unit every 0.5 s, Redis leading MySQL by 0.2 s.
+        w.redis = .value("100"); w.notify()
+        var stock = 100
+        var t = 15.0
+        while t < 25 {
+            t += 0.5; w.run(until: t)
+            stock -= 1; w.redis = .value("\(stock)"); w.notify()
+            w.run(until: t + 0.2); w.commit(.int(Int64(stock)))
+        }
+        w.run(until: 26)
+        #expect(w.resolved.count == 1)
+        #expect(w.resolved.first?.id == w.divergences.first?.id)
+        #expect(w.divergences.count == 1)
+
+        let h = World()
+        h.run(until: 5)
+        h.redis = .value("110"); h.notify()  // stale write-back: Redis 10 higher, on a key that then sells
+        stock = 100
+        t = 5.0
+        while t < 15 {
+            t += 0.5; h.run(until: t)
+            stock -= 1; h.redis = .value("\(stock + 10)"); h.notify()
+            h.run(until: t + 0.2); h.commit(.int(Int64(stock)))
+        }
+        h.run(until: 30)  // quiet from 15.2: the wrong value is confirmed then and stays open
+        #expect(h.divergences.map(\.kind) == [.redisHigher])
+        #expect(h.resolved.isEmpty)
+    }
+
     @Test func orphanNotANumberAndWrongType() {
         let orphan = World()
         orphan.run(until: 5)

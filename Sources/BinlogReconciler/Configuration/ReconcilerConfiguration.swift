@@ -8,6 +8,12 @@ public struct Secret: Sendable, CustomStringConvertible {
     public let source: String
     public var description: String { value == nil ? "(none)" : "(from \(source))" }
 
+    /// - Parameter source: where it came from, for messages (`$MYSQL_PWD`, a file name).
+    public init(value: String?, source: String) {
+        self.value = value
+        self.source = source
+    }
+
     /// `password_env = "NAME"` or `password_file = "/path"`; a literal `password` is refused.
     static func read(_ t: [String: TOMLValue], section: String, env: [String: String]) throws(ConfigurationError) -> Secret {
         if t["password"] != nil {

@@ -191,8 +191,16 @@ public final class VerdictEngine {
                     st.lastAgreedAt = obs.at
                     st.lastAgreedGTID = gtid
                     if st.open == nil { st.firstInconsistent = nil }
-                    // Resolved only when seen exactly equal while the key is quiet.
-                    if var open = st.open, !st.changes.contains(where: { $0.at >= obs.at - tol.lag && $0.at <= obs.at + tol.lead }), exactlyEqual(obs.result, expectedAtT) {
+                    // Resolved only when seen exactly equal while the key is quiet; a `missing`
+                    // divergence also when the key is back with a consistent value (an absent key
+                    // cannot be masked by a hot key's passing values; a wrong value that comes
+                    // back is a new divergence with its own first_seen).
+                    let quiet = !st.changes.contains(where: { $0.at >= obs.at - tol.lag && $0.at <= obs.at + tol.lead })
+                    let keyIsBack: Bool = {
+                        if case .value = obs.result { return st.open?.kind == .missing }
+                        return false
+                    }()
+                    if var open = st.open, (quiet && exactlyEqual(obs.result, expectedAtT)) || keyIsBack {
                         open.event = .resolved
                         open.detectedAt = now + wallOffset
                         open.expected = expectedAtT?.redisText
