@@ -97,9 +97,11 @@ public struct SalePlan: Sendable {
             for j in 0..<remaining {
                 let jitter = (faultRNG.unit() - 0.5) * spacing * 0.5
                 let at = first + Int(spacing * (Double(j) + 0.5) + jitter)
-                var candidates = (j % 2 == 0 ? hot : cold)
+                // Every kind alternates between popular and cold products from one round to the next.
+                let wantsHot = (j + j / others.count) % 2 == 0
+                var candidates = (wantsHot ? hot : cold)
                 candidates.shuffle(using: &faultRNG)
-                var rest = (j % 2 == 0 ? cold : hot)
+                var rest = (wantsHot ? cold : hot)
                 rest.shuffle(using: &faultRNG)
                 candidates += rest
                 let n = planned.count + 1
@@ -171,7 +173,11 @@ public final class FlashSale: @unchecked Sendable {
         mysqlValue = plan.initialStock
         changes = Array(repeating: [], count: n)
         inFlightOldest = Array(repeating: nil, count: plan.options.workers)
-        charted = Array(plan.byRank.prefix(plan.options.chartedHotProducts))
+        // The popular products, and the first candidates of each fault (usually the one it takes),
+        // so that the charts show the faulted products from the start of the sale.
+        var chart = Array(plan.byRank.prefix(plan.options.chartedHotProducts))
+        for f in plan.faults { for p in f.candidates.prefix(2) where !chart.contains(p) { chart.append(p) } }
+        charted = chart
     }
 
     // MARK: Setup
@@ -419,7 +425,7 @@ public final class FlashSale: @unchecked Sendable {
                 }
                 if fits {
                     faulted.insert(p)
-                    if charted.count < options.chartedHotProducts + 60 { charted.append(p) }
+                    if !charted.contains(p) { charted.append(p) }
                     return p
                 }
             }
