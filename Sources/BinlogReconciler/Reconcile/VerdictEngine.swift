@@ -85,6 +85,8 @@ public final class VerdictEngine {
         var lastAgreedGTID: String?
         /// A confirmation read is scheduled for this key.
         var awaitingConfirmation = false
+
+        var isIdle: Bool { changes.isEmpty && observations.isEmpty && open == nil && firstInconsistent == nil && !awaitingConfirmation }
     }
 
     struct WatchKey: Hashable {
@@ -178,71 +180,92 @@ public final class VerdictEngine {
     /// `position` the applied binlog position and GTID for the records.
     public func decide(now: Double, current: (Int, ShadowKey) -> ShadowValue?, position: BinlogPosition, gtid: String) -> [ReportRecord] {
         var out: [ReportRecord] = []
-        for (wk, var st) in keys {
+        var idle: [WatchKey] = []
+        // Each key's state is changed in place (`keys.values[i]`): assigning back into the
+        // dictionary while iterating it would copy the whole dictionary for every key.
+        var i = keys.startIndex
+        while i != keys.endIndex {
+            let wk = keys.keys[i]
             let tol = tolerances[wk.watch]
-            let cur = current(wk.watch, wk.key)
-            var remaining: [Observation] = []
-            for obs in st.observations {
-                guard obs.at + tol.lead <= now else { remaining.append(obs); continue }
-                let window = values(st, from: obs.at - tol.lag, to: obs.at + tol.lead, current: cur)
-                let consistent = isConsistent(obs.result, with: window, watch: wk.watch)
-                let expectedAtT = value(st, at: obs.at, current: cur)
-                if consistent {
-                    st.lastAgreedAt = obs.at
-                    st.lastAgreedGTID = gtid
-                    if st.open == nil { st.firstInconsistent = nil }
-                    // Resolved only when seen exactly equal while the key is quiet; a `missing`
-                    // divergence also when the key is back with a consistent value (an absent key
-                    // cannot be masked by a hot key's passing values; a wrong value that comes
-                    // back is a new divergence with its own first_seen).
-                    let quiet = !st.changes.contains(where: { $0.at >= obs.at - tol.lag && $0.at <= obs.at + tol.lead })
-                    let keyIsBack: Bool = {
-                        if case .value = obs.result { return st.open?.kind == .missing }
-                        return false
-                    }()
-                    if var open = st.open, (quiet && exactlyEqual(obs.result, expectedAtT)) || keyIsBack {
-                        open.event = .resolved
-                        open.detectedAt = now + wallOffset
-                        open.expected = expectedAtT?.redisText
-                        open.redis = text(obs.result)
-                        open.binlog = position
-                        open.binlogGTID = gtid
-                        out.append(open)
-                        st.open = nil
-                        st.firstInconsistent = nil
-                    }
-                    continue
-                }
-                let kind = classify(obs.result, window: window, expected: expectedAtT, watch: wk.watch)
-                guard st.open == nil else { continue }
-                if let first = st.firstInconsistent {
-                    if obs.at - first.at >= tol.confirm - 1e-9 {
-                        let record = ReportRecord(
-                            event: .divergence,
-                            id: "\(watchNames[wk.watch])|\(wk.key)|\(Self.rfc3339(first.at + wallOffset))",
-                            watch: watchNames[wk.watch], key: wk.key.description, redisKey: redisKey(wk.watch, wk.key),
-                            expected: (cur ?? expectedAtT)?.redisText, redis: text(obs.result), kind: kind,
-                            firstSeen: first.at + wallOffset, detectedAt: now + wallOffset,
-                            lastAgreedAt: st.lastAgreedAt.map { $0 + wallOffset }, lastAgreedGTID: st.lastAgreedGTID,
-                            binlog: position, binlogGTID: gtid)
-                        st.open = record
-                        out.append(record)
-                    }
-                } else {
-                    st.firstInconsistent = (obs.at, kind, text(obs.result))
-                }
-            }
-            st.observations = remaining
-            // History is kept only for keys changed within the last G + L + C (and one more C).
             let horizon = now - tol.window - tol.confirm
-            st.changes.removeAll { $0.at < horizon }
-            if st.changes.isEmpty && st.observations.isEmpty && st.open == nil && st.firstInconsistent == nil && !st.awaitingConfirmation && !scheduled.contains(wk) {
-                keys.removeValue(forKey: wk)
+            let due = keys.values[i].observations.first.map { $0.at + tol.lead <= now } ?? false
+            let stale = keys.values[i].changes.first.map { $0.at < horizon } ?? false
+            if due || stale || keys.values[i].isIdle {
+                if decide(wk, &keys.values[i], now: now, current: current, position: position, gtid: gtid, into: &out) { idle.append(wk) }
+            }
+            keys.formIndex(after: &i)
+        }
+        for wk in idle where !scheduled.contains(wk) { keys.removeValue(forKey: wk) }
+        return out
+    }
+
+    /// Decides one key's observations old enough; returns true when nothing about it is left to keep.
+    private func decide(
+        _ wk: WatchKey, _ st: inout KeyState, now: Double, current: (Int, ShadowKey) -> ShadowValue?, position: BinlogPosition, gtid: String,
+        into out: inout [ReportRecord]
+    ) -> Bool {
+        let tol = tolerances[wk.watch]
+        let cur = current(wk.watch, wk.key)
+        var remaining: [Observation] = []
+        for obs in st.observations {
+            guard obs.at + tol.lead <= now else { remaining.append(obs); continue }
+            let window = values(st, from: obs.at - tol.lag, to: obs.at + tol.lead, current: cur)
+            let consistent = isConsistent(obs.result, with: window, watch: wk.watch)
+            let expectedAtT = value(st, at: obs.at, current: cur)
+            if consistent {
+                st.lastAgreedAt = obs.at
+                st.lastAgreedGTID = gtid
+                if st.open == nil { st.firstInconsistent = nil }
+                // Resolved only when seen exactly equal while the key is quiet; a `missing`
+                // divergence also when the key is back with a consistent value (an absent key
+                // cannot be masked by a hot key's passing values; a wrong value that comes
+                // back is a new divergence with its own first_seen).
+                let quiet = !st.changes.contains(where: { $0.at >= obs.at - tol.lag && $0.at <= obs.at + tol.lead })
+                let keyIsBack: Bool = {
+                    if case .value = obs.result { return st.open?.kind == .missing }
+                    return false
+                }()
+                if var open = st.open, (quiet && exactlyEqual(obs.result, expectedAtT)) || keyIsBack {
+                    open.event = .resolved
+                    open.detectedAt = now + wallOffset
+                    open.expected = expectedAtT?.redisText
+                    open.redis = text(obs.result)
+                    open.binlog = position
+                    open.binlogGTID = gtid
+                    out.append(open)
+                    st.open = nil
+                    st.firstInconsistent = nil
+                }
+                continue
+            }
+            let kind = classify(obs.result, window: window, expected: expectedAtT, watch: wk.watch)
+            guard st.open == nil else { continue }
+            if let first = st.firstInconsistent {
+                if obs.at - first.at >= tol.confirm - 1e-9 {
+                    let record = ReportRecord(
+                        event: .divergence,
+                        id: "\(watchNames[wk.watch])|\(wk.key)|\(Self.rfc3339(first.at + wallOffset))",
+                        watch: watchNames[wk.watch], key: wk.key.description, redisKey: redisKey(wk.watch, wk.key),
+                        expected: (cur ?? expectedAtT)?.redisText, redis: text(obs.result), kind: kind,
+                        firstSeen: first.at + wallOffset, detectedAt: now + wallOffset,
+                        lastAgreedAt: st.lastAgreedAt.map { $0 + wallOffset }, lastAgreedGTID: st.lastAgreedGTID,
+                        binlog: position, binlogGTID: gtid)
+                    st.open = record
+                    out.append(record)
+                }
             } else {
-                keys[wk] = st
+                st.firstInconsistent = (obs.at, kind, text(obs.result))
             }
         }
-        return out
+        st.observations = remaining
+        // History is kept only for keys changed within the last G + L + C (and one more C).
+        let horizon = now - tol.window - tol.confirm
+        if let firstKept = st.changes.firstIndex(where: { $0.at >= horizon }) {
+            if firstKept > 0 { st.changes.removeFirst(firstKept) }
+        } else if !st.changes.isEmpty {
+            st.changes.removeAll()
+        }
+        return st.isIdle
     }
 
     /// Marks an open divergence as repaired (the caller wrote the expected value with CAS).
