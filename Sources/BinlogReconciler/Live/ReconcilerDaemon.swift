@@ -40,6 +40,8 @@ public final class ReconcilerDaemon: @unchecked Sendable {
     var sourcePosition: BinlogPosition?
     var sourcePolledAt = 0.0
     var wasCaughtUp = false
+    /// The next catch-up ends with a full sweep (set at start and after every reconnect).
+    var catchUpSweepNeeded = true
     var sweepRequested = true
     var stopping = false
     var tailFinished = false
@@ -220,7 +222,7 @@ public final class ReconcilerDaemon: @unchecked Sendable {
                 attempt += 1
                 let delay = min(30.0, 0.2 * pow(2.0, Double(min(attempt, 8)))) * Double.random(in: 0.5...1.0)
                 logger.warning("binlog connection lost; reconnecting from the last commit", metadata: ["error": "\(e)", "retry_in": "\(Int(delay * 1000)) ms"])
-                lock.withLock { wasCaughtUp = false }
+                lock.withLock { wasCaughtUp = false; catchUpSweepNeeded = true }
                 Thread.sleep(forTimeInterval: delay)
             } catch {
                 if !isStopping {
@@ -274,6 +276,7 @@ public final class ReconcilerDaemon: @unchecked Sendable {
         let started = monotonicSeconds()
         var nextSweep = 0.0
         var quietSince: Double?
+        var behindSince: Double?
         while true {
             let now = monotonicSeconds()
             let (due, caught, stop, fatal, finished) = lock.withLock {
@@ -282,14 +285,29 @@ public final class ReconcilerDaemon: @unchecked Sendable {
             if let fatal { throw ApplyError(fatal) }
             if stop { break }
             if caught && !lock.withLock({ wasCaughtUp }) {
-                lock.withLock { wasCaughtUp = true; sweepRequested = true }
-                logger.info("caught up with the source", metadata: ["position": "\(lock.withLock { state.position })"])
+                // Catching up after a bootstrap, a resume or a reconnect ends with a full sweep; so
+                // does a lag long enough to matter. Blips under a steady write load (the source's
+                // position polled a moment before our apply) need none: their reads were deferred.
+                let longLag = behindSince.map { now - $0 >= 1.0 } ?? false
+                let sweepNow = lock.withLock { () -> Bool in
+                    wasCaughtUp = true
+                    let s = catchUpSweepNeeded || longLag
+                    catchUpSweepNeeded = false
+                    if s { sweepRequested = true }
+                    return s
+                }
+                if sweepNow {
+                    logger.info("caught up with the source", metadata: ["position": "\(lock.withLock { state.position })"])
+                }
+                behindSince = nil
             }
             if !caught && lock.withLock({ wasCaughtUp }) && !finished {
                 lock.withLock { wasCaughtUp = false }
+                behindSince = now
             }
             if !due.isEmpty {
-                if caught { try read(due, redis: redis, trigger: "change") } else { lock.withLock { sweepRequested = true } }
+                // Reads are taken only while caught up: the ones due while behind wait for it.
+                if caught { try read(due, redis: redis, trigger: "change") } else { lock.withLock { engine.reschedule(due, at: now + 0.02) } }
             }
             if caught && (lock.withLock({ sweepRequested }) || now >= nextSweep) {
                 lock.withLock { sweepRequested = false }

@@ -152,6 +152,11 @@ public final class VerdictEngine {
         return out
     }
 
+    /// Puts reads back in the schedule (they came due while the sidecar was behind the source).
+    public func reschedule(_ reads: [(watch: Int, key: ShadowKey)], at: Double) {
+        for r in reads { scheduleRead(WatchKey(watch: r.watch, key: r.key), at: at) }
+    }
+
     /// When the next scheduled read is due.
     public var nextReadAt: Double? { schedule.first?.at }
 
