@@ -17,7 +17,7 @@ struct BinlogReconcilerCommand: AsyncParsableCommand {
         version: BinlogReconcilerVersion.string,
         subcommands: [
             EventsCommand.self, AnalyzeCommand.self, RunCommand.self, CheckCommand.self, DoctorCommand.self, CheckpointCommand.self,
-            BenchCommand.self, BenchReplicationCommand.self, BenchCheckpointCommand.self,
+            BenchCommand.self, BenchReplicationCommand.self, BenchCheckpointCommand.self, BenchApplyLagCommand.self,
         ]
     )
 }
