@@ -17,7 +17,8 @@ struct BinlogReconcilerCommand: AsyncParsableCommand {
         version: BinlogReconcilerVersion.string,
         subcommands: [
             EventsCommand.self, AnalyzeCommand.self, RunCommand.self, CheckCommand.self, DoctorCommand.self, CheckpointCommand.self,
-            BenchCommand.self, BenchReplicationCommand.self, BenchCheckpointCommand.self, BenchApplyLagCommand.self,
+            BenchCommand.self, BenchReplicationCommand.self, BenchCheckpointCommand.self,
+            BenchApplyLagCommand.self,
         ]
     )
 }
