@@ -18,6 +18,7 @@ struct BinlogReconcilerCommand: AsyncParsableCommand {
         subcommands: [
             EventsCommand.self, AnalyzeCommand.self, RunCommand.self, CheckCommand.self, DoctorCommand.self, CheckpointCommand.self, SimulateCommand.self,
             BenchCommand.self, BenchReplicationCommand.self, BenchCheckpointCommand.self,
+            BenchApplyLagCommand.self,
         ]
     )
 }

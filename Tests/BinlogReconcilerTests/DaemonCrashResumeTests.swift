@@ -104,13 +104,13 @@ extension DaemonCrashResumeTests {
         let path = dir + ".toml"
         try config.write(toFile: path, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: path) }
-        func runFor(_ seconds: Double) throws -> String {
+        func runFor(_ seconds: Double, _ extra: [String] = []) throws -> String {
             let errPath = dir + ".err"
             FileManager.default.createFile(atPath: errPath, contents: nil)
             defer { try? FileManager.default.removeItem(atPath: errPath) }
             let p = Process()
             p.executableURL = URL(fileURLWithPath: TestEnv.cli)
-            p.arguments = ["run", "--config", path, "--log-level", "notice"]
+            p.arguments = ["run", "--config", path, "--log-level", "info"] + extra
             var env = ProcessInfo.processInfo.environment
             env["BR_TEST_MYSQL_PASSWORD"] = "reconciler"
             p.environment = env
@@ -131,6 +131,22 @@ extension DaemonCrashResumeTests {
                 Thread.sleep(forTimeInterval: 0.1)
             }
             #expect(try TestEnv.sql("SHOW BINARY LOGS").first?.first == current, "could not purge the older binlogs")
+        }
+        func newestFile() throws -> String {
+            let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { !$0.hasPrefix(".") }.sorted()
+            return dir + "/" + (files.last ?? "")
+        }
+        func newestShadow() throws -> [String: String] {
+            let inspect = try TestEnv.run(TestEnv.cli, ["checkpoint", "inspect", "--values", try newestFile()])
+            var shadow: [String: String] = [:]
+            for line in inspect.stdout.split(separator: "\n").dropFirst() {
+                guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { continue }
+                shadow["\(o["key"] ?? "")"] = "\(o["value"] ?? "")"
+            }
+            return shadow
+        }
+        func selectAll() throws -> [String: String] {
+            Dictionary(uniqueKeysWithValues: try TestEnv.sql("SELECT id, stock FROM \(db).products").map { ($0[0], $0[1]) })
         }
         _ = try runFor(3)
         // While it is down: the file of its checkpoint is purged, then changes are made (in the
@@ -156,7 +172,41 @@ extension DaemonCrashResumeTests {
         try purgeAllButCurrent()
         let refused = try runFor(3)
         #expect(refused.contains("--rebootstrap"), "\(refused.suffix(2000))")
+
+        // --rebootstrap: the saved state is discarded and the tables are read again.
+        _ = try TestEnv.sql("UPDATE \(db).products SET stock = 7 WHERE id = 2; DELETE FROM \(db).products WHERE id = 3;")
+        let reboot = try runFor(3, ["--rebootstrap"])
+        #expect(reboot.contains("--rebootstrap: discarding saved state"), "\(reboot.suffix(2000))")
+        #expect(reboot.contains("bootstrapped from a consistent snapshot"), "\(reboot.suffix(2000))")
+        #expect(!reboot.contains("resuming from checkpoint") && !reboot.contains("binlog tail stopped"), "\(reboot.suffix(2000))")
+        #expect(try newestShadow() == selectAll(), "\(reboot.suffix(2000))")
+        // The next plain run resumes from the checkpoint --rebootstrap wrote, and follows changes.
+        _ = try TestEnv.sql("UPDATE \(db).products SET stock = 11 WHERE id = 4; INSERT INTO \(db).products VALUES (99, 'p99', 9);")
+        let resumed = try runFor(3)
+        #expect(resumed.contains("resuming from checkpoint"), "\(resumed.suffix(2000))")
+        #expect(try newestShadow() == selectAll(), "\(resumed.suffix(2000))")
+
+        // The checkpoint records the real source: flavour from its version string, its own
+        // @@server_id (not the replica id of the configuration).
+        let header = try TestEnv.run(TestEnv.cli, ["checkpoint", "inspect", newestFile()])
+        let h = try #require(try JSONSerialization.jsonObject(with: Data(header.stdout.utf8)) as? [String: Any])
+        let source = try #require(h["source"] as? [String: Any])
+        let version = try TestEnv.sql("SELECT VERSION(), @@server_id")[0]
+        #expect(source["flavour"] as? String == ServerFlavor.detect(version: version[0]).rawValue)
+        #expect(source["flavour"] as? String == "mariadb")
+        #expect("\(source["server_id"] ?? "")" == version[1])
+        #expect(source["server_uuid"] is NSNull)
+
+        // A checkpoint from a server of the other flavour is refused, naming --rebootstrap.
+        let store = try CheckpointStore(directory: dir, keep: 3)
+        var foreign = try #require(try store.loadNewestValid()).checkpoint
+        foreign.header.source.flavour = .mysql
+        foreign.header.source.serverUUID = "3e11fa47-71ca-11e1-9e33-c80aa9429562"
+        try store.write(foreign)
+        let mismatch = try runFor(2)
+        #expect(mismatch.contains("taken from a mysql source but the source is mariadb") && mismatch.contains("--rebootstrap"), "\(mismatch.suffix(2000))")
     }
+
 }
 
 final class LockedFlag: @unchecked Sendable {

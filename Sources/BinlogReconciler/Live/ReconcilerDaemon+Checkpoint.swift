@@ -9,6 +9,16 @@ extension ReconcilerDaemon {
         })
     }
 
+    /// The source's identity for checkpoints: the flavour detected from its version string (or set
+    /// in the configuration), its `@@server_id` and, for MySQL, its `@@server_uuid`.
+    static func identify(_ sql: SQLConnection) throws -> CheckpointSource {
+        let flavour: CheckpointSource.Flavour = sql.flavor == .mysql ? .mysql : .mariadb
+        let row = try sql.query(flavour == .mysql ? "SELECT @@server_id, @@server_uuid" : "SELECT @@server_id").first
+        let serverID = row.flatMap { $0[0] }.flatMap { UInt32($0) } ?? 0
+        let uuid = flavour == .mysql ? row.flatMap { $0.count > 1 ? $0[1] : nil } : nil
+        return CheckpointSource(flavour: flavour, serverID: serverID, serverUUID: uuid)
+    }
+
     /// Resumes from the newest valid checkpoint, or returns false (then the caller bootstraps).
     func resumeFromCheckpoint(_ store: CheckpointStore) throws -> Bool {
         guard let loaded = try store.loadNewestValid() else {
@@ -19,6 +29,9 @@ extension ReconcilerDaemon {
         let c = loaded.checkpoint
         guard c.header.watchesFingerprint == watchesFingerprint else {
             throw ConfigurationError("checkpoint \(loaded.path) was taken for other watches; start with --rebootstrap to discard it and read the tables again")
+        }
+        guard c.header.source.flavour == sourceIdentity.flavour else {
+            throw ConfigurationError("checkpoint \(loaded.path) was taken from a \(c.header.source.flavour.rawValue) source but the source is \(sourceIdentity.flavour.rawValue); start with --rebootstrap to discard it and read the tables again")
         }
         var restored = ShadowState(watchCount: configuration.watches.count, position: BinlogPosition(file: c.header.position.file, position: c.header.position.position))
         for (i, w) in configuration.watches.enumerated() {
@@ -73,7 +86,9 @@ extension ReconcilerDaemon {
             }
             let header = CheckpointHeader(
                 createdMillis: Int64(Date().timeIntervalSince1970 * 1000),
-                source: CheckpointSource(flavour: .mariadb, serverID: configuration.source.serverID, gtidDomains: Array(state.gtid.mariadb.keys).sorted()),
+                source: CheckpointSource(
+                    flavour: sourceIdentity.flavour, serverID: sourceIdentity.serverID, serverUUID: sourceIdentity.serverUUID,
+                    gtidDomains: sourceIdentity.flavour == .mariadb ? Array(state.gtid.mariadb.keys).sorted() : []),
                 position: CheckpointPosition(file: state.position.file, position: state.position.position),
                 gtidState: state.gtid.description, watchesFingerprint: watchesFingerprint,
                 schemaFingerprint: CheckpointFingerprint.schema(watches.map(\.schema)))

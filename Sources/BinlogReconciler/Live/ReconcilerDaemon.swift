@@ -49,6 +49,13 @@ public final class ReconcilerDaemon: @unchecked Sendable {
     var keysChecked = 0
 
     var stream: ReplicationStream?
+    /// The source as seen at start: its flavour (from its version string), `@@server_id` and, for
+    /// MySQL, `@@server_uuid`. Recorded in every checkpoint.
+    var sourceIdentity = CheckpointSource(flavour: .mariadb, serverID: 0)
+    /// Called on the binlog tail thread after each committed transaction was applied to the
+    /// shadow maps, with the monotonic time of the application (tests and benchmarks; set before
+    /// ``run()``).
+    public var onApplied: (@Sendable (CommittedTransaction, Double) -> Void)?
     /// Prometheus series and health, served on [metrics] listen.
     public let metrics = ReconcilerMetrics()
     public let health: HealthState
@@ -85,6 +92,7 @@ public final class ReconcilerDaemon: @unchecked Sendable {
         let sourceConfig = try configuration.source.replicationConfiguration()
         let sql = try SQLConnection(configuration: sourceConfig)
         logger.info("connected to the source", metadata: ["server": "\(sql.serverVersion)", "endpoint": "\(sourceConfig.endpoint)"])
+        sourceIdentity = try Self.identify(sql)
         var store: CheckpointStore?
         if let dir = configuration.checkpoint.directory, !options.checkOnce {
             store = try CheckpointStore(directory: dir, keep: configuration.checkpoint.keep)
@@ -155,6 +163,7 @@ public final class ReconcilerDaemon: @unchecked Sendable {
         }
         var attempt = 0
         var byGTID = false
+        var lostSince: Double?
         while !isStopping {
             let (start, gtid) = lock.withLock { (state.position, state.gtid) }
             do {
@@ -171,6 +180,8 @@ public final class ReconcilerDaemon: @unchecked Sendable {
                 switch opened {
                 case .success(let stream): s = stream
                 case .failure(let e):
+                    // The server is down or restarting: retry with backoff like a lost stream.
+                    if e.kind == .connect, e.sqlError?.isConnectionError == true { throw ReplicationError(.connectionLost, e.message, sqlError: e.sqlError) }
                     guard e.kind == .binlogUnavailable else { throw e }
                     // The position is gone (purged, or another server after a failover): the same
                     // GTID domain can still serve the transactions after our GTID state.
@@ -183,6 +194,13 @@ public final class ReconcilerDaemon: @unchecked Sendable {
                 }
                 lock.withLock { stream = s }
                 logger.info("tailing the binlog", metadata: ["from": byGTID ? "gtid \(gtid)" : "\(start)", "source_server_id": "\(s.sourceServerID)"])
+                if let since = lostSince {
+                    metrics.recordReconnect(.source)
+                    logger.notice("reconnected to the source", metadata: [
+                        "from": byGTID ? "gtid \(gtid)" : "\(start)", "attempts": "\(attempt)", "down_ms": "\(Int((monotonicSeconds() - since) * 1000))",
+                    ])
+                    lostSince = nil
+                }
                 attempt = 0
                 var decoder = BinlogEventDecoder()
                 decoder.checksumBeforeFormatDescription = s.checksumAlgorithm
@@ -203,6 +221,7 @@ public final class ReconcilerDaemon: @unchecked Sendable {
                         return tx
                     }
                     if let tx = committed {
+                        onApplied?(tx, monotonicSeconds())
                         let lag = tx.timestamp > 0 ? max(0, Date().timeIntervalSince1970 - Double(tx.timestamp)) : nil
                         metrics.recordTransactionApplied(events: 1, rows: tx.changes.count, applyLag: lag)
                         metrics.setBinlogPosition(tx.end)
@@ -219,9 +238,12 @@ public final class ReconcilerDaemon: @unchecked Sendable {
             } catch let e as ReplicationError where e.isRecoverable && !isStopping {
                 byGTID = lock.withLock { state.position.file.isEmpty } && byGTID
                 assembler.abandonTransaction()
+                if lostSince == nil { lostSince = monotonicSeconds() }
                 attempt += 1
                 let delay = min(30.0, 0.2 * pow(2.0, Double(min(attempt, 8)))) * Double.random(in: 0.5...1.0)
-                logger.warning("binlog connection lost; reconnecting from the last commit", metadata: ["error": "\(e)", "retry_in": "\(Int(delay * 1000)) ms"])
+                logger.warning("binlog connection lost; reconnecting from the last commit", metadata: [
+                    "error": "\(e)", "retry_in": "\(Int(delay * 1000)) ms", "attempt": "\(attempt)", "from": "\(lock.withLock { state.position })",
+                ])
                 lock.withLock { wasCaughtUp = false; catchUpSweepNeeded = true }
                 Thread.sleep(forTimeInterval: delay)
             } catch {
