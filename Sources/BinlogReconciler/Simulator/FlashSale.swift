@@ -444,28 +444,12 @@ public final class FlashSale: @unchecked Sendable {
         switch f.kind {
         case .lostMySQLWrite:
             let t = SaleTime.now()
-            let v = try r.command(["EVAL", Self.preDeduct, "1", key, String(q)]).integer.map { Int($0) } ?? -1
-            guard v >= 0 else {
-                logger.warning("fault \(f.id): the pre-deduct was refused (\(v)); skipped")
-                return
-            }
-            lock.withLock {
-                redisValue[p - 1] = v
-                changes[p - 1].append(t)
-            }
+            guard let v = try faultPreDeduct(f, product: p, qty: q, at: t, redis: r) else { return }
             record(f, product: p, injectedAt: t, effectiveAt: t, redis: (v + q, v), mysql: (mysqlNow, mysqlNow), gapChanged: true)
         case .lostRedisWrite, .doubleDecrement:
             let t = SaleTime.now()
             if f.kind == .doubleDecrement {
-                let v = try r.command(["EVAL", Self.preDeduct, "1", key, String(q)]).integer.map { Int($0) } ?? -1
-                guard v >= 0 else {
-                    logger.warning("fault \(f.id): the pre-deduct was refused (\(v)); skipped")
-                    return
-                }
-                lock.withLock {
-                    redisValue[p - 1] = v
-                    changes[p - 1].append(t)
-                }
+                guard try faultPreDeduct(f, product: p, qty: q, at: t, redis: r) != nil else { return }
             }
             // The worker that commits it writes the fault record (it takes effect at the commit).
             lock.withLock {
@@ -504,6 +488,20 @@ public final class FlashSale: @unchecked Sendable {
         case .redisRestart:
             break
         }
+    }
+
+    /// The order's Redis pre-deduct, done by a fault: the new stock, or nil (logged) when refused.
+    private func faultPreDeduct(_ f: PlannedFault, product p: Int, qty q: Int, at t: Double, redis r: RedisConnection) throws -> Int? {
+        let v = try r.command(["EVAL", Self.preDeduct, "1", options.redisKey(p), String(q)]).integer.map { Int($0) } ?? -1
+        guard v >= 0 else {
+            logger.warning("fault \(f.id): the pre-deduct was refused (\(v)); skipped")
+            return nil
+        }
+        lock.withLock {
+            redisValue[p - 1] = v
+            changes[p - 1].append(t)
+        }
+        return v
     }
 
     /// Restarts Redis (all keys are lost); returns when the application will reload them.

@@ -22,17 +22,20 @@ struct ConfigOptions: ParsableArguments {
         }
     }
 
-    func logger(_ c: ReconcilerConfiguration) -> Logger {
-        let level = Logger.Level(rawValue: logLevel ?? c.logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardError(label: label)
-            h.logLevel = level
-            return h
-        }
-        var l = Logger(label: "binlog-reconciler")
-        l.logLevel = level
-        return l
+    func logger(_ c: ReconcilerConfiguration) -> Logger { standardErrorLogger(label: "binlog-reconciler", level: logLevel ?? c.logLevel) }
+}
+
+/// Bootstraps swift-log to stderr at `level` (a name; unknown names mean info) and returns a logger.
+func standardErrorLogger(label: String, level name: String) -> Logger {
+    let level = Logger.Level(rawValue: name) ?? .info
+    LoggingSystem.bootstrap { label in
+        var h = StreamLogHandler.standardError(label: label)
+        h.logLevel = level
+        return h
     }
+    var l = Logger(label: label)
+    l.logLevel = level
+    return l
 }
 
 struct RunCommand: ParsableCommand {

@@ -73,17 +73,7 @@ struct SaleOptions: ParsableArguments {
         return (c, o, sql, redis)
     }
 
-    func logger() -> Logger {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardError(label: label)
-            h.logLevel = level
-            return h
-        }
-        var l = Logger(label: "simulate")
-        l.logLevel = level
-        return l
-    }
+    func logger() -> Logger { standardErrorLogger(label: "simulate", level: logLevel) }
 }
 
 struct SimulateSetup: ParsableCommand {
