@@ -135,6 +135,8 @@ public struct ReconcileSettings: Sendable {
     public var report = "-"
     public var reportStream: String?
     public var reportStreamMaxLength = 10000
+    /// Records held for the stream while Redis is unreachable; the oldest go first when full.
+    public var reportStreamQueue = 10000
 }
 
 public struct CheckpointSettings: Sendable {
@@ -271,6 +273,10 @@ public struct ReconcilerConfiguration: Sendable {
             c.reconcile.report = try r.string("report") ?? "-"
             c.reconcile.reportStream = try r.string("report_stream")
             c.reconcile.reportStreamMaxLength = try r.int("report_stream_maxlen") ?? c.reconcile.reportStreamMaxLength
+            c.reconcile.reportStreamQueue = try r.int("report_stream_queue") ?? c.reconcile.reportStreamQueue
+            guard c.reconcile.reportStreamMaxLength >= 1, c.reconcile.reportStreamQueue >= 1 else {
+                throw ConfigurationError("[reconcile] report_stream_maxlen and report_stream_queue must be at least 1")
+            }
             try r.finish()
         }
         if let s = doc["checkpoint"]?.table {

@@ -43,6 +43,20 @@ public struct ReportRecord: Sendable {
     /// For `summary` records.
     public var reason: String? = nil
     public var keys: Int? = nil
+    public var summary: SummaryDetails? = nil
+}
+
+/// The extra fields of a `summary` record (a Redis flush or restart).
+public struct SummaryDetails: Sendable {
+    /// Watched keys the sweep after the incident read.
+    public var keysChecked: Int
+    /// When the incident was first noticed (wall-clock Unix seconds).
+    public var noticedAt: Double
+    public var runID: String?
+    public var previousRunID: String?
+    /// Keys in the configured Redis database before and after (INFO keyspace), when known.
+    public var redisKeysBefore: Int?
+    public var redisKeysAfter: Int?
 }
 
 /// The lag-aware verdict rule of the reconcile issue, as a pure state machine: time comes in as
