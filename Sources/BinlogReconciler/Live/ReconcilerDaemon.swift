@@ -331,9 +331,11 @@ public final class ReconcilerDaemon: @unchecked Sendable {
             if !caught && lock.withLock({ wasCaughtUp }) && !finished {
                 lock.withLock { wasCaughtUp = false }
             }
+            var usedRedis = false
             do {
                 if !due.isEmpty {
                     if caught && now >= redisRetryAt {
+                        usedRedis = true
                         for trigger in [VerdictEngine.ReadTrigger.change, .notification, .confirm] {
                             let keys = due.filter { $0.trigger == trigger }.map { ($0.watch, $0.key) }
                             if !keys.isEmpty { _ = try read(keys, redis: redis, trigger: trigger.metricsTrigger) }
@@ -344,13 +346,14 @@ public final class ReconcilerDaemon: @unchecked Sendable {
                 }
                 if caught && now >= redisRetryAt && (lock.withLock({ sweepRequested }) || now >= nextSweep) {
                     lock.withLock { sweepRequested = false }
+                    usedRedis = true
                     let sweepStart = monotonicSeconds()
                     let (checked, missing) = try sweep(redis)
                     writeIncidentSummary(sweepStartedAt: sweepStart, keysChecked: checked, missing: missing)
                     // `check` sweeps once; the daemon sweeps every interval.
                     nextSweep = options.checkOnce ? .infinity : monotonicSeconds() + configuration.reconcile.sweepIntervalSeconds
                 }
-                if redisDown {
+                if redisDown && usedRedis {
                     redisDown = false
                     health.setRedisReachable(true)
                     logger.notice("Redis answers the reconciler again")
