@@ -197,7 +197,7 @@ final class DaemonUnderTest {
     @Test(.enabled(if: RedisTestEnv.scriptsOwnRedis, "the Redis on BR_REDIS_PORT was not started by scripts/redis-start from BR_STATE_DIR"))
     func restartIsSummarizedOnceThenEachKeyIsMissingThenResolved() throws {
         guard DaemonCheckTests.serversUp else { Issue.record("MariaDB and Redis must run (scripts/test starts them)"); return }
-        let d = try DaemonUnderTest(rows: 400, reconcile: "sweep_interval_seconds = 2")
+        let d = try DaemonUnderTest(rows: 10000, reconcile: "sweep_interval_seconds = 2")
         #expect(d.waitReady(), "\(d.stderr.suffix(2000))")
         defer { _ = RedisTestEnv.script("redis-start") }
         // Through posix_spawn with a clean signal mask and no inherited descriptors (see
@@ -213,7 +213,7 @@ final class DaemonUnderTest {
         #expect(d.records("summary").isEmpty, "no summary before Redis answers")
         let started = RedisTestEnv.script("redis-start")
         #expect(started.status == 0, "\(started.output)")
-        try Self.expectIncident(d, reason: "redis_restart", since: stoppedAt, keys: 400) {
+        try Self.expectIncident(d, reason: "redis_restart", since: stoppedAt, keys: 10000) {
             try d.reloadFromMySQL()
         }
         if let s = d.records("summary").first {
@@ -223,7 +223,7 @@ final class DaemonUnderTest {
         let m = try d.metrics()
         #expect((d.metric(m, "binlog_reconciler_reconnects_total{target=\"redis\"}") ?? 0) >= 1, "\(m)")
         #expect((d.metric(m, "binlog_reconciler_redis_errors_total") ?? 0) >= 1)
-        #expect(d.metric(m, "binlog_reconciler_divergences_total{kind=\"missing\"}") == 400)
+        #expect(d.metric(m, "binlog_reconciler_divergences_total{kind=\"missing\"}") == 10000)
         #expect(d.stop() == 0, "\(d.stderr.suffix(2000))")
     }
 }
