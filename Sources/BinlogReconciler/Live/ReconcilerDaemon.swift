@@ -493,7 +493,7 @@ public final class ReconcilerDaemon: @unchecked Sendable {
             }
         }
         let secs = monotonicSeconds() - started
-        metrics.recordSweep(keys: total, duration: .milliseconds(Int64(secs * 1000)))
+        metrics.recordSweep(keys: total, duration: .nanoseconds(Int64(secs * 1e9)))
         logger.debug("sweep", metadata: ["keys": "\(total)", "ms": "\(Int(secs * 1000))"])
         return (total, missing)
     }

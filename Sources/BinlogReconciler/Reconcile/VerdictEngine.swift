@@ -116,7 +116,16 @@ public final class VerdictEngine {
     /// Scheduled reads: a min-heap on time with lazy deletion; `scheduledAt` holds the live entry
     /// of each key (an entry whose time differs is stale and skipped when popped).
     private var schedule = MinHeap<Scheduled>()
-    private var scheduledAt: [WatchKey: (at: Double, trigger: ReadTrigger)] = [:]
+    private var scheduledAt: [WatchKey: PendingRead] = [:]
+
+    /// The next read of a key, and the latest later one requested meanwhile (scheduled when the
+    /// first is taken, so that a read after a change at τ + G is not lost to an earlier
+    /// notification or confirmation read).
+    struct PendingRead {
+        var at: Double
+        var trigger: ReadTrigger
+        var followUp: (at: Double, trigger: ReadTrigger)?
+    }
     /// Keys with observations to decide, by when they can first be decided (t + L).
     private var decideQueue = MinHeap<Scheduled>()
     private var lastCollect = -Double.infinity
@@ -210,6 +219,13 @@ public final class VerdictEngine {
             guard let live = scheduledAt[top.key], live.at == top.at else { continue }
             scheduledAt.removeValue(forKey: top.key)
             out.append(DueRead(watch: top.key.watch, key: top.key.key, trigger: live.trigger))
+            if let f = live.followUp {
+                if f.at <= now {
+                    // Due as well: this read serves both.
+                } else {
+                    scheduleRead(top.key, at: f.at, trigger: f.trigger)
+                }
+            }
         }
         return out
     }
@@ -327,6 +343,10 @@ public final class VerdictEngine {
         guard var st = keys[wk], let open = st.open else { return nil }
         st.open = nil
         st.firstInconsistent = nil
+        // Reads taken before the repair saw the value it replaced: deciding them now would open
+        // the divergence again.
+        st.observations.removeAll()
+        st.awaitingConfirmation = false
         keys[wk] = st
         return open
     }
@@ -349,9 +369,19 @@ public final class VerdictEngine {
     // MARK: - The rule
 
     private func scheduleRead(_ wk: WatchKey, at: Double, trigger: ReadTrigger) {
-        // Keep the earlier of the two; a later read is re-requested by its own trigger.
-        if let live = scheduledAt[wk], live.at <= at { return }
-        scheduledAt[wk] = (at, trigger)
+        // The earlier of the two is scheduled; the later one follows it (the latest one only:
+        // one read after all pending requests covers them).
+        if var live = scheduledAt[wk] {
+            if live.at <= at {
+                if at > live.at + 0.001 && (live.followUp == nil || live.followUp!.at < at) { live.followUp = (at, trigger) }
+                scheduledAt[wk] = live
+                return
+            }
+            let later = (live.followUp?.at ?? 0) > live.at ? live.followUp! : (live.at, live.trigger)
+            scheduledAt[wk] = PendingRead(at: at, trigger: trigger, followUp: later)
+        } else {
+            scheduledAt[wk] = PendingRead(at: at, trigger: trigger)
+        }
         seq &+= 1
         schedule.insert(Scheduled(at: at, seq: seq, key: wk))
     }
