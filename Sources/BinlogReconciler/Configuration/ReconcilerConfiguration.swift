@@ -75,6 +75,15 @@ public struct WatchConfiguration: Sendable, Hashable {
     public var scanOrphans = false
 
     public var qualifiedTable: String { database + "." + table }
+
+    public init(name: String, database: String, table: String, keyColumns: [String], valueColumn: String, target: RedisTarget) {
+        self.name = name
+        self.database = database
+        self.table = table
+        self.keyColumns = keyColumns
+        self.valueColumn = valueColumn
+        self.target = target
+    }
 }
 
 public struct SourceSettings: Sendable {
