@@ -81,6 +81,15 @@ public struct WatchConfiguration: Sendable, Hashable {
     public var scanOrphans = false
 
     public var qualifiedTable: String { database + "." + table }
+
+    public init(name: String, database: String, table: String, keyColumns: [String], valueColumn: String, target: RedisTarget) {
+        self.name = name
+        self.database = database
+        self.table = table
+        self.keyColumns = keyColumns
+        self.valueColumn = valueColumn
+        self.target = target
+    }
 }
 
 public struct SourceSettings: Sendable {
@@ -141,6 +150,8 @@ public struct ReconcileSettings: Sendable {
     public var report = "-"
     public var reportStream: String?
     public var reportStreamMaxLength = 10000
+    /// Records held for the stream while Redis is unreachable; the oldest go first when full.
+    public var reportStreamQueue = 10000
 }
 
 public struct CheckpointSettings: Sendable {
@@ -277,6 +288,10 @@ public struct ReconcilerConfiguration: Sendable {
             c.reconcile.report = try r.string("report") ?? "-"
             c.reconcile.reportStream = try r.string("report_stream")
             c.reconcile.reportStreamMaxLength = try r.int("report_stream_maxlen") ?? c.reconcile.reportStreamMaxLength
+            c.reconcile.reportStreamQueue = try r.int("report_stream_queue") ?? c.reconcile.reportStreamQueue
+            guard c.reconcile.reportStreamMaxLength >= 1, c.reconcile.reportStreamQueue >= 1 else {
+                throw ConfigurationError("[reconcile] report_stream_maxlen and report_stream_queue must be at least 1")
+            }
             try r.finish()
         }
         if let s = doc["checkpoint"]?.table {

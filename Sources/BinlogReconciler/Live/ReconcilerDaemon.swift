@@ -47,6 +47,16 @@ public final class ReconcilerDaemon: @unchecked Sendable {
     var tailFinished = false
     var fatalError: String?
     var keysChecked = 0
+    /// A Redis flush or restart being answered (see ReconcilerDaemon+Redis.swift).
+    var incident: RedisIncident?
+    var redisRunID: String?
+    var listener: RedisNotificationListener?
+    var keyspaceOffWarned = false
+    /// Commit timestamp (Unix seconds) of the last applied transaction, for seconds-behind.
+    var lastCommitTimestamp: UInt32 = 0
+    /// Reads of the reconcile loop: one quick retry, then the loop moves on (the watchdog
+    /// notices an outage and a sweep follows when Redis answers).
+    static let readRetry = RedisRetryPolicy(maxAttempts: 2, initialDelay: .milliseconds(50), maxDelay: .milliseconds(100))
 
     var stream: ReplicationStream?
     /// The source as seen at start: its flavour (from its version string), `@@server_id` and, for
@@ -114,8 +124,35 @@ public final class ReconcilerDaemon: @unchecked Sendable {
             if let store { writeCheckpoint(store) }
         }
 
-        let redis = try RedisConnection(configuration: configuration.redis.redisConfiguration())
-        let listener = try startNotifications()
+        let redisConfig = try configuration.redis.redisConfiguration()
+        let redis = try RedisConnection(configuration: redisConfig)
+        switch configuration.redis.notifications {
+        case .tracking:
+            let l = try startNotifications()
+            lock.withLock { listener = l }
+            logger.info("Redis notifications: client-side tracking (BCAST), flushes announced")
+        case .keyspace:
+            checkKeyspaceEvents(redis, reconnected: false)
+        case .off:
+            logger.notice("Redis notifications are off (notifications = \"off\"): Redis-side changes are seen only in sweeps; restarts and flushes by the watchdog")
+        }
+        var watchdog: RedisWatchdog?
+        if !options.checkOnce {
+            let w = RedisWatchdog(
+                configuration: redisConfig,
+                onConnect: { [weak self] conn, reconnected in self?.checkKeyspaceEvents(conn, reconnected: reconnected) },
+                handler: { [weak self] event in self?.handleWatchdog(event) })
+            w.start()
+            watchdog = w
+        }
+        if let name = configuration.reconcile.reportStream {
+            let writer = ReportStreamWriter(
+                configuration: redisConfig, stream: name, maxLength: configuration.reconcile.reportStreamMaxLength,
+                queueCapacity: configuration.reconcile.reportStreamQueue, logger: logger)
+            sink.attach(stream: writer)
+            logger.info("report records are also appended to a Redis Stream", metadata: ["stream": "\(name)", "maxlen": "~\(configuration.reconcile.reportStreamMaxLength)"])
+        }
+        defer { sink.detachStream() }
         if let listen = configuration.metrics.listen, !options.checkOnce {
             let parts = listen.split(separator: ":")
             guard parts.count == 2, let port = Int(parts[1]) else { throw ConfigurationError("[metrics] listen must be host:port, got \(listen)") }
@@ -142,7 +179,8 @@ public final class ReconcilerDaemon: @unchecked Sendable {
         }
         defer {
             requestShutdown()
-            listener?.stop()
+            watchdog?.stop()
+            lock.withLock { () -> RedisNotificationListener? in defer { listener = nil }; return listener }?.stop()
             // The final checkpoint once the tail has stopped applying.
             if let store {
                 while !lock.withLock({ tailFinished }) { Thread.sleep(forTimeInterval: 0.02) }
@@ -217,6 +255,7 @@ public final class ReconcilerDaemon: @unchecked Sendable {
                         if inFile { lastEventEnd = end }
                         let tx = try assembler.consume(event, end: end, state: &state)
                         if let tx, !tx.changes.isEmpty { engine.noteCommit(tx, at: now) }
+                        if let tx, tx.timestamp > 0 { lastCommitTimestamp = tx.timestamp }
                         inTransaction = assembler.isInTransaction
                         return tx
                     }
@@ -299,10 +338,13 @@ public final class ReconcilerDaemon: @unchecked Sendable {
         var nextSweep = 0.0
         var quietSince: Double?
         var behindSince: Double?
+        var redisRetryAt = 0.0
+        var redisDown = false
+        var nextMetrics = 0.0
         while true {
             let now = monotonicSeconds()
             let (due, caught, stop, fatal, finished) = lock.withLock {
-                (engine.dueReads(now: now), isCaughtUp(now: now), stopping, fatalError, tailFinished)
+                (engine.takeDueReads(now: now), isCaughtUp(now: now), stopping, fatalError, tailFinished)
             }
             if let fatal { throw ApplyError(fatal) }
             if stop { break }
@@ -327,15 +369,48 @@ public final class ReconcilerDaemon: @unchecked Sendable {
                 lock.withLock { wasCaughtUp = false }
                 behindSince = now
             }
-            if !due.isEmpty {
-                // Reads are taken only while caught up: the ones due while behind wait for it.
-                if caught { try read(due, redis: redis, trigger: "change") } else { lock.withLock { engine.reschedule(due, at: now + 0.02) } }
-            }
-            if caught && (lock.withLock({ sweepRequested }) || now >= nextSweep) {
-                lock.withLock { sweepRequested = false }
-                try sweep(redis)
-                // `check` sweeps once; the daemon sweeps every interval.
-                nextSweep = options.checkOnce ? .infinity : monotonicSeconds() + configuration.reconcile.sweepIntervalSeconds
+            var usedRedis = false
+            do {
+                if !due.isEmpty {
+                    if caught && now >= redisRetryAt {
+                        usedRedis = true
+                        for trigger in [VerdictEngine.ReadTrigger.change, .notification, .confirm] {
+                            let keys = due.filter { $0.trigger == trigger }.map { ($0.watch, $0.key) }
+                            if !keys.isEmpty { _ = try read(keys, redis: redis, trigger: trigger.metricsTrigger) }
+                        }
+                    } else if !caught {
+                        // Reads are taken only while caught up: the ones due while behind wait for it.
+                        lock.withLock { engine.reschedule(due, at: now + 0.02) }
+                    } else {
+                        // Redis is being retried: the sweep that follows covers these keys.
+                        lock.withLock { sweepRequested = true }
+                    }
+                }
+                if caught && now >= redisRetryAt && (lock.withLock({ sweepRequested }) || now >= nextSweep) {
+                    lock.withLock { sweepRequested = false }
+                    usedRedis = true
+                    let sweepStart = monotonicSeconds()
+                    let (checked, missing) = try sweep(redis)
+                    writeIncidentSummary(sweepStartedAt: sweepStart, keysChecked: checked, missing: missing)
+                    // `check` sweeps once; the daemon sweeps every interval.
+                    nextSweep = options.checkOnce ? .infinity : monotonicSeconds() + configuration.reconcile.sweepIntervalSeconds
+                }
+                if redisDown && usedRedis {
+                    redisDown = false
+                    health.setRedisReachable(true)
+                    logger.notice("Redis answers the reconciler again")
+                }
+            } catch let e as RedisError where e.isRetryable && !options.checkOnce {
+                // Redis is down or restarting: keep applying the binlog, retry shortly. Reads
+                // missed meanwhile are covered by the sweep that follows.
+                metrics.recordRedisError()
+                health.setRedisReachable(false)
+                lock.withLock { sweepRequested = true }
+                redisRetryAt = monotonicSeconds() + 0.2
+                if !redisDown {
+                    redisDown = true
+                    logger.warning("Redis read failed; retrying every 200 ms (the binlog is still applied)", metadata: ["error": "\(e)"])
+                }
             }
             let records = lock.withLock {
                 engine.decide(now: monotonicSeconds(), current: { w, k in state.maps[w][k] }, position: state.position, gtid: state.gtid.description)
@@ -343,7 +418,11 @@ public final class ReconcilerDaemon: @unchecked Sendable {
             for r in records {
                 if r.event == .divergence { metrics.recordDivergenceOpened(kind: r.kind) }
                 sink.write(r)
-                if r.event == .divergence && configuration.reconcile.repair { try repair(r, redis: redis) }
+                if r.event == .divergence && configuration.reconcile.repair { repairLogged(r, redis: redis) }
+            }
+            if now >= nextMetrics {
+                nextMetrics = now + 0.5
+                updateMetrics(now: now, caught: caught)
             }
             if options.checkOnce {
                 let idle = lock.withLock { engine.pendingReads == 0 && finished && wasCaughtUp }
@@ -366,9 +445,30 @@ public final class ReconcilerDaemon: @unchecked Sendable {
         return Outcome(divergencesOpen: open, divergencesReported: sink.count(.divergence), keysChecked: lock.withLock { keysChecked })
     }
 
-    /// Reads keys from Redis (pipelined) and feeds the observations to the engine.
-    func read(_ keys: [(watch: Int, key: ShadowKey)], redis: RedisConnection, trigger: String) throws {
+    /// The gauges computed from state (every half second) and the lead/lag samples.
+    func updateMetrics(now: Double, caught: Bool) {
         let watches = configuration.watches
+        let (tracked, suspects, open, samples, lastTS) = lock.withLock {
+            (watches.indices.map { engine.trackedKeys(watch: $0) }, engine.suspects, engine.openDivergences, engine.drainLeadSamples(), lastCommitTimestamp)
+        }
+        for (w, watch) in watches.enumerated() {
+            metrics.setKeysTracked(tracked[w], watch: watch.name)
+            for kind in DivergenceKind.allForMetrics {
+                metrics.setOpenDivergences(open.filter { $0.watch == watch.name && $0.kind == kind }.count, watch: watch.name, kind: kind)
+            }
+        }
+        metrics.setSuspects(suspects)
+        for s in samples { metrics.recordRedisLead(seconds: s) }
+        let behind = caught || lastTS == 0 ? 0 : max(0, Date().timeIntervalSince1970 - Double(lastTS))
+        metrics.setSecondsBehindSource(behind)
+    }
+
+    /// Reads keys from Redis (pipelined) and feeds the observations to the engine.
+    /// - Returns: how many of them were missing in Redis while their row exists.
+    @discardableResult
+    func read(_ keys: [(watch: Int, key: ShadowKey)], redis: RedisConnection, trigger: ReconcilerMetrics.ReadTrigger) throws -> Int {
+        let watches = configuration.watches
+        var missingRows = 0
         for (w, watch) in watches.enumerated() {
             let mine = keys.filter { $0.watch == w }.map(\.key)
             guard !mine.isEmpty else { continue }
@@ -376,31 +476,37 @@ public final class ReconcilerDaemon: @unchecked Sendable {
             let values: [String?]
             switch watch.target {
             case .string(let t):
-                values = try redis.withRetry { conn throws(RedisError) in try conn.mget(keys: mine.map { t.render($0) }, batchSize: configuration.reconcile.sweepBatch) }
+                values = try redis.withRetry(Self.readRetry) { conn throws(RedisError) in try conn.mget(keys: mine.map { t.render($0) }, batchSize: configuration.reconcile.sweepBatch) }
             case .hash(let k, let f):
-                values = try redis.withRetry { conn throws(RedisError) in try conn.hmget(mine.map { RedisHashField(key: k.render($0), field: f.render($0)) }, batchSize: configuration.reconcile.sweepBatch) }
+                values = try redis.withRetry(Self.readRetry) { conn throws(RedisError) in try conn.hmget(mine.map { RedisHashField(key: k.render($0), field: f.render($0)) }, batchSize: configuration.reconcile.sweepBatch) }
             }
             // MGET answers nil for a key of another type: ask TYPE for those.
             var results: [RedisObservation] = values.map { $0.map(RedisObservation.value) ?? .missing }
             let nilIndexes = results.indices.filter { results[$0] == .missing }
             if !nilIndexes.isEmpty, case .string(let t) = watch.target {
-                let types = try redis.withRetry { conn throws(RedisError) in try conn.types(nilIndexes.map { t.render(mine[$0]) }) }
+                let types = try redis.withRetry(Self.readRetry) { conn throws(RedisError) in try conn.types(nilIndexes.map { t.render(mine[$0]) }) }
                 for (n, i) in nilIndexes.enumerated() where types[n] != .none { results[i] = .wrongType }
             }
             lock.withLock {
                 for (i, k) in mine.enumerated() {
-                    engine.observe(watch: w, key: k, result: results[i], at: at, current: state.maps[w][k])
+                    let current = state.maps[w][k]
+                    if results[i] == .missing && current != nil { missingRows += 1 }
+                    engine.observe(watch: w, key: k, result: results[i], at: at, current: current)
                 }
                 keysChecked += mine.count
             }
-            metrics.recordReads(mine.count, trigger: trigger == "sweep" ? .sweep : .change)
+            metrics.recordReads(mine.count, trigger: trigger)
         }
+        return missingRows
     }
 
     /// A full pipelined sweep of every watched key (the backstop that catches what events miss).
-    func sweep(_ redis: RedisConnection) throws {
+    /// - Returns: the keys read, and how many were missing in Redis while their row exists.
+    @discardableResult
+    func sweep(_ redis: RedisConnection) throws -> (checked: Int, missing: Int) {
         let started = monotonicSeconds()
         var total = 0
+        var missing = 0
         for w in configuration.watches.indices {
             let keys: [ShadowKey] = lock.withLock {
                 var out: [ShadowKey] = []
@@ -412,7 +518,7 @@ public final class ReconcilerDaemon: @unchecked Sendable {
             let batch = max(1000, configuration.reconcile.sweepBatch * 8)
             while i < keys.count {
                 let slice = Array(keys[i..<min(keys.count, i + batch)])
-                try read(slice.map { (w, $0) }, redis: redis, trigger: "sweep")
+                missing += try read(slice.map { (w, $0) }, redis: redis, trigger: .sweep)
                 i += batch
             }
             total += keys.count
@@ -422,18 +528,31 @@ public final class ReconcilerDaemon: @unchecked Sendable {
                 let orphans: [ShadowKey] = lock.withLock {
                     found.compactMap { t.parse($0, keyColumnCount: configuration.watches[w].keyColumns.count) }.filter { state.maps[w][$0] == nil }
                 }
-                if !orphans.isEmpty { try read(orphans.map { (w, $0) }, redis: redis, trigger: "sweep") }
+                if !orphans.isEmpty {
+                    logger.info("orphan scan: Redis keys without a row", metadata: ["watch": "\(configuration.watches[w].name)", "keys": "\(orphans.count)"])
+                    try read(orphans.map { (w, $0) }, redis: redis, trigger: .sweep)
+                }
             }
         }
         let secs = monotonicSeconds() - started
-        metrics.recordSweep(keys: total, duration: .milliseconds(Int64(secs * 1000)))
+        metrics.recordSweep(keys: total, duration: .nanoseconds(Int64(secs * 1e9)))
         logger.debug("sweep", metadata: ["keys": "\(total)", "ms": "\(Int(secs * 1000))"])
+        return (total, missing)
     }
 
     // MARK: - Repair
 
     private var repairTokens = 0.0
     private var repairRefilledAt = monotonicSeconds()
+
+    /// `repair`, with its failures counted and logged instead of stopping the loop.
+    func repairLogged(_ r: ReportRecord, redis: RedisConnection) {
+        do { try repair(r, redis: redis) } catch {
+            metrics.recordRepair(.failed)
+            metrics.recordRedisError()
+            logger.warning("repair failed", metadata: ["key": "\(r.redisKey)", "error": "\(error)"])
+        }
+    }
 
     /// Writes the expected value with compare-and-set, only if the key is quiet on both sides.
     func repair(_ r: ReportRecord, redis: RedisConnection) throws {
@@ -459,14 +578,16 @@ public final class ReconcilerDaemon: @unchecked Sendable {
         let wrote: Bool
         switch watch.target {
         case .string:
-            wrote = try redis.withRetry { conn throws(RedisError) in try conn.compareAndSet(key: r.redisKey, expected: r.redis, new: expected?.redisText) }
+            wrote = try redis.withRetry(Self.readRetry) { conn throws(RedisError) in try conn.compareAndSet(key: r.redisKey, expected: r.redis, new: expected?.redisText) }
         case .hash(_, let f):
-            wrote = try redis.withRetry { conn throws(RedisError) in try conn.compareAndSetHashField(key: r.redisKey, field: f.render(key), expected: r.redis, new: expected?.redisText) }
+            wrote = try redis.withRetry(Self.readRetry) { conn throws(RedisError) in try conn.compareAndSetHashField(key: r.redisKey, field: f.render(key), expected: r.redis, new: expected?.redisText) }
         }
         guard wrote else {
+            metrics.recordRepair(.conflict)
             logger.info("repair skipped: Redis changed since it was read", metadata: ["key": "\(r.redisKey)"])
             return
         }
+        metrics.recordRepair(.repaired)
         let closed = lock.withLock { engine.repaired(watch: w, key: key) }
         var record = closed ?? r
         record.event = .repaired
@@ -486,9 +607,11 @@ public final class ReconcilerDaemon: @unchecked Sendable {
             return ""
         }
         let source: RedisNotificationSource
+        let hashEvents = configuration.watches.contains { if case .hash = $0.target { true } else { false } }
         switch mode {
         case .tracking: source = .tracking(prefixes: prefixes)
-        case .keyspace: source = .keyspaceEvents(prefix: prefixes.count == 1 ? prefixes[0] : "", configureServer: configuration.redis.enableKeyspaceEvents)
+        case .keyspace:
+            source = .keyspaceEvents(prefix: prefixes.count == 1 ? prefixes[0] : "", configureServer: configuration.redis.enableKeyspaceEvents, hashEvents: hashEvents)
         case .off: return nil
         }
         let listener = RedisNotificationListener(configuration: try configuration.redis.redisConfiguration(), source: source, logger: logger)
@@ -507,18 +630,21 @@ public final class ReconcilerDaemon: @unchecked Sendable {
                         }
                     }
                 }
-            case .flushed, .reconnected:
-                let reason = n == .flushed ? "redis_flush" : "redis_restart"
-                let (keys, pos, gtid) = self.lock.withLock { (self.state.maps.map(\.count).reduce(0, +), self.state.position, self.state.gtid.description) }
-                self.logger.warning("Redis was flushed or restarted; sweeping every key", metadata: ["reason": "\(reason)"])
-                self.sink.write(ReportRecord(
-                    event: .summary, id: "", watch: watches.map(\.name).joined(separator: ","), key: "", redisKey: "", expected: nil, redis: nil,
-                    kind: .missing, firstSeen: 0, detectedAt: Date().timeIntervalSince1970, binlog: pos, binlogGTID: gtid, reason: reason, keys: keys))
+            case .flushed:
+                let new = self.lock.withLock { self.noteIncidentLocked(.flush) { $0.runID = self.redisRunID } }
+                if new { self.logger.warning("Redis announced a flush (FLUSHALL/FLUSHDB); sweeping every key") }
+            case .reconnected:
+                // Changes made while the listener was away were not notified.
+                self.metrics.recordReconnect(.redis)
                 self.lock.withLock { self.sweepRequested = true }
             case .disconnected(let e):
+                self.metrics.recordRedisError()
                 self.logger.warning("Redis notification connection lost", metadata: ["error": "\(e)"])
-            case .stopped:
-                break
+            case .stopped(let e):
+                if let e {
+                    self.lock.withLock { if self.listener === listener { self.listener = nil } }
+                    self.logger.warning("Redis notifications stopped; Redis-side changes are seen only in sweeps until they are back", metadata: ["error": "\(e)"])
+                }
             }
         }
         return listener

@@ -5,10 +5,23 @@ extension ReportRecord {
     public func writeJSON(into w: inout JSONWriter) {
         w.beginObject()
         if event == .summary {
+            if !id.isEmpty { w.field("id", id) }
             w.field("event", event.rawValue)
             w.field("reason", reason ?? "")
             w.field("watch", watch)
             w.field("keys", keys ?? 0)
+            if let s = summary {
+                w.field("keys_checked", s.keysChecked)
+                w.field("noticed_at", VerdictEngine.rfc3339(s.noticedAt))
+                w.key("redis_run_id")
+                if let v = s.runID { w.string(v) } else { w.null() }
+                w.key("previous_redis_run_id")
+                if let v = s.previousRunID { w.string(v) } else { w.null() }
+                w.key("redis_keys_before")
+                if let v = s.redisKeysBefore { w.int(v) } else { w.null() }
+                w.key("redis_keys_after")
+                if let v = s.redisKeysAfter { w.int(v) } else { w.null() }
+            }
             w.field("detected_at", VerdictEngine.rfc3339(detectedAt))
             w.key("binlog")
             writeBinlog(into: &w)

@@ -8,6 +8,16 @@ public final class ReportSink: @unchecked Sendable {
     private let output: OutputSink
     private let lock = PThreadMutex()
     public private(set) var written: [ReportRecord.Event: Int] = [:]
+    private var stream: ReportStreamWriter?
+
+    /// Also XADD every record to a Redis Stream from now on.
+    public func attach(stream writer: ReportStreamWriter) { lock.withLock { stream = writer } }
+
+    /// Stops appending to the stream (after writing what is queued, within `timeout`).
+    public func detachStream(timeout: Double = 2) {
+        let w = lock.withLock { () -> ReportStreamWriter? in defer { stream = nil }; return stream }
+        w?.close(timeout: timeout)
+    }
 
     public init(path: String) throws(ConfigurationError) {
         if path == "-" {
@@ -27,6 +37,7 @@ public final class ReportSink: @unchecked Sendable {
             output.writeLine(bytes)
             output.flush()
             written[record.event, default: 0] += 1
+            stream?.append(record, json: bytes)
         }
     }
 

@@ -43,6 +43,20 @@ public struct ReportRecord: Sendable {
     /// For `summary` records.
     public var reason: String? = nil
     public var keys: Int? = nil
+    public var summary: SummaryDetails? = nil
+}
+
+/// The extra fields of a `summary` record (a Redis flush or restart).
+public struct SummaryDetails: Sendable {
+    /// Watched keys the sweep after the incident read.
+    public var keysChecked: Int
+    /// When the incident was first noticed (wall-clock Unix seconds).
+    public var noticedAt: Double
+    public var runID: String?
+    public var previousRunID: String?
+    /// Keys in the configured Redis database before and after (INFO keyspace), when known.
+    public var redisKeysBefore: Int?
+    public var redisKeysAfter: Int?
 }
 
 /// The lag-aware verdict rule of the reconcile issue, as a pure state machine: time comes in as
@@ -85,8 +99,6 @@ public final class VerdictEngine {
         var lastAgreedGTID: String?
         /// A confirmation read is scheduled for this key.
         var awaitingConfirmation = false
-
-        var isIdle: Bool { changes.isEmpty && observations.isEmpty && open == nil && firstInconsistent == nil && !awaitingConfirmation }
     }
 
     struct WatchKey: Hashable {
@@ -101,9 +113,50 @@ public final class VerdictEngine {
     public var wallOffset: Double
 
     private var keys: [WatchKey: KeyState] = [:]
-    /// Scheduled reads: time → keys (a small heap would do; the list is kept sorted).
-    private var schedule: [(at: Double, key: WatchKey)] = []
-    private var scheduled = Set<WatchKey>()
+    /// Scheduled reads: a min-heap on time with lazy deletion; `scheduledAt` holds the live entry
+    /// of each key (an entry whose time differs is stale and skipped when popped).
+    private var schedule = MinHeap<Scheduled>()
+    private var scheduledAt: [WatchKey: PendingRead] = [:]
+
+    /// The next read of a key, and the latest later one requested meanwhile (scheduled when the
+    /// first is taken, so that a read after a change at τ + G is not lost to an earlier
+    /// notification or confirmation read).
+    struct PendingRead {
+        var at: Double
+        var trigger: ReadTrigger
+        var followUp: (at: Double, trigger: ReadTrigger)?
+    }
+    /// Keys with observations to decide, by when they can first be decided (t + L).
+    private var decideQueue = MinHeap<Scheduled>()
+    private var lastCollect = -Double.infinity
+    /// Redis-vs-MySQL timings seen in decided observations (see `drainLeadSamples`).
+    private var leadSamples: [Double] = []
+
+    /// Why a read was scheduled.
+    public enum ReadTrigger: Sendable, Hashable {
+        /// G after a committed change in the binlog.
+        case change
+        /// A Redis notification for the key.
+        case notification
+        /// C after a read that matched no known value.
+        case confirm
+    }
+
+    /// A read due now, with what scheduled it.
+    public struct DueRead: Sendable {
+        public var watch: Int
+        public var key: ShadowKey
+        public var trigger: ReadTrigger
+    }
+
+    struct Scheduled: Comparable {
+        var at: Double
+        var seq: UInt64
+        var key: WatchKey
+        static func < (a: Scheduled, b: Scheduled) -> Bool { a.at < b.at || (a.at == b.at && a.seq < b.seq) }
+        static func == (a: Scheduled, b: Scheduled) -> Bool { a.at == b.at && a.seq == b.seq }
+    }
+    private var seq: UInt64 = 0
 
     public init(watchNames: [String], tolerances: [Tolerances], wallOffset: Double, redisKey: @escaping (Int, ShadowKey) -> String) {
         self.watchNames = watchNames
@@ -115,7 +168,21 @@ public final class VerdictEngine {
     /// Keys with history, pending observations or an open divergence.
     public var trackedKeys: Int { keys.count }
     public var openDivergences: [ReportRecord] { keys.values.compactMap(\.open) }
-    public var pendingReads: Int { schedule.count }
+    public var pendingReads: Int { scheduledAt.count }
+    /// Keys whose last read disagreed and that wait for a decision (the `suspects` gauge).
+    public var suspects: Int { keys.values.reduce(0) { $0 + (($1.open == nil && ($1.awaitingConfirmation || $1.firstInconsistent != nil)) ? 1 : 0) } }
+    /// Keys tracked (history, pending reads or observations, open divergence), per watch.
+    public func trackedKeys(watch: Int) -> Int { keys.keys.reduce(0) { $0 + ($1.watch == watch ? 1 : 0) } }
+
+    /// The Redis-vs-MySQL timings observed since the last call, in seconds: positive when Redis
+    /// showed a value before the binlog applied it (lead), negative when it still showed a value
+    /// the binlog had replaced (lag, at least that long). Only reads that matched a value other than
+    /// the one in effect at the read tell a timing; the samples feed the `redis_lead_seconds`
+    /// histogram, from which L and G can be chosen.
+    public func drainLeadSamples() -> [Double] {
+        defer { leadSamples.removeAll(keepingCapacity: true) }
+        return leadSamples
+    }
 
     // MARK: - Inputs
 
@@ -124,47 +191,66 @@ public final class VerdictEngine {
         for c in tx.changes {
             let wk = WatchKey(watch: c.watch, key: c.key)
             keys[wk, default: KeyState()].changes.append(Change(at: at, old: c.old, new: c.new))
-            scheduleRead(wk, at: at + tolerances[c.watch].lag + 0.001)
+            scheduleRead(wk, at: at + tolerances[c.watch].lag + 0.001, trigger: .change)
         }
     }
 
     /// Redis said a key changed (tracking invalidation or keyspace notification).
     public func noteNotification(watch: Int, key: ShadowKey, at: Double) {
-        scheduleRead(WatchKey(watch: watch, key: key), at: at)
+        scheduleRead(WatchKey(watch: watch, key: key), at: at, trigger: .notification)
     }
 
     /// Restores an open divergence (from a checkpoint), so it is not reported again as new.
     public func restore(open record: ReportRecord, watch: Int, key: ShadowKey) {
         keys[WatchKey(watch: watch, key: key), default: KeyState()].open = record
-        scheduleRead(WatchKey(watch: watch, key: key), at: 0)
+        scheduleRead(WatchKey(watch: watch, key: key), at: 0, trigger: .change)
     }
 
     /// The reads due at `now` (removed from the schedule).
     public func dueReads(now: Double) -> [(watch: Int, key: ShadowKey)] {
-        var out: [(Int, ShadowKey)] = []
-        var i = 0
-        while i < schedule.count && schedule[i].at <= now {
-            out.append((schedule[i].key.watch, schedule[i].key.key))
-            scheduled.remove(schedule[i].key)
-            i += 1
-        }
-        schedule.removeFirst(i)
-        return out
+        takeDueReads(now: now).map { ($0.watch, $0.key) }
     }
 
     /// Puts reads back in the schedule (they came due while the sidecar was behind the source).
-    public func reschedule(_ reads: [(watch: Int, key: ShadowKey)], at: Double) {
-        for r in reads { scheduleRead(WatchKey(watch: r.watch, key: r.key), at: at) }
+    public func reschedule(_ reads: [DueRead], at: Double) {
+        for r in reads { scheduleRead(WatchKey(watch: r.watch, key: r.key), at: at, trigger: r.trigger) }
+    }
+
+    /// The reads due at `now` with their triggers (removed from the schedule).
+    public func takeDueReads(now: Double) -> [DueRead] {
+        var out: [DueRead] = []
+        while let top = schedule.min, top.at <= now {
+            schedule.removeMin()
+            guard let live = scheduledAt[top.key], live.at == top.at else { continue }
+            scheduledAt.removeValue(forKey: top.key)
+            out.append(DueRead(watch: top.key.watch, key: top.key.key, trigger: live.trigger))
+            if let f = live.followUp {
+                if f.at <= now {
+                    // Due as well: this read serves both.
+                } else {
+                    scheduleRead(top.key, at: f.at, trigger: f.trigger)
+                }
+            }
+        }
+        return out
     }
 
     /// When the next scheduled read is due.
-    public var nextReadAt: Double? { schedule.first?.at }
+    public var nextReadAt: Double? {
+        while let top = schedule.min {
+            if let live = scheduledAt[top.key], live.at == top.at { return top.at }
+            schedule.removeMin()
+        }
+        return nil
+    }
 
     /// A Redis read of one key at `at`; `current` is the shadow value now.
     public func observe(watch: Int, key: ShadowKey, result: RedisObservation, at: Double, current: ShadowValue?) {
         let wk = WatchKey(watch: watch, key: key)
         var st = keys[wk] ?? KeyState()
         st.observations.append(Observation(at: at, result: result))
+        seq &+= 1
+        decideQueue.insert(Scheduled(at: at + tolerances[watch].lead, seq: seq, key: wk))
         // A read that matches no value known so far for [t − G, t] asks for a confirmation read.
         // (Not for a read that is itself the confirmation, nor for a key already reported.)
         let g = tolerances[watch].lag
@@ -175,7 +261,7 @@ public final class VerdictEngine {
         } else if st.open == nil && !isConsistent(result, with: known, watch: watch) {
             st.awaitingConfirmation = true
             keys[wk] = st
-            scheduleRead(wk, at: at + tolerances[watch].confirm)
+            scheduleRead(wk, at: at + tolerances[watch].confirm, trigger: .confirm)
         } else {
             keys[wk] = st
         }
@@ -185,92 +271,83 @@ public final class VerdictEngine {
     /// `position` the applied binlog position and GTID for the records.
     public func decide(now: Double, current: (Int, ShadowKey) -> ShadowValue?, position: BinlogPosition, gtid: String) -> [ReportRecord] {
         var out: [ReportRecord] = []
-        var idle: [WatchKey] = []
-        // Each key's state is changed in place (`keys.values[i]`): assigning back into the
-        // dictionary while iterating it would copy the whole dictionary for every key.
-        var i = keys.startIndex
-        while i != keys.endIndex {
-            let wk = keys.keys[i]
+        // Only keys with an observation old enough are visited; every second a full pass also
+        // drops history older than G + L + 2C and forgets idle keys.
+        var due = Set<WatchKey>()
+        while let top = decideQueue.min, top.at <= now {
+            decideQueue.removeMin()
+            due.insert(top.key)
+        }
+        let collect = now - lastCollect >= 1
+        if collect { lastCollect = now }
+        let visit: [WatchKey] = collect ? Array(keys.keys) : Array(due)
+        for wk in visit {
+            guard var st = keys[wk] else { continue }
             let tol = tolerances[wk.watch]
+            let cur = current(wk.watch, wk.key)
+            var remaining: [Observation] = []
+            for obs in st.observations {
+                guard obs.at + tol.lead <= now else { remaining.append(obs); continue }
+                let window = values(st, from: obs.at - tol.lag, to: obs.at + tol.lead, current: cur)
+                let consistent = isConsistent(obs.result, with: window, watch: wk.watch)
+                let expectedAtT = value(st, at: obs.at, current: cur)
+                if consistent {
+                    if case .value(let r) = obs.result { recordLead(st, redis: r, at: obs.at, expected: expectedAtT, tol: tol) }
+                    st.lastAgreedAt = obs.at
+                    st.lastAgreedGTID = gtid
+                    if st.open == nil { st.firstInconsistent = nil }
+                    // Resolved only when seen exactly equal while the key is quiet; a `missing`
+                    // divergence also when the key is back with a consistent value (an absent key
+                    // cannot be masked by a hot key's passing values; a wrong value that comes
+                    // back is a new divergence with its own first_seen).
+                    let quiet = !st.changes.contains(where: { $0.at >= obs.at - tol.lag && $0.at <= obs.at + tol.lead })
+                    let keyIsBack: Bool = {
+                        if case .value = obs.result { return st.open?.kind == .missing }
+                        return false
+                    }()
+                    if var open = st.open, (quiet && exactlyEqual(obs.result, expectedAtT)) || keyIsBack {
+                        open.event = .resolved
+                        open.detectedAt = now + wallOffset
+                        open.expected = expectedAtT?.redisText
+                        open.redis = text(obs.result)
+                        open.binlog = position
+                        open.binlogGTID = gtid
+                        out.append(open)
+                        st.open = nil
+                        st.firstInconsistent = nil
+                    }
+                    continue
+                }
+                let kind = classify(obs.result, window: window, expected: expectedAtT, watch: wk.watch)
+                guard st.open == nil else { continue }
+                if let first = st.firstInconsistent {
+                    if obs.at - first.at >= tol.confirm - 1e-9 {
+                        let record = ReportRecord(
+                            event: .divergence,
+                            id: "\(watchNames[wk.watch])|\(wk.key)|\(Self.rfc3339(first.at + wallOffset))",
+                            watch: watchNames[wk.watch], key: wk.key.description, redisKey: redisKey(wk.watch, wk.key),
+                            expected: (cur ?? expectedAtT)?.redisText, redis: text(obs.result), kind: kind,
+                            firstSeen: first.at + wallOffset, detectedAt: now + wallOffset,
+                            lastAgreedAt: st.lastAgreedAt.map { $0 + wallOffset }, lastAgreedGTID: st.lastAgreedGTID,
+                            binlog: position, binlogGTID: gtid)
+                        st.open = record
+                        out.append(record)
+                    }
+                } else {
+                    st.firstInconsistent = (obs.at, kind, text(obs.result))
+                }
+            }
+            st.observations = remaining
+            // History is kept only for keys changed within the last G + L + C (and one more C).
             let horizon = now - tol.window - tol.confirm
-            let due = keys.values[i].observations.first.map { $0.at + tol.lead <= now } ?? false
-            let stale = keys.values[i].changes.first.map { $0.at < horizon } ?? false
-            if due || stale || keys.values[i].isIdle {
-                if decide(wk, &keys.values[i], now: now, current: current, position: position, gtid: gtid, into: &out) { idle.append(wk) }
-            }
-            keys.formIndex(after: &i)
-        }
-        for wk in idle where !scheduled.contains(wk) { keys.removeValue(forKey: wk) }
-        return out
-    }
-
-    /// Decides one key's observations old enough; returns true when nothing about it is left to keep.
-    private func decide(
-        _ wk: WatchKey, _ st: inout KeyState, now: Double, current: (Int, ShadowKey) -> ShadowValue?, position: BinlogPosition, gtid: String,
-        into out: inout [ReportRecord]
-    ) -> Bool {
-        let tol = tolerances[wk.watch]
-        let cur = current(wk.watch, wk.key)
-        var remaining: [Observation] = []
-        for obs in st.observations {
-            guard obs.at + tol.lead <= now else { remaining.append(obs); continue }
-            let window = values(st, from: obs.at - tol.lag, to: obs.at + tol.lead, current: cur)
-            let consistent = isConsistent(obs.result, with: window, watch: wk.watch)
-            let expectedAtT = value(st, at: obs.at, current: cur)
-            if consistent {
-                st.lastAgreedAt = obs.at
-                st.lastAgreedGTID = gtid
-                if st.open == nil { st.firstInconsistent = nil }
-                // Resolved only when seen exactly equal while the key is quiet; a `missing`
-                // divergence also when the key is back with a consistent value (an absent key
-                // cannot be masked by a hot key's passing values; a wrong value that comes
-                // back is a new divergence with its own first_seen).
-                let quiet = !st.changes.contains(where: { $0.at >= obs.at - tol.lag && $0.at <= obs.at + tol.lead })
-                let keyIsBack: Bool = {
-                    if case .value = obs.result { return st.open?.kind == .missing }
-                    return false
-                }()
-                if var open = st.open, (quiet && exactlyEqual(obs.result, expectedAtT)) || keyIsBack {
-                    open.event = .resolved
-                    open.detectedAt = now + wallOffset
-                    open.expected = expectedAtT?.redisText
-                    open.redis = text(obs.result)
-                    open.binlog = position
-                    open.binlogGTID = gtid
-                    out.append(open)
-                    st.open = nil
-                    st.firstInconsistent = nil
-                }
-                continue
-            }
-            let kind = classify(obs.result, window: window, expected: expectedAtT, watch: wk.watch)
-            guard st.open == nil else { continue }
-            if let first = st.firstInconsistent {
-                if obs.at - first.at >= tol.confirm - 1e-9 {
-                    let record = ReportRecord(
-                        event: .divergence,
-                        id: "\(watchNames[wk.watch])|\(wk.key)|\(Self.rfc3339(first.at + wallOffset))",
-                        watch: watchNames[wk.watch], key: wk.key.description, redisKey: redisKey(wk.watch, wk.key),
-                        expected: (cur ?? expectedAtT)?.redisText, redis: text(obs.result), kind: kind,
-                        firstSeen: first.at + wallOffset, detectedAt: now + wallOffset,
-                        lastAgreedAt: st.lastAgreedAt.map { $0 + wallOffset }, lastAgreedGTID: st.lastAgreedGTID,
-                        binlog: position, binlogGTID: gtid)
-                    st.open = record
-                    out.append(record)
-                }
+            st.changes.removeAll { $0.at < horizon }
+            if st.changes.isEmpty && st.observations.isEmpty && st.open == nil && st.firstInconsistent == nil && !st.awaitingConfirmation && scheduledAt[wk] == nil {
+                keys.removeValue(forKey: wk)
             } else {
-                st.firstInconsistent = (obs.at, kind, text(obs.result))
+                keys[wk] = st
             }
         }
-        st.observations = remaining
-        // History is kept only for keys changed within the last G + L + C (and one more C).
-        let horizon = now - tol.window - tol.confirm
-        if let firstKept = st.changes.firstIndex(where: { $0.at >= horizon }) {
-            if firstKept > 0 { st.changes.removeFirst(firstKept) }
-        } else if !st.changes.isEmpty {
-            st.changes.removeAll()
-        }
-        return st.isIdle
+        return out
     }
 
     /// Marks an open divergence as repaired (the caller wrote the expected value with CAS).
@@ -279,6 +356,10 @@ public final class VerdictEngine {
         guard var st = keys[wk], let open = st.open else { return nil }
         st.open = nil
         st.firstInconsistent = nil
+        // Reads taken before the repair saw the value it replaced: deciding them now would open
+        // the divergence again.
+        st.observations.removeAll()
+        st.awaitingConfirmation = false
         keys[wk] = st
         return open
     }
@@ -300,15 +381,38 @@ public final class VerdictEngine {
 
     // MARK: - The rule
 
-    private func scheduleRead(_ wk: WatchKey, at: Double) {
-        if scheduled.contains(wk) {
-            // Keep the earlier of the two; a later read is re-requested by its own trigger.
-            if let i = schedule.firstIndex(where: { $0.key == wk }), schedule[i].at <= at { return }
-            schedule.removeAll { $0.key == wk }
+    private func scheduleRead(_ wk: WatchKey, at: Double, trigger: ReadTrigger) {
+        // The earlier of the two is scheduled; the later one follows it (the latest one only:
+        // one read after all pending requests covers them).
+        if var live = scheduledAt[wk] {
+            if live.at <= at {
+                if at > live.at + 0.001 && (live.followUp == nil || live.followUp!.at < at) { live.followUp = (at, trigger) }
+                scheduledAt[wk] = live
+                return
+            }
+            let later = (live.followUp?.at ?? 0) > live.at ? live.followUp! : (live.at, live.trigger)
+            scheduledAt[wk] = PendingRead(at: at, trigger: trigger, followUp: later)
+        } else {
+            scheduledAt[wk] = PendingRead(at: at, trigger: trigger)
         }
-        scheduled.insert(wk)
-        let idx = schedule.firstIndex { $0.at > at } ?? schedule.count
-        schedule.insert((at, wk), at: idx)
+        seq &+= 1
+        schedule.insert(Scheduled(at: at, seq: seq, key: wk))
+    }
+
+    /// A read of `redis` at `at` that matched a shadow value other than the one in effect then:
+    /// the change that applied that value tells how far Redis was ahead (it applied later) or
+    /// behind (Redis still held the value a change at or before `at` replaced).
+    private func recordLead(_ st: KeyState, redis: String, at: Double, expected: ShadowValue?, tol: Tolerances) {
+        guard !st.changes.isEmpty, !exactlyEqual(.value(redis), expected) else { return }
+        // Ahead: the first change after `at` that applied this value.
+        if let c = st.changes.first(where: { $0.at > at && $0.at <= at + tol.lead && exactlyEqual(.value(redis), $0.new) }) {
+            leadSamples.append(c.at - at)
+            return
+        }
+        // Behind: the latest change at or before `at` that replaced this value.
+        if let c = st.changes.last(where: { $0.at <= at && $0.at >= at - tol.lag && exactlyEqual(.value(redis), $0.old) }) {
+            leadSamples.append(c.at - at)
+        }
     }
 
     /// The value in effect at `t`.
@@ -400,5 +504,39 @@ public final class VerdictEngine {
         let d = doy - (153 * mp + 2) / 5 + 1
         let m = mp < 10 ? mp + 3 : mp - 9
         return (Int(yoe + era * 400 + (m <= 2 ? 1 : 0)), Int(m), Int(d))
+    }
+}
+
+/// A binary min-heap (the engine's read schedule and decision queue).
+struct MinHeap<Element: Comparable> {
+    private(set) var items: [Element] = []
+    var count: Int { items.count }
+    var min: Element? { items.first }
+
+    mutating func insert(_ e: Element) {
+        items.append(e)
+        var i = items.count - 1
+        while i > 0 {
+            let p = (i - 1) / 2
+            guard items[i] < items[p] else { break }
+            items.swapAt(i, p)
+            i = p
+        }
+    }
+
+    mutating func removeMin() {
+        guard !items.isEmpty else { return }
+        items.swapAt(0, items.count - 1)
+        items.removeLast()
+        var i = 0
+        while true {
+            let l = 2 * i + 1, r = l + 1
+            var m = i
+            if l < items.count && items[l] < items[m] { m = l }
+            if r < items.count && items[r] < items[m] { m = r }
+            if m == i { break }
+            items.swapAt(i, m)
+            i = m
+        }
     }
 }

@@ -150,6 +150,7 @@ public final class FlashSale: @unchecked Sendable {
     private var summary = Summary()
     private var charted: [Int]
     private var faulted = Set<Int>()
+    private var anomalousProducts = Set<String>()
     private var stopSampler = false
 
     private static let preDeduct = """
@@ -646,7 +647,11 @@ public final class FlashSale: @unchecked Sendable {
         }
         for a in anomalies {
             truth.write(a)
-            logger.warning("anomaly: \(a.detail ?? "") for order \(a.order ?? 0), product \(a.key ?? "")")
+            // The first anomaly of a product is logged; the others are in the ground truth.
+            let first = lock.withLock { anomalousProducts.insert(a.key ?? "").inserted }
+            if first {
+                logger.warning("anomaly: \(a.detail ?? "") for order \(a.order ?? 0), product \(a.key ?? "") (later ones for it: ground truth only)")
+            }
         }
         for (o, before, after, rv, changed) in faultRecords {
             guard let f = o.fault, let planned = plan.faults.first(where: { $0.id == f.id }) else { continue }

@@ -7,7 +7,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Micro-benchmarks of the reconciler's hot paths (for scripts/bench-*).",
         shouldDisplay: false,
-        subcommands: [RedisSweep.self]
+        subcommands: [RedisSweep.self, BenchApplyCheck.self]
     )
 
     struct RedisSweep: ParsableCommand {

@@ -54,11 +54,17 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Discard saved state and bootstrap again.") var rebootstrap = false
     @Flag(help: "Repair confirmed divergences with compare-and-set (overrides the file).") var repair = false
     @Flag(name: .customLong("dry-run"), help: "With --repair: log what would be repaired, write nothing.") var dryRun = false
+    @Flag(help: "Use keyspace notifications and turn them on in Redis (CONFIG SET notify-keyspace-events) when they are off, at start and after every reconnect.")
+    var enableKeyspaceEvents = false
 
     func run() throws {
         var config = try options.load()
         if repair { config.reconcile.repair = true }
         if dryRun { config.reconcile.repairDryRun = true }
+        if enableKeyspaceEvents {
+            config.redis.notifications = .keyspace
+            config.redis.enableKeyspaceEvents = true
+        }
         let logger = options.logger(config)
         try Preflight.require(config, logger: logger)
         var o = ReconcilerDaemon.Options()
