@@ -61,7 +61,7 @@ final class DaemonUnderTest {
         var env = ProcessInfo.processInfo.environment
         env["BR_TEST_MYSQL_PASSWORD"] = "reconciler"
         process.environment = env
-        FileManager.default.createFile(atPath: errPath + ".stdout", contents: nil)
+        _ = FileManager.default.createFile(atPath: errPath + ".stdout", contents: nil)
         process.standardOutput = FileHandle(forWritingAtPath: errPath + ".stdout")
         process.standardError = FileHandle(forWritingAtPath: errPath)
         try process.run()
