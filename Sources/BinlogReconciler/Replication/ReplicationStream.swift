@@ -117,6 +117,10 @@ public final class ReplicationStream {
     public private(set) var byteCount: UInt64 = 0
 
     private var nextPosition: UInt64
+    /// The storage of the last event returned (see ``next()``).
+    private var buffer: [UInt8] = []
+    /// A buffer that grew past this for a large event is not kept for the small ones after it.
+    private static let bufferKeepLimit = 1 << 20
     private let endpoint: String
     private var connection: SQLConnection
     private var rpl: UnsafeMutablePointer<MARIADB_RPL>?
@@ -275,7 +279,7 @@ public final class ReplicationStream {
     /// The next event, or nil at the end of a `stopAtEnd` dump. Blocks in tailing mode until an
     /// event or heartbeat arrives, or until ``idleTimeout``.
     ///
-    /// The returned event's bytes are a fresh array (one copy out of libmariadb's buffer); its
+    /// The returned event's bytes are its own (one copy out of libmariadb's buffer); its
     /// offset is its position in ``eventFile`` (see the type's documentation for artificial events).
     /// After an error every later call throws the same error; reopen a new stream at
     /// ``ReplicationError/resumeAt`` when ``ReplicationError/isRecoverable``.
@@ -298,7 +302,16 @@ public final class ReplicationStream {
         guard let base = ev.pointee.raw_data, ofs <= total, total - ofs >= EventHeader.size else {
             throw fail(.protocolViolation, "dump packet of \(total) bytes is too short for an event", nil)
         }
-        let bytes = Array(UnsafeRawBufferPointer(start: base + ofs, count: total - ofs))
+        // Copied into `buffer`, whose storage is reused when the caller no longer holds the
+        // previous event (otherwise `removeAll(keepingCapacity:)` gives it fresh storage and the
+        // previous event keeps its own: value semantics either way).
+        if buffer.capacity > Self.bufferKeepLimit && total - ofs <= Self.bufferKeepLimit {
+            buffer = []
+        } else {
+            buffer.removeAll(keepingCapacity: true)
+        }
+        buffer.append(contentsOf: UnsafeRawBufferPointer(start: base + ofs, count: total - ofs))
+        let bytes = buffer
         var raw = RawEvent(offset: 0, bytes: bytes[...])
         let header = raw.header
         guard Int(header.eventSize) == bytes.count else {
