@@ -33,34 +33,61 @@ enum Decimal {
         let intg = precision - scale
         let intg0 = intg / 9, intg0x = intg % 9
         let frac0 = scale / 9, frac0x = scale % 9
-        var intPart = ""
-        if intg0x > 0 {
-            let v = group(digitsToBytes[intg0x])
-            guard v < powersOf10[intg0x] else { throw c.fail(.invalidValue("DECIMAL digit group \(v)"), "decimal") }
-            if v != 0 { intPart = String(v) }
-        }
-        for _ in 0..<intg0 {
-            let v = group(4)
-            guard v < 1_000_000_000 else { throw c.fail(.invalidValue("DECIMAL digit group \(v)"), "decimal") }
-            if intPart.isEmpty {
-                if v != 0 { intPart = String(v) }
-            } else {
-                intPart += pad(Int(v), 9)
+        // The text is written straight into the string's storage (sign, at most `intg` digits or
+        // "0", point, `scale` digits): no intermediate strings. A digit group out of range stops
+        // the writing and is thrown below, the first one in order, as before.
+        var bad: UInt32? = nil
+        let text = String(unsafeUninitializedCapacity: precision + 3) { out -> Int in
+            var n = 0
+            if negative { out[n] = 0x2d; n += 1 }
+            let intStart = n
+            /// `v` in exactly `width` digits.
+            func padded(_ v: UInt32, _ width: Int) {
+                var v = v
+                var k = width
+                while k > 0 {
+                    k -= 1
+                    out[n + k] = 0x30 &+ UInt8(truncatingIfNeeded: v % 10)
+                    v /= 10
+                }
+                n += width
             }
+            /// `v` without leading zeros; nothing for 0.
+            func unpadded(_ v: UInt32) {
+                var digits = 0
+                var x = v
+                while x != 0 { digits += 1; x /= 10 }
+                padded(v, digits)
+            }
+            if intg0x > 0 {
+                let v = group(digitsToBytes[intg0x])
+                guard v < powersOf10[intg0x] else { bad = v; return 0 }
+                unpadded(v)
+            }
+            for _ in 0..<intg0 {
+                let v = group(4)
+                guard v < 1_000_000_000 else { bad = v; return 0 }
+                if n == intStart { unpadded(v) } else { padded(v, 9) }
+            }
+            if n == intStart { out[n] = 0x30; n += 1 }
+            if scale > 0 {
+                out[n] = 0x2e
+                n += 1
+                for _ in 0..<frac0 {
+                    let v = group(4)
+                    guard v < 1_000_000_000 else { bad = v; return 0 }
+                    padded(v, 9)
+                }
+                if frac0x > 0 {
+                    let v = group(digitsToBytes[frac0x])
+                    guard v < powersOf10[frac0x] else { bad = v; return 0 }
+                    padded(v, frac0x)
+                }
+            }
+            return n
         }
-        if intPart.isEmpty { intPart = "0" }
-        var fracPart = ""
-        for _ in 0..<frac0 {
-            let v = group(4)
-            guard v < 1_000_000_000 else { throw c.fail(.invalidValue("DECIMAL digit group \(v)"), "decimal") }
-            fracPart += pad(Int(v), 9)
-        }
-        if frac0x > 0 {
-            let v = group(digitsToBytes[frac0x])
-            guard v < powersOf10[frac0x] else { throw c.fail(.invalidValue("DECIMAL digit group \(v)"), "decimal") }
-            fracPart += pad(Int(v), frac0x)
-        }
-        return (negative ? "-" : "") + intPart + (scale > 0 ? "." + fracPart : "")
+        if let v = bad { throw c.fail(.invalidValue("DECIMAL digit group \(v)"), "decimal") }
+        return text
     }
 }
 

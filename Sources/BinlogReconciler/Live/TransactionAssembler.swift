@@ -71,7 +71,11 @@ public struct TransactionAssembler {
     private var currentMariaGTID: MariaDBGTID?
     private var currentMySQLGTID: GTIDEvent?
     private var timestamp: UInt32 = 0
-    private var resolvedFor: [ObjectIdentifier: [(watch: Int, keys: [Int], value: Int)]] = [:]
+    private var resolvedFor: [ObjectIdentifier: ResolvedRows] = [:]
+    /// The row selection of the last resolved table read (nil while it is in use, or after an
+    /// error in a row), and the resolution it was made for.
+    private var rowSelection: RowSelection?
+    private var rowSelectionOwner: ResolvedRows?
     private var namesCache: [String: [String]] = [:]
     /// Tables by "db.table" → watches on it.
     private let watchesByTable: [String: [Int]]
@@ -192,7 +196,24 @@ public struct TransactionAssembler {
         return state.maps[watch][key]
     }
 
-    private mutating func resolve(_ table: TableMapEvent, watches ws: [Int]) throws -> [(watch: Int, keys: [Int], value: Int)] {
+    /// The key and value columns of the watches on one table map; `columns` lists them for a
+    /// ``RowSelection`` (each watch's keys, then its value), nil beyond 64.
+    final class ResolvedRows {
+        let watches: [(watch: Int, keys: [Int], value: Int)]
+        let columns: [Int]?
+
+        init(_ watches: [(watch: Int, keys: [Int], value: Int)]) {
+            self.watches = watches
+            var columns: [Int] = []
+            for x in watches {
+                columns += x.keys
+                columns.append(x.value)
+            }
+            self.columns = columns.count <= 64 ? columns : nil
+        }
+    }
+
+    private mutating func resolve(_ table: TableMapEvent, watches ws: [Int]) throws -> ResolvedRows {
         if let r = resolvedFor[ObjectIdentifier(table)] { return r }
         var names: [String]
         if table.hasColumnNames {
@@ -228,12 +249,71 @@ public struct TransactionAssembler {
             out.append((w, keys, v))
         }
         if resolvedFor.count > 1024 { resolvedFor.removeAll() }
-        resolvedFor[ObjectIdentifier(table)] = out
-        return out
+        let entry = ResolvedRows(out)
+        resolvedFor[ObjectIdentifier(table)] = entry
+        return entry
     }
 
     private mutating func applyRows(_ r: RowsEvent, watches ws: [Int], state: ShadowState) throws {
-        let resolved = try resolve(r.table, watches: ws)
+        let entry = try resolve(r.table, watches: ws)
+        guard let columns = entry.columns else {
+            return try applyRowImages(r, resolved: entry.watches, state: state)
+        }
+        var sel: RowSelection
+        if rowSelectionOwner === entry, let s = rowSelection {
+            sel = s
+        } else {
+            guard let s = RowSelection(columns: columns) else {
+                return try applyRowImages(r, resolved: entry.watches, state: state)
+            }
+            sel = s
+            rowSelectionOwner = entry
+        }
+        rowSelection = nil  // so that `sel` is the only reference while rows are decoded into it
+        let kind = r.kind
+        try r.forEachRow(into: &sel) { (s: inout RowSelection) throws(BinlogDecodingError) in
+            var base = 0
+            for x in entry.watches {
+                let n = x.keys.count
+                let keyBase = base
+                let valuePosition = base + n
+                base = valuePosition + 1
+                func key(_ image: SelectedValues) -> ShadowKey? {
+                    for p in keyBase..<(keyBase + n) where image.isAbsent(p) { return nil }
+                    if n == 1 { return ShadowKey(image[keyBase]) }
+                    return ShadowKey(parts: (keyBase..<(keyBase + n)).map { image[$0] })
+                }
+                switch kind {
+                case .write:
+                    if let k = key(s.after) {
+                        pending.append((x.watch, k, s.after.isAbsent(valuePosition) ? .null : ShadowValue(s.after[valuePosition])))
+                    }
+                case .delete:
+                    if let k = key(s.before) { pending.append((x.watch, k, nil)) }
+                case .update:
+                    let beforeKey = key(s.before)
+                    guard let newKey = key(s.after) ?? beforeKey else { continue }
+                    var value: ShadowValue?
+                    if s.after.isAbsent(valuePosition) {
+                        value = current(x.watch, beforeKey ?? newKey, state: state) ?? .null
+                    } else {
+                        let v = s.after[valuePosition]
+                        if case .jsonDiff = v {
+                            value = current(x.watch, newKey, state: state)
+                        } else {
+                            value = ShadowValue(v)
+                        }
+                    }
+                    if let b = beforeKey, b != newKey { pending.append((x.watch, b, nil)) }
+                    pending.append((x.watch, newKey, value))
+                }
+            }
+        }
+        rowSelection = sel
+    }
+
+    /// The general path (more than 64 selected columns): whole row images.
+    private mutating func applyRowImages(_ r: RowsEvent, resolved: [(watch: Int, keys: [Int], value: Int)], state: ShadowState) throws {
         var selection = Set<Int>()
         for x in resolved { selection.formUnion(x.keys); selection.insert(x.value) }
         let kind = r.kind
