@@ -29,6 +29,9 @@ public struct FlashSaleOptions: Sendable {
     public var redisKeyPattern = "product:{id}:stock"
     /// How many of the most popular products the samples (and the HTML charts) follow.
     public var chartedHotProducts = 5
+    /// When set, every worker transaction's GTID (MariaDB `@@last_gtid`) and the wall-clock time its
+    /// COMMIT returned go to this file ("GTID seconds" per line), to measure the reconciler's apply lag.
+    public var commitLogPath: String?
 
     public init() {}
 
@@ -151,6 +154,7 @@ public final class FlashSale: @unchecked Sendable {
     private var charted: [Int]
     private var faulted = Set<Int>()
     private var anomalousProducts = Set<String>()
+    private var commitLog: [String] = []
     private var stopSampler = false
 
     private static let preDeduct = """
@@ -267,6 +271,12 @@ public final class FlashSale: @unchecked Sendable {
         samplerDone.wait()
 
         let differing = try finalComparison()
+        if let path = o.commitLogPath {
+            let text = lock.withLock { commitLog.joined(separator: "\n") + "\n" }
+            if !FileManager.default.createFile(atPath: path, contents: Data(text.utf8)) {
+                logger.warning("cannot write the commit log \(path)")
+            }
+        }
         let faultedKeys = lock.withLock { faulted.sorted() }
         for p in faultedKeys {
             var r = GroundTruthRecord(record: "changes")
@@ -605,6 +615,11 @@ public final class FlashSale: @unchecked Sendable {
                         affected.append((o, n, second))
                     }
                     _ = try c.execute("COMMIT")
+                    if options.commitLogPath != nil {
+                        let t = SaleTime.now()
+                        let gtid = (try? c.query("SELECT @@last_gtid").first?.first ?? nil) ?? nil
+                        if let gtid { lock.withLock { commitLog.append("\(gtid) \(String(format: "%.6f", t))") } }
+                    }
                     committed(affected, worker: w)
                     break
                 } catch {

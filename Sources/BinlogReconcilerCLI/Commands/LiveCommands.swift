@@ -54,6 +54,7 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Discard saved state and bootstrap again.") var rebootstrap = false
     @Flag(help: "Repair confirmed divergences with compare-and-set (overrides the file).") var repair = false
     @Flag(name: .customLong("dry-run"), help: "With --repair: log what would be repaired, write nothing.") var dryRun = false
+    @Option(help: .hidden) var appliedLog: String?
     @Flag(help: "Use keyspace notifications and turn them on in Redis (CONFIG SET notify-keyspace-events) when they are off, at start and after every reconnect.")
     var enableKeyspaceEvents = false
 
@@ -70,6 +71,20 @@ struct RunCommand: ParsableCommand {
         var o = ReconcilerDaemon.Options()
         o.rebootstrap = rebootstrap
         let daemon = ReconcilerDaemon(configuration: config, options: o, sink: try ReportSink(path: config.reconcile.report), logger: logger)
+        // Benchmarking aid (scripts/flash-sale): "GTID wall-clock-seconds" of every applied
+        // transaction, to join with the writer's commit times for the apply lag.
+        var appliedSink: OutputSink?
+        if let appliedLog {
+            let fd = open(appliedLog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw ValidationError("--applied-log \(appliedLog): cannot open it") }
+            let sink = OutputSink(fd: fd)
+            appliedSink = sink
+            daemon.onApplied = { tx, _ in
+                let line = "\(tx.gtid ?? "-") \(String(format: "%.6f", SaleTime.now()))"
+                sink.writeLine(Array(line.utf8))
+            }
+        }
+        defer { appliedSink?.flush() }
         let signals = Signals.install { logger.notice("shutting down"); daemon.requestShutdown() }
         defer { _ = signals }
         do {

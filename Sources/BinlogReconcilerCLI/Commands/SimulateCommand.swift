@@ -120,6 +120,8 @@ struct SimulateRun: ParsableCommand {
     @Option(help: "The reconciler's report to score (JSON lines).") var report: String?
     @Option(help: "Write the scoreboard JSON lines here instead of stdout.") var scoreboard: String?
     @Option(help: "Write the HTML report here.") var html: String?
+    @Option(help: "Write each MySQL transaction's GTID and commit time here (MariaDB), to measure the reconciler's apply lag.")
+    var commitLog: String?
 
     func run() throws {
         let (_, base, sql, redis) = try sale.load()
@@ -134,6 +136,7 @@ struct SimulateRun: ParsableCommand {
         o.warmup = warmup
         o.settle = settle
         o.redisRestartCommand = redisRestartCommand
+        o.commitLogPath = commitLog
         if let kinds {
             var list: [SaleFaultKind] = []
             for k in kinds.split(separator: ",") {
