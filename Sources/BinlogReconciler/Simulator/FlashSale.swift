@@ -187,11 +187,19 @@ public final class FlashSale: @unchecked Sendable {
 
     // MARK: Setup
 
-    /// Creates `<db>.products` and `<db>.orders` (dropping old ones) and loads the stock into MySQL
-    /// and Redis.
-    public func setup() throws {
+    /// Creates `<db>.products` and `<db>.orders` and loads the stock into MySQL and Redis. Tables
+    /// that already exist are dropped only with `replace` (they could be somebody's real shop).
+    public func setup(replace: Bool = false) throws {
         let db = options.database
         let c = try SQLConnection(configuration: sql)
+        if !replace {
+            let existing = try c.query(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = \(try c.quoted(db)) AND table_name IN ('products', 'orders')")
+            if !existing.isEmpty {
+                let names = existing.compactMap { $0.first ?? nil }.map { "\(db).\($0)" }.sorted().joined(separator: ", ")
+                throw FlashSaleError("\(names) already exist\(existing.count == 1 ? "s" : ""); pass --replace to drop and recreate them (and overwrite \(options.redisKeyPattern) in Redis)")
+            }
+        }
         _ = try c.execute("CREATE DATABASE IF NOT EXISTS `\(db)`")
         _ = try c.execute("DROP TABLE IF EXISTS `\(db)`.orders, `\(db)`.products")
         _ = try c.execute("""

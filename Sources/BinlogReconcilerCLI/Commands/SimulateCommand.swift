@@ -78,16 +78,18 @@ struct SaleOptions: ParsableArguments {
 
 struct SimulateSetup: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "setup", abstract: "Create <database>.products and .orders (dropping old ones) and load the stock into MySQL and Redis.")
+        commandName: "setup", abstract: "Create <database>.products and .orders and load the stock into MySQL and Redis (--replace drops existing ones).")
 
     @OptionGroup var sale: SaleOptions
+    @Flag(help: "Drop and recreate <database>.products and .orders if they exist (and overwrite their Redis keys).")
+    var replace = false
 
     func run() throws {
         let (_, o, sql, redis) = try sale.load()
         let logger = sale.logger()
         let plan = try SalePlan(o)
         let truth = try GroundTruthLog(path: "/dev/null")
-        do { try FlashSale(plan: plan, sql: sql, redis: redis, truth: truth, logger: logger).setup() } catch {
+        do { try FlashSale(plan: plan, sql: sql, redis: redis, truth: truth, logger: logger).setup(replace: replace) } catch {
             logger.critical("setup failed: \(error)")
             throw ExitCode(2)
         }
