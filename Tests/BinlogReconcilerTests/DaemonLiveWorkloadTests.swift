@@ -59,7 +59,7 @@ import Testing
         try writer.randomTransactions(60, rng: &rng)
         // 2. Restart MariaDB (fully detached: the server must not inherit this process's pipes).
         let scripts = TestEnv.repoRoot.appendingPathComponent("scripts").path
-        let restart = shell("'\(scripts)/mariadb-stop' >/dev/null 2>&1 </dev/null && '\(scripts)/mariadb-start' >/dev/null 2>&1 </dev/null")
+        let restart = ChildProcess.shell("'\(scripts)/mariadb-stop' >/dev/null 2>&1 </dev/null && '\(scripts)/mariadb-start' >/dev/null 2>&1 </dev/null")
         #expect(restart == 0, "restarting MariaDB failed: exit \(restart)")
         try writer.reconnect()
         try writer.randomTransactions(60, rng: &rng)
@@ -117,19 +117,6 @@ import Testing
         let count = reconnects.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) } ?? 0
         #expect(count >= 2, "reconnects_total{target=source}: \(reconnects ?? "absent")")
         #expect(!lines.contains { $0.contains("binlog tail stopped") || $0.contains("daemon.run threw") }, "\(lines.suffix(30))")
-    }
-
-    /// Runs a shell command with posix_spawn and waitpid (Foundation's Process did not notice the
-    /// exit of a shell whose grandchild daemonized, and hung in waitUntilExit).
-    func shell(_ command: String) -> Int32 {
-        var pid = pid_t()
-        let args = ["/bin/bash", "-c", command]
-        var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
-        defer { for a in argv { free(a) } }
-        guard posix_spawn(&pid, "/bin/bash", nil, nil, &argv, environ) == 0 else { return -1 }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : -1
     }
 
     /// Waits until `condition` holds, or fails with the end of the log.

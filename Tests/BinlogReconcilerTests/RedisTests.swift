@@ -73,7 +73,7 @@ enum RedisTestEnv {
             let pid = ChildProcess.spawn(
                 [repoRoot.appendingPathComponent("scripts/\(name)").path] + args,
                 environment: env,
-                output: output
+                output: .file(output)
             )
         else { return (-1, "cannot run scripts/\(name): \(String(cString: strerror(errno)))") }
         let status = ChildProcess.wait(pid)
@@ -81,65 +81,7 @@ enum RedisTestEnv {
     }
 }
 
-/// `posix_spawn` with a clean signal state and no inherited descriptors but 0, 1 and 2.
-///
-/// Foundation's `Process` passes on the spawning thread's signal mask (Swift Testing runs on
-/// libdispatch threads that block SIGTERM, so a redis-server started that way only dies with
-/// SIGKILL) and every descriptor without FD_CLOEXEC: under `flock /tmp/swift-build.lock swift
-/// test`, a daemonized redis-server would inherit the lock's descriptor and hold the build lock
-/// for as long as it runs.
-enum ChildProcess {
-    /// Starts `argv[0]` (looked up in PATH) with stdin from /dev/null, stdout+stderr to `output`,
-    /// and every other descriptor of this process closed.
-    static func spawn(_ argv: [String], environment: [String: String], output: String = "/dev/null") -> pid_t? {
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        posix_spawnattr_setsigmask(&attr, &empty)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for s in [SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGCHLD] { sigaddset(&defaults, s) }
-        posix_spawnattr_setsigdefault(&attr, &defaults)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        for fd in openDescriptors() where fd > 2 { posix_spawn_file_actions_addclose(&actions, fd) }
-        let cArgs = argv.map { strdup($0) } + [nil]
-        let cEnv = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            for p in cArgs { free(p) }
-            for p in cEnv { free(p) }
-        }
-        var pid = pid_t()
-        let rc = posix_spawnp(&pid, argv[0], &actions, &attr, cArgs, cEnv)
-        if rc != 0 {
-            errno = rc
-            return nil
-        }
-        return pid
-    }
-
-    /// This process's open descriptors (from /proc/self/fd). One that is closed before the spawn
-    /// is harmless: glibc ignores EBADF from a close action.
-    static func openDescriptors() -> [Int32] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap { Int32($0) }
-    }
-
-    /// Waits for `pid`; returns its exit status (128 + signal when killed).
-    @discardableResult
-    static func wait(_ pid: pid_t) -> Int32 {
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let signal = status & 0x7f
-        return signal == 0 ? (status >> 8) & 0xff : 128 + signal
-    }
-
+extension ChildProcess {
     /// SIGTERM, then SIGKILL if it has not exited within `grace`; reaps it.
     static func stop(_ pid: pid_t, grace: Duration = .seconds(3)) {
         kill(pid, SIGTERM)

@@ -528,7 +528,7 @@ public final class FlashSale: @unchecked Sendable {
         guard let command = options.redisRestartCommand else { return SaleTime.now() }
         let keys = options.products
         let t = SaleTime.now()
-        let status = runShell(command)
+        let status = ChildProcess.shell(command, output: .standardError)
         guard status == 0 else {
             throw FlashSaleError("the Redis restart command failed (status \(status)): \(command)")
         }
@@ -678,8 +678,8 @@ public final class FlashSale: @unchecked Sendable {
         }
         for (o, before, after, rv, changed) in faultRecords {
             guard let f = o.fault, let planned = plan.faults.first(where: { $0.id == f.id }) else { continue }
-            let redisBefore = f.kind == .doubleDecrement ? rv : rv
-            record(planned, product: o.product, injectedAt: o.acceptedAt, effectiveAt: t, redis: (redisBefore, rv), mysql: (before, after), gapChanged: changed)
+            // Redis does not change at the commit: before and after are its value then.
+            record(planned, product: o.product, injectedAt: o.acceptedAt, effectiveAt: t, redis: (rv, rv), mysql: (before, after), gapChanged: changed)
         }
     }
 
@@ -729,22 +729,3 @@ public final class FlashSale: @unchecked Sendable {
     }
 }
 
-/// Runs `/bin/sh -c command` with stdin and stdout on /dev/null and stderr inherited; returns its
-/// exit status (posix_spawn + waitpid: Foundation's Process waits for the whole process group's
-/// pipes here, and a restarted server daemon keeps them).
-func runShell(_ command: String) -> Int32 {
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-    var pid = pid_t()
-    let args = ["/bin/sh", "-c", command]
-    var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
-    defer { for a in argv { free(a) } }
-    let rc = posix_spawn(&pid, "/bin/sh", &actions, nil, &argv, environ)
-    guard rc == 0 else { return -1 }
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-}

@@ -1,3 +1,4 @@
+import BinlogParser
 import Foundation
 
 /// The faults the simulator injects (docs/simulator.md describes each).
@@ -244,13 +245,7 @@ public enum SaleTime {
             }
         }
         guard i < b.count, b[i] == UInt8(ascii: "Z") else { return nil }
-        // days from civil (H. Hinnant)
-        let yy = mo <= 2 ? y - 1 : y
-        let era = (yy >= 0 ? yy : yy - 399) / 400
-        let yoe = yy - era * 400
-        let doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        let days = era * 146097 + doe - 719468
+        let days = daysFromCivil(y, mo, d)
         return Double(days * 86400 + h * 3600 + mi * 60 + se) + frac
     }
 }

@@ -134,21 +134,14 @@ public enum SaleHTMLReport {
     private static func stepPath(_ f: Frame, _ points: [(Double, Double?)]) -> String {
         var d = ""
         var pen = false
-        var lastY = 0.0
         for (t, v) in points {
             guard let v else {
                 pen = false
                 continue
             }
             let x = r(f.x(t)), y = r(f.y(v))
-            if !pen {
-                d += "M\(x),\(y)"
-                pen = true
-            } else {
-                d += "H\(x)V\(y)"
-                _ = lastY
-            }
-            lastY = y
+            d += pen ? "H\(x)V\(y)" : "M\(x),\(y)"
+            pen = true
         }
         return d
     }

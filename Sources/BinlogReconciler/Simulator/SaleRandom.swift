@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 // Deterministic randomness for the flash-sale simulator: the same seed gives the same products,
 // stock, order stream and fault schedule on every machine (Swift's SystemRandomNumberGenerator is
 // not seedable, and its algorithm is not promised to stay the same).
@@ -65,9 +71,3 @@ public struct ZipfSampler: Sendable {
         return lo
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
