@@ -78,8 +78,9 @@ public struct BinlogEventDecoder: Sendable {
     }
 
     /// Decodes one event; with `checksumVerified`, the CRC32 of an event other than an FDE is taken
-    /// as checked already (by the read-ahead thread, under the algorithm in force here).
-    mutating func decode(_ raw: RawEvent, insidePayload: Bool, checksumVerified: Bool) throws(BinlogDecodingError) -> BinlogEvent {
+    /// as checked already (by a read-ahead or fetch thread, under the algorithm in force here: the
+    /// negotiated one, then each FDE's).
+    public mutating func decode(_ raw: RawEvent, insidePayload: Bool = false, checksumVerified: Bool) throws(BinlogDecodingError) -> BinlogEvent {
         do throws(BinlogDecodingError) {
             return try raw.bytes.withBytes { bytes throws(BinlogDecodingError) -> BinlogEvent in
                 try decode(bytes, raw: raw, insidePayload: insidePayload, checksumVerified: checksumVerified)

@@ -1,28 +1,34 @@
 /// Decodes (or skips) one column value of a row image.
 enum ColumnDecoder {
     static func decode(_ c: inout ByteCursor, _ col: ColumnInfo, index: Int) throws(BinlogDecodingError) -> ColumnValue {
-        switch col.realType.rawValue {
+        try withUnsafePointer(to: col) { (p) throws(BinlogDecodingError) -> ColumnValue in try decode(&c, p, index: index) }
+    }
+
+    /// The column is read in place (`col.pointee.field`): copying a ``ColumnInfo`` for every value
+    /// retains and releases its names and member lists, which cost several % of a replication tail.
+    static func decode(_ c: inout ByteCursor, _ col: UnsafePointer<ColumnInfo>, index: Int) throws(BinlogDecodingError) -> ColumnValue {
+        switch col.pointee.realType.rawValue {
         case 1:  // TINY
             let v = try c.u8("value")
-            return col.unsigned ? .uint(UInt64(v)) : .int(Int64(Int8(bitPattern: v)))
+            return col.pointee.unsigned ? .uint(UInt64(v)) : .int(Int64(Int8(bitPattern: v)))
         case 2:  // SHORT
             let v = try c.u16("value")
-            return col.unsigned ? .uint(UInt64(v)) : .int(Int64(Int16(bitPattern: v)))
+            return col.pointee.unsigned ? .uint(UInt64(v)) : .int(Int64(Int16(bitPattern: v)))
         case 9:  // INT24
             let v = try c.uint(3, "value")
-            return col.unsigned ? .uint(v) : .int(Int64(Int32(bitPattern: UInt32(v << 8)) >> 8))
+            return col.pointee.unsigned ? .uint(v) : .int(Int64(Int32(bitPattern: UInt32(v << 8)) >> 8))
         case 3:  // LONG
             let v = try c.u32("value")
-            return col.unsigned ? .uint(UInt64(v)) : .int(Int64(Int32(bitPattern: v)))
+            return col.pointee.unsigned ? .uint(UInt64(v)) : .int(Int64(Int32(bitPattern: v)))
         case 8:  // LONGLONG
             let v = try c.u64("value")
-            return col.unsigned ? .uint(v) : .int(Int64(bitPattern: v))
+            return col.pointee.unsigned ? .uint(v) : .int(Int64(bitPattern: v))
         case 4:  // FLOAT
             return .float(Float(bitPattern: try c.u32("value")))
         case 5:  // DOUBLE
             return .double(Double(bitPattern: try c.u64("value")))
         case 246:  // NEWDECIMAL
-            return .decimal(try Decimal.decode(&c, precision: Int(col.meta0), scale: Int(col.meta1)))
+            return .decimal(try Decimal.decode(&c, precision: Int(col.pointee.meta0), scale: Int(col.pointee.meta1)))
         case 13:  // YEAR
             let v = Int(try c.u8("value"))
             return .year(v == 0 ? 0 : 1900 + v)
@@ -34,64 +40,64 @@ enum ColumnDecoder {
             let v = abs(raw)
             return .time(MySQLTime(negative: raw < 0, hours: Int(v / 10000), minutes: Int(v / 100 % 100), seconds: Int(v % 100), microseconds: 0, precision: 0))
         case 19:  // TIME2
-            return .time(try Temporal.time2(&c, fsp: Int(col.meta0)))
+            return .time(try Temporal.time2(&c, fsp: Int(col.pointee.meta0)))
         case 12:  // DATETIME (old): YYYYMMDDHHMMSS as an integer
             let v = try c.u64("value")
             let d = v / 1_000_000, t = v % 1_000_000
             return .datetime(MySQLDateTime(year: Int(d / 10000), month: Int(d / 100 % 100), day: Int(d % 100), hour: Int(t / 10000), minute: Int(t / 100 % 100), second: Int(t % 100), microseconds: 0, precision: 0))
         case 18:  // DATETIME2
-            return .datetime(try Temporal.datetime2(&c, fsp: Int(col.meta0)))
+            return .datetime(try Temporal.datetime2(&c, fsp: Int(col.pointee.meta0)))
         case 7:  // TIMESTAMP (old)
             return .timestamp(seconds: try c.u32("value"), microseconds: 0, precision: 0)
         case 17:  // TIMESTAMP2
             let seconds = UInt32(try c.uintBE(4, "value"))
-            let fsp = Int(col.meta0)
+            let fsp = Int(col.pointee.meta0)
             return .timestamp(seconds: seconds, microseconds: try Temporal.readFraction(&c, fsp: fsp), precision: fsp)
         case 15, 253:  // VARCHAR, VAR_STRING
-            let n = Int(try c.uint(col.lengthBytes, "value.length"))
-            return text(try c.rawBytes(n, "value"), col)
+            let n = Int(try c.uint(col.pointee.lengthBytes, "value.length"))
+            return text(try c.rawBytes(n, "value"), col.pointee.collation)
         case 254:  // STRING (CHAR, BINARY)
-            let n = Int(try c.uint(col.lengthBytes, "value.length"))
-            return text(try c.rawBytes(n, "value"), col)
+            let n = Int(try c.uint(col.pointee.lengthBytes, "value.length"))
+            return text(try c.rawBytes(n, "value"), col.pointee.collation)
         case 247:  // ENUM
-            let width = col.fieldLength
+            let width = col.pointee.fieldLength
             guard width == 1 || width == 2 else { throw c.fail(.invalidValue("ENUM of \(width) bytes"), "value") }
             let index = Int(try c.uint(width, "value"))
             var name: String? = nil
-            if let names = col.enumValues {
+            if let names = col.pointee.enumValues {
                 name = index == 0 ? "" : (index <= names.count ? names[index - 1] : nil)
             }
             return .enumValue(index: index, name: name)
         case 248:  // SET
-            let width = col.fieldLength
+            let width = col.pointee.fieldLength
             guard (1...8).contains(width) else { throw c.fail(.invalidValue("SET of \(width) bytes"), "value") }
             let mask = try c.uint(width, "value")
             var names: [String]? = nil
-            if let all = col.setValues {
+            if let all = col.pointee.setValues {
                 names = all.indices.filter { $0 < 64 && mask & (1 << UInt64($0)) != 0 }.map { all[$0] }
             }
             return .setValue(mask: mask, names: names)
         case 16:  // BIT
-            let bits = Int(col.meta1) * 8 + Int(col.meta0)
+            let bits = Int(col.pointee.meta1) * 8 + Int(col.pointee.meta0)
             let n = (bits + 7) / 8
             guard n <= 8 else { throw c.fail(.invalidValue("BIT(\(bits))"), "value") }
             return .bit(try c.uintBE(n, "value"))
         case 249, 250, 251, 252:  // BLOB / TEXT family
-            guard (1...4).contains(col.lengthBytes) else { throw c.fail(.invalidValue("BLOB length of \(col.lengthBytes) bytes"), "value.length") }
-            let n = try c.checkedCount(try c.uint(col.lengthBytes, "value.length"), unitSize: 1, "value")
-            return text(try c.rawBytes(n, "value"), col)
+            guard (1...4).contains(col.pointee.lengthBytes) else { throw c.fail(.invalidValue("BLOB length of \(col.pointee.lengthBytes) bytes"), "value.length") }
+            let n = try c.checkedCount(try c.uint(col.pointee.lengthBytes, "value.length"), unitSize: 1, "value")
+            return text(try c.rawBytes(n, "value"), col.pointee.collation)
         case 245:  // JSON
-            guard (1...4).contains(col.lengthBytes) else { throw c.fail(.invalidValue("JSON length of \(col.lengthBytes) bytes"), "value.length") }
-            let n = try c.checkedCount(try c.uint(col.lengthBytes, "value.length"), unitSize: 1, "value")
+            guard (1...4).contains(col.pointee.lengthBytes) else { throw c.fail(.invalidValue("JSON length of \(col.pointee.lengthBytes) bytes"), "value.length") }
+            let n = try c.checkedCount(try c.uint(col.pointee.lengthBytes, "value.length"), unitSize: 1, "value")
             let start = c.absoluteOffset
             return .json(try BinaryJSON.decode(try c.rawBytes(n, "value"), baseOffset: start))
         case 255:  // GEOMETRY
-            guard (1...4).contains(col.lengthBytes) else { throw c.fail(.invalidValue("GEOMETRY length of \(col.lengthBytes) bytes"), "value.length") }
-            let n = try c.checkedCount(try c.uint(col.lengthBytes, "value.length"), unitSize: 1, "value")
+            guard (1...4).contains(col.pointee.lengthBytes) else { throw c.fail(.invalidValue("GEOMETRY length of \(col.pointee.lengthBytes) bytes"), "value.length") }
+            let n = try c.checkedCount(try c.uint(col.pointee.lengthBytes, "value.length"), unitSize: 1, "value")
             return .geometry(try c.bytes(n, "value"))
         case 242:  // VECTOR: float32 little-endian values
-            guard (1...4).contains(col.lengthBytes) else { throw c.fail(.invalidValue("VECTOR length of \(col.lengthBytes) bytes"), "value.length") }
-            let n = try c.checkedCount(try c.uint(col.lengthBytes, "value.length"), unitSize: 1, "value")
+            guard (1...4).contains(col.pointee.lengthBytes) else { throw c.fail(.invalidValue("VECTOR length of \(col.pointee.lengthBytes) bytes"), "value.length") }
+            let n = try c.checkedCount(try c.uint(col.pointee.lengthBytes, "value.length"), unitSize: 1, "value")
             guard n % 4 == 0 else { throw c.fail(.invalidValue("VECTOR of \(n) bytes is not a float32 array"), "value") }
             var out: [Float] = []
             out.reserveCapacity(n / 4)
@@ -102,34 +108,38 @@ enum ColumnDecoder {
         case 0:  // old DECIMAL (MySQL < 5.0.3): an ASCII number whose length the table map does not carry
             throw c.fail(.unsupported("old DECIMAL column (pre-5.0.3 table); its stored length is not in the binlog"), "value")
         default:
-            throw c.fail(.unknownColumnType(col.realType.rawValue), "column[\(index)]")
+            throw c.fail(.unknownColumnType(col.pointee.realType.rawValue), "column[\(index)]")
         }
     }
 
     /// Moves past a value without building it (columns nobody asked for).
     static func skip(_ c: inout ByteCursor, _ col: ColumnInfo, index: Int) throws(BinlogDecodingError) {
+        try withUnsafePointer(to: col) { (p) throws(BinlogDecodingError) in try skip(&c, p, index: index) }
+    }
+
+    static func skip(_ c: inout ByteCursor, _ col: UnsafePointer<ColumnInfo>, index: Int) throws(BinlogDecodingError) {
         let n: Int
-        switch col.realType.rawValue {
+        switch col.pointee.realType.rawValue {
         case 1, 13: n = 1
         case 2: n = 2
         case 9, 10, 14, 11: n = 3
         case 3, 4, 7: n = 4
         case 8, 5, 12: n = 8
         case 246:
-            guard let size = Decimal.binarySize(precision: Int(col.meta0), scale: Int(col.meta1)) else {
-                throw c.fail(.invalidValue("DECIMAL(\(col.meta0),\(col.meta1))"), "value")
+            guard let size = Decimal.binarySize(precision: Int(col.pointee.meta0), scale: Int(col.pointee.meta1)) else {
+                throw c.fail(.invalidValue("DECIMAL(\(col.pointee.meta0),\(col.pointee.meta1))"), "value")
             }
             n = size
-        case 19: n = 3 + Temporal.fractionBytes(Int(col.meta0))
-        case 18: n = 5 + Temporal.fractionBytes(Int(col.meta0))
-        case 17: n = 4 + Temporal.fractionBytes(Int(col.meta0))
+        case 19: n = 3 + Temporal.fractionBytes(Int(col.pointee.meta0))
+        case 18: n = 5 + Temporal.fractionBytes(Int(col.pointee.meta0))
+        case 17: n = 4 + Temporal.fractionBytes(Int(col.pointee.meta0))
         case 15, 253, 254:
-            n = Int(try c.uint(col.lengthBytes, "value.length"))
-        case 247, 248: n = col.fieldLength
-        case 16: n = (Int(col.meta1) * 8 + Int(col.meta0) + 7) / 8
+            n = Int(try c.uint(col.pointee.lengthBytes, "value.length"))
+        case 247, 248: n = col.pointee.fieldLength
+        case 16: n = (Int(col.pointee.meta1) * 8 + Int(col.pointee.meta0) + 7) / 8
         case 249, 250, 251, 252, 245, 255, 242:
-            guard (1...4).contains(col.lengthBytes) else { throw c.fail(.invalidValue("length of \(col.lengthBytes) bytes"), "value.length") }
-            n = try c.checkedCount(try c.uint(col.lengthBytes, "value.length"), unitSize: 1, "value")
+            guard (1...4).contains(col.pointee.lengthBytes) else { throw c.fail(.invalidValue("length of \(col.pointee.lengthBytes) bytes"), "value.length") }
+            n = try c.checkedCount(try c.uint(col.pointee.lengthBytes, "value.length"), unitSize: 1, "value")
         case 6: n = 0
         default:
             _ = try decode(&c, col, index: index)
@@ -139,8 +149,9 @@ enum ColumnDecoder {
     }
 
     @inline(__always)
-    static func text(_ raw: UnsafeRawBufferPointer, _ col: ColumnInfo) -> ColumnValue {
-        if let charset = col.charset {
+    static func text(_ raw: UnsafeRawBufferPointer, _ collation: UInt32?) -> ColumnValue {
+        if let collation {
+            let charset = Charset(collation: collation)
             if let s = charset.decode(raw) { return .string(s) }
             return .bytes(Array(raw))
         }
@@ -240,7 +251,7 @@ extension ColumnDecoder {
             let shift = UInt64(64 &- 8 &* width)
             return .int(Int64(bitPattern: v << shift) >> Int64(shift))
         }
-        return try decode(&c, columns[index], index: index)
+        return try decode(&c, columns.baseAddress! + index, index: index)
     }
 
     /// ``skip(_:_:index:)`` without touching the ``ColumnInfo`` for the usual layouts.
@@ -256,7 +267,7 @@ extension ColumnDecoder {
             let n = try c.checkedCount(try c.uint(Int(codec.size), "value.length"), unitSize: 1, "value")
             try c.skip(n, "value")
         case .other:
-            try skip(&c, columns[index], index: index)
+            try skip(&c, columns.baseAddress! + index, index: index)
         }
     }
 }

@@ -317,7 +317,7 @@ public final class RowsEvent: @unchecked Sendable {
         if width != 0 {
             out.setInteger(slot, try c.uint(width, "value"), width: width, unsigned: codec.unsigned)
         } else {
-            out.set(slot, try ColumnDecoder.decode(&c, columns[i], index: i))
+            out.set(slot, try ColumnDecoder.decode(&c, columns.baseAddress! + i, index: i))
         }
     }
 
@@ -481,18 +481,22 @@ public struct SelectedValues: Sendable {
         }
     }
 
-    mutating func set(_ k: Int, _ value: ColumnValue) {
+    /// `value` is consumed: it moves into place instead of being copied (a retain and a release
+    /// of its payload per value).
+    mutating func set(_ k: Int, _ value: consuming ColumnValue) {
         guard k >= 0 && k < count else { return }
         let bit: UInt64 = 1 << UInt64(k)
         signedBits &= ~bit
         unsignedBits &= ~bit
         otherBits &= ~bit
         switch value {
-        case .null: break
-        case .int(let v): integers[k] = UInt64(bitPattern: v); signedBits |= bit
-        case .uint(let v): integers[k] = v; unsignedBits |= bit
-        default: others[k] = value; otherBits |= bit
+        case .null: return
+        case .int(let v): integers[k] = UInt64(bitPattern: v); signedBits |= bit; return
+        case .uint(let v): integers[k] = v; unsignedBits |= bit; return
+        default: break
         }
+        others[k] = value
+        otherBits |= bit
     }
 
     /// Position `to` gets what position `from` holds.

@@ -244,7 +244,7 @@ public final class ReconcilerDaemon: @unchecked Sendable {
                 decoder.checksumBeforeFormatDescription = s.checksumAlgorithm
                 while let raw = try s.next() {
                     let event: BinlogEvent
-                    do { event = try decoder.decode(raw) } catch {
+                    do { event = try decoder.decode(raw, checksumVerified: s.lastEventChecksumVerified) } catch {
                         throw ApplyError("\(s.eventFile):\(error.description)")
                     }
                     let inFile = raw.header.logPosition != 0 && !raw.header.isArtificial

@@ -71,12 +71,20 @@ public final class ReplicationStream {
         /// The largest event the client accepts (`MYSQL_OPT_MAX_ALLOWED_PACKET`); default 1 GiB,
         /// MariaDB's and MySQL's own maximum.
         public var maxEventSize: Int
+        /// Fetch on a thread of its own (``DumpFetcher``): `mariadb_rpl_fetch`, the copy and the
+        /// CRC32 check of each event overlap the caller's decoding. Off: everything happens in
+        /// ``next()`` on the caller's thread.
+        public var fetchAhead: Bool
 
-        public init(stopAtEnd: Bool = false, sendAnnotateRows: Bool = false, replicaUUID: String? = nil, maxEventSize: Int = 1 << 30) {
+        public init(
+            stopAtEnd: Bool = false, sendAnnotateRows: Bool = false, replicaUUID: String? = nil, maxEventSize: Int = 1 << 30,
+            fetchAhead: Bool = true
+        ) {
             self.stopAtEnd = stopAtEnd
             self.sendAnnotateRows = sendAnnotateRows
             self.replicaUUID = replicaUUID
             self.maxEventSize = maxEventSize
+            self.fetchAhead = fetchAhead
         }
     }
 
@@ -117,19 +125,25 @@ public final class ReplicationStream {
     /// Whether the last event returned is in the binlog file (false for the artificial ROTATE,
     /// re-sent FDEs and heartbeats).
     @exclusivity(unchecked) public private(set) var lastEventIsInFile = false
+    /// Whether the stream already checked the last event's CRC32 under the checksum algorithm in
+    /// force (and it matched): pass it to `BinlogEventDecoder.decode(_:checksumVerified:)`. False
+    /// for FDEs, events without a checksum and mismatches (the decoder then checks and reports).
+    @exclusivity(unchecked) public private(set) var lastEventChecksumVerified = false
     /// Events and bytes received.
     @exclusivity(unchecked) public private(set) var eventCount: UInt64 = 0
     @exclusivity(unchecked) public private(set) var byteCount: UInt64 = 0
 
     @exclusivity(unchecked) private var nextPosition: UInt64
-    /// The storage of the last event returned (see ``next()``).
-    @exclusivity(unchecked) private var buffer: [UInt8] = []
-    /// A buffer that grew past this for a large event is not kept for the small ones after it.
-    private static let bufferKeepLimit = 1 << 20
+    /// The events fetched and not yet returned (see ``next()``), and the next one's index.
+    @exclusivity(unchecked) private var batch = DumpBatch()
+    @exclusivity(unchecked) private var batchIndex = 0
+    /// A batch buffer that grew past this for a large event is not kept for the small ones after it.
+    private static let bufferKeepLimit = 8 << 20
     private let endpoint: String
     private var connection: SQLConnection
     @exclusivity(unchecked) private var rpl: UnsafeMutablePointer<MARIADB_RPL>?
-    @exclusivity(unchecked) private var event: UnsafeMutablePointer<MARIADB_RPL_EVENT>?
+    @exclusivity(unchecked) private var fetcher: DumpFetcher?
+    private var socket: Int32 = -1
     /// Decodes only FORMAT_DESCRIPTION and ROTATE events (for the checksum in force and file names).
     @exclusivity(unchecked) private var control = BinlogEventDecoder()
     @exclusivity(unchecked) private var state: State = .streaming
@@ -267,13 +281,17 @@ public final class ReplicationStream {
             teardown()
             throw ReplicationError(.connect, "cannot start the binlog dump at \(start)", sqlError: e)
         }
-        interruptHandle.attach(socket: Int32(truncatingIfNeeded: mysql_get_socket(h)))
+        socket = Int32(truncatingIfNeeded: mysql_get_socket(h))
+        interruptHandle.attach(socket: socket)
+        let f = DumpFetcher(rpl: r, handle: h, checksum: checksumAlgorithm, context: "binlog dump from \(endpoint)")
+        fetcher = f
+        let threaded = options.fetchAhead && f.start()
         logger.debug(
             "binlog dump opened",
             metadata: [
                 "source": "\(endpoint)", "start": "\(start)", "replica_server_id": "\(c.replicaServerID)",
                 "connection_id": "\(connectionID)", "checksum": "\(checksumAlgorithm.name)",
-                "heartbeat": "\(heartbeatPeriod)", "non_block": "\(options.stopAtEnd)",
+                "heartbeat": "\(heartbeatPeriod)", "non_block": "\(options.stopAtEnd)", "fetch_thread": "\(threaded)",
             ])
     }
 
@@ -284,8 +302,8 @@ public final class ReplicationStream {
     /// The next event, or nil at the end of a `stopAtEnd` dump. Blocks in tailing mode until an
     /// event or heartbeat arrives, or until ``idleTimeout``.
     ///
-    /// The returned event's bytes are its own (one copy out of libmariadb's buffer); its
-    /// offset is its position in ``eventFile`` (see the type's documentation for artificial events).
+    /// The returned event's bytes are a slice of the stream's batch (one copy out of libmariadb's
+    /// buffer, made by the fetch thread when ``Options/fetchAhead``); its offset is its position in ``eventFile`` (see the type's documentation for artificial events).
     /// After an error every later call throws the same error; reopen a new stream at
     /// ``ReplicationError/resumeAt`` when ``ReplicationError/isRecoverable``.
     public func next() throws(ReplicationError) -> RawEvent? {
@@ -295,29 +313,25 @@ public final class ReplicationStream {
         case .failed(let e): throw e
         case .closed: throw ReplicationError(.closed, "the replication stream is closed", resumeAt: resumeCoordinates)
         }
-        guard let r = rpl else { throw fail(.closed, "the replication stream is closed", nil) }
-        let began = MonotonicCoarseClock.nanoseconds()
-        guard let ev = mariadb_rpl_fetch(r, event) else {
-            event = nil  // libmariadb freed the event it was given
-            return try endOrFail(since: began)
+        if batchIndex >= batch.events.count {
+            // The fetcher is only touched here, once per batch: its fields share cache lines with
+            // what the fetch thread writes for every event.
+            guard let f = fetcher else { throw fail(.closed, "the replication stream is closed", nil) }
+            let end = f.isThreaded
+                ? f.take(into: &batch, keepLimit: Self.bufferKeepLimit) : f.fetchInline(into: &batch, keepLimit: Self.bufferKeepLimit)
+            batchIndex = 0
+            if let end {
+                batch.clear(keepLimit: 0)
+                return try endOrFail(end)
+            }
         }
-        event = ev
-        let total = ev.pointee.raw_data_size
-        let ofs = ev.pointee.raw_data_ofs
-        guard let base = ev.pointee.raw_data, ofs <= total, total - ofs >= EventHeader.size else {
-            throw fail(.protocolViolation, "dump packet of \(total) bytes is too short for an event", nil)
-        }
-        // Copied into `buffer`, whose storage is reused when the caller no longer holds the
-        // previous event (otherwise `removeAll(keepingCapacity:)` gives it fresh storage and the
-        // previous event keeps its own: value semantics either way).
-        if buffer.capacity > Self.bufferKeepLimit && total - ofs <= Self.bufferKeepLimit {
-            buffer = []
-        } else {
-            buffer.removeAll(keepingCapacity: true)
-        }
-        buffer.append(contentsOf: UnsafeRawBufferPointer(start: base + ofs, count: total - ofs))
-        let bytes = buffer
-        var raw = RawEvent(offset: 0, bytes: bytes[...])
+        let fetched = batch.events[batchIndex]
+        batchIndex += 1
+        lastEventChecksumVerified = fetched.checksumVerified
+        // A slice of the batch: its storage is reused for a later batch when the caller no
+        // longer holds events of it (otherwise the batch gets fresh storage: value semantics).
+        let bytes = batch.bytes[fetched.start..<(fetched.start + fetched.count)]
+        var raw = RawEvent(offset: 0, bytes: bytes)
         let header = raw.header
         guard Int(header.eventSize) == bytes.count else {
             throw fail(.protocolViolation, "event header says \(header.eventSize) bytes, packet carries \(bytes.count)", nil)
@@ -360,15 +374,19 @@ public final class ReplicationStream {
 
     /// After `mariadb_rpl_fetch` returned NULL: the end of a NON_BLOCK dump, or an error
     /// (libmariadb-notes.md item 2: the error is in `mysql_errno`, or in `mariadb_rpl_errno` when the
-    /// library refused a packet).
-    private func endOrFail(since began: UInt64) throws(ReplicationError) -> RawEvent? {
-        let h = connection.handle
-        let code = h.map { mysql_errno($0) } ?? 0
-        let rplCode = rpl.map { mariadb_rpl_errno($0) } ?? 0
+    /// library refused a packet). `end` was captured by the fetcher right after the fetch failed.
+    private func endOrFail(_ end: DumpEnd) throws(ReplicationError) -> RawEvent? {
+        if let violation = end.protocolViolation {
+            throw fail(.protocolViolation, violation, nil)
+        }
         if interruptHandle.wasInterrupted {
             throw fail(.interrupted, "the binlog dump was interrupted (shutdown)", nil)
         }
-        if code == 0 && rplCode == 0 {
+        guard let e = end.error else {
+            if end.rplErrno != 0 {
+                let e = SQLError(code: end.rplErrno, sqlState: "HY000", message: end.rplMessage, context: "mariadb_rpl_fetch")
+                throw fail(.protocolViolation, "libmariadb could not read the event after \(resumeDescription)", e)
+            }
             if options.stopAtEnd {
                 state = .ended
                 teardown()
@@ -376,13 +394,7 @@ public final class ReplicationStream {
             }
             throw fail(.connectionLost, "the source ended the dump although it was asked to wait for new events", nil)
         }
-        if code == 0, let r = rpl {
-            let message = mariadb_rpl_error(r).map { String(cString: $0) } ?? ""
-            let e = SQLError(code: rplCode, sqlState: "HY000", message: message, context: "mariadb_rpl_fetch")
-            throw fail(.protocolViolation, "libmariadb could not read the event after \(resumeDescription)", e)
-        }
-        guard let h else { throw fail(.closed, "the replication stream is closed", nil) }
-        let e = SQLError(handle: h, context: "binlog dump from \(endpoint)")
+        let code = e.code
         let lower = e.message.lowercased()
         switch code {
         case 1236 where lower.contains("same server_uuid") || lower.contains("same server_id") || lower.contains("same server id"):
@@ -401,7 +413,7 @@ public final class ReplicationStream {
             break
         }
         if e.isConnectionError {
-            let blocked = Duration.nanoseconds(Int64(clamping: MonotonicCoarseClock.nanoseconds() &- began))
+            let blocked = Duration.nanoseconds(Int64(clamping: end.blockedNanoseconds))
             if let idle = idleTimeout, code == 2013 || code == 5013, blocked >= idle * 0.9 {
                 throw fail(
                     .idleTimeout,
@@ -441,11 +453,14 @@ public final class ReplicationStream {
     public func interrupt() { interruptHandle.interrupt() }
 
     private func teardown() {
-        interruptHandle.detach()
-        if let ev = event {
-            event = nil
-            mariadb_free_rpl_event(ev)
+        if let f = fetcher {
+            fetcher = nil
+            // A fetch thread blocked in mariadb_rpl_fetch returns once the socket is shut down.
+            if f.isThreaded && socket >= 0 { _ = shutdown(socket, Int32(SHUT_RDWR)) }
+            f.stop()
+            f.releaseEvent()
         }
+        interruptHandle.detach()
         if let r = rpl {
             rpl = nil
             mariadb_rpl_close(r)

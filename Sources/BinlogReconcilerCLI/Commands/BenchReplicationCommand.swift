@@ -43,6 +43,14 @@ struct BenchReplicationCommand: ParsableCommand {
     @Flag(name: .customLong("no-rows"), help: "Decode events but not row images.")
     var noRows = false
 
+    @Option(help: ArgumentHelp(
+        "Instead of decoding every column, do what the sidecar does: apply the events to a shadow map of one watch (db.table:key:value, e.g. shop.products:id:stock).",
+        valueName: "watch"))
+    var shadow: String?
+
+    @Flag(name: .customLong("no-fetch-thread"), help: "Fetch on the decoding thread (ReplicationStream.Options.fetchAhead off).")
+    var noFetchThread = false
+
     func run() throws {
         let password: SourcePassword
         if let passwordFile {
@@ -55,10 +63,24 @@ struct BenchReplicationCommand: ParsableCommand {
         let config = SourceConfiguration(
             host: host, port: port, user: user, password: password, tls: .init(mode: .disabled),
             replicaServerID: serverID, heartbeatPeriod: .seconds(1))
+        // --shadow: the daemon's tail path (TransactionAssembler decoding only the watched columns
+        // into a ShadowState), column names from the table map (binlog_row_metadata=FULL).
+        var assembler: TransactionAssembler?
+        var state = ShadowState(watchCount: 1, position: BinlogPosition(file: file, position: position))
+        if let shadow {
+            let parts = shadow.split(separator: ":").map(String.init)
+            let table = parts.first?.split(separator: ".").map(String.init) ?? []
+            guard parts.count == 3, table.count == 2 else { throw ValidationError("--shadow wants db.table:key:value") }
+            let watch = WatchConfiguration(
+                name: "bench", database: table[0], table: table[1], keyColumns: [parts[1]], valueColumn: parts[2],
+                target: .string(try RedisKeyTemplate("bench:{\(parts[1])}", keyColumns: [parts[1]])))
+            assembler = TransactionAssembler(watches: [watch]) { _, _ in nil }
+        }
+        var changes = 0
         let clock = ContinuousClock()
         let started = clock.now
         let stream = try ReplicationStream(
-            configuration: config, start: .filePosition(file: file, position: position), options: .init(stopAtEnd: true))
+            configuration: config, start: .filePosition(file: file, position: position), options: .init(stopAtEnd: true, fetchAhead: !noFetchThread))
         var decoder = BinlogEventDecoder()
         decoder.checksumBeforeFormatDescription = stream.checksumAlgorithm
         var events = 0
@@ -71,7 +93,13 @@ struct BenchReplicationCommand: ParsableCommand {
         let noRows = self.noRows  // read once, not through the property wrapper per event
         while let raw = try stream.next() {
             events += 1
-            let e = try decoder.decode(raw)
+            let e = try decoder.decode(raw, checksumVerified: stream.lastEventChecksumVerified)
+            if assembler != nil {
+                if case .rows = e.body { rowsEvents += 1 }
+                let end = BinlogPosition(file: stream.eventFile, position: UInt64(raw.header.logPosition))
+                if let tx = try assembler!.consume(e, end: end, state: &state) { changes += tx.changes.count }
+                continue
+            }
             if case .rows(let r) = e.body {
                 rowsEvents += 1
                 if noRows { continue }
@@ -88,10 +116,15 @@ struct BenchReplicationCommand: ParsableCommand {
         let seconds = Double(s) + Double(atto) / 1e18
         var w = JSONWriter()
         w.beginObject()
-        w.field("tool", "swift-stream+parser")
+        let tool = shadow != nil ? "swift-stream+shadow" : "swift-stream+parser"
+        w.field("tool", noFetchThread ? tool + " (no fetch thread)" : tool)
         w.field("events", events)
         w.field("rows_events", rowsEvents)
         w.field("rows", rows)
+        if shadow != nil {
+            w.field("row_changes_applied", changes)
+            w.field("shadow_keys", state.maps[0].count)
+        }
         w.field("bytes", stream.byteCount)
         w.key("seconds")
         w.double((seconds * 1000).rounded() / 1000)

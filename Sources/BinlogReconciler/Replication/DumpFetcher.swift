@@ -1,0 +1,271 @@
+import BinlogParser
+internal import CMariaDB
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// MARK: - DumpEnd
+
+/// Why a binlog dump stopped delivering events, captured by whoever called `mariadb_rpl_fetch` at
+/// the moment it returned NULL (the handle's error state is read there, before anything else
+/// touches the connection).
+struct DumpEnd: Sendable {
+    /// `mysql_errno` and the rest of the handle's error (nil when `mysql_errno` was 0).
+    var error: SQLError?
+    /// `mariadb_rpl_errno` / `mariadb_rpl_error`: a packet the library itself refused.
+    var rplErrno: UInt32 = 0
+    var rplMessage = ""
+    /// How long the failing fetch blocked (tells an idle timeout from another lost connection).
+    var blockedNanoseconds: UInt64 = 0
+    /// A packet this package refuses (too short to hold an event).
+    var protocolViolation: String?
+}
+
+// MARK: - DumpBatch
+
+/// Events fetched from the dump, copied back to back into one buffer (``RawEvent/bytes`` are
+/// slices of it).
+struct DumpBatch {
+    struct Event {
+        var start: Int
+        var count: Int
+        /// The fetching thread checked the CRC32 under the algorithm in force and it matched.
+        var checksumVerified: Bool
+    }
+
+    var bytes: [UInt8] = []
+    var events: [Event] = []
+
+    /// Empties the batch, keeping its storage unless a large event made it grow past `keepLimit`.
+    mutating func clear(keepLimit: Int) {
+        if bytes.capacity > keepLimit { bytes = [] } else { bytes.removeAll(keepingCapacity: true) }
+        events.removeAll(keepingCapacity: true)
+    }
+
+    mutating func append(_ event: UnsafeRawBufferPointer, checksumVerified: Bool) {
+        events.append(Event(start: bytes.count, count: event.count, checksumVerified: checksumVerified))
+        bytes.append(contentsOf: event)
+    }
+}
+
+// MARK: - DumpFetcher
+
+/// Reads a binlog dump with `mariadb_rpl_fetch`, either on a thread of its own ahead of the
+/// consumer (the default: fetching, copying and the CRC32 check of each event then overlap the
+/// consumer's decoding) or inline on the consumer's thread.
+///
+/// ## Fetch thread
+/// The thread appends every event to a shared batch under a mutex; the consumer takes the whole
+/// batch when it has used up the one before (one lock per batch on its side). Nothing waits for a
+/// batch to fill: an event is available to the consumer as soon as it is appended, so tailing
+/// adds no latency. The thread stops appending while `limit` bytes wait (memory stays bounded:
+/// two batches and at most one event larger than `limit`), and ends after the first fetch that
+/// fails, recording why as a ``DumpEnd``.
+///
+/// ## Checksums
+/// The fetcher tracks the checksum algorithm as the consumer's decoder does (the negotiated one,
+/// then each FDE's) and checks the CRC32 of every other event; a match is passed on as
+/// ``DumpBatch/Event/checksumVerified`` so that the decoder skips its own check
+/// (`BinlogEventDecoder.decode(_:insidePayload:checksumVerified:)`). A mismatch is only noted:
+/// the decoder checks the event again and reports the error in order, with its usual message.
+///
+/// ## Ownership
+/// While the thread runs, only it calls into libmariadb for this connection; the stream stops it
+/// (``stop()``, after shutting the socket down so that a blocked fetch returns) before it frees
+/// the handle. The MARIADB_RPL_EVENT libmariadb reuses between fetches belongs to the fetcher.
+final class DumpFetcher: @unchecked Sendable {
+    private let rpl: UnsafeMutablePointer<MARIADB_RPL>
+    private let handle: UnsafeMutablePointer<MYSQL>
+    private let context: String
+    // Touched only by the fetching thread (or, inline, by the consumer).
+    private var event: UnsafeMutablePointer<MARIADB_RPL_EVENT>?
+    private var control = BinlogEventDecoder()
+
+    // Shared, guarded by `mutex`.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var pending = DumpBatch()
+    private var end: DumpEnd?
+    private var consumerWaiting = false
+    private var producerWaiting = false
+    private var cancelled = false
+
+    /// Bytes that may wait in the shared batch before the thread pauses.
+    let limit: Int
+    #if canImport(Darwin)
+    private var thread: pthread_t?
+    #else
+    private var thread = pthread_t()
+    #endif
+    private(set) var isThreaded = false
+
+    init(rpl: UnsafeMutablePointer<MARIADB_RPL>, handle: UnsafeMutablePointer<MYSQL>, checksum: ChecksumAlgorithm, context: String, limit: Int = 4 << 20) {
+        self.rpl = rpl
+        self.handle = handle
+        self.context = context
+        self.limit = max(limit, 1 << 16)
+        control.checksumBeforeFormatDescription = checksum
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(changed, nil)
+    }
+
+    deinit {
+        releaseEvent()
+        pthread_cond_destroy(changed)
+        pthread_mutex_destroy(mutex)
+        changed.deallocate()
+        mutex.deallocate()
+    }
+
+    /// Frees libmariadb's event structure (before `mariadb_rpl_close`).
+    func releaseEvent() {
+        if let ev = event {
+            event = nil
+            mariadb_free_rpl_event(ev)
+        }
+    }
+
+    // MARK: One fetch
+
+    private enum Fetched {
+        case event(UnsafeRawBufferPointer, checksumVerified: Bool)
+        case end(DumpEnd)
+    }
+
+    /// One `mariadb_rpl_fetch`: the event's bytes (valid until the next fetch) or why it ended.
+    private func fetchOne() -> Fetched {
+        let began = MonotonicCoarseClock.nanoseconds()
+        guard let ev = mariadb_rpl_fetch(rpl, event) else {
+            event = nil  // libmariadb freed the event it was given
+            var e = DumpEnd()
+            if mysql_errno(handle) != 0 { e.error = SQLError(handle: handle, context: context) }
+            e.rplErrno = mariadb_rpl_errno(rpl)
+            if e.rplErrno != 0 { e.rplMessage = mariadb_rpl_error(rpl).map { String(cString: $0) } ?? "" }
+            e.blockedNanoseconds = MonotonicCoarseClock.nanoseconds() &- began
+            return .end(e)
+        }
+        event = ev
+        let total = ev.pointee.raw_data_size
+        let ofs = ev.pointee.raw_data_ofs
+        guard let base = ev.pointee.raw_data, ofs <= total, total - ofs >= EventHeader.size else {
+            var e = DumpEnd()
+            e.protocolViolation = "dump packet of \(total) bytes is too short for an event"
+            return .end(e)
+        }
+        let bytes = UnsafeRawBufferPointer(start: base + ofs, count: total - ofs)
+        var verified = false
+        if bytes[4] == BinlogEventType.formatDescription.rawValue {
+            // Only for the algorithm that follows; the consumer's decoder verifies the FDE itself.
+            _ = try? control.decode(RawEvent(offset: 0, bytes: Array(bytes)[...]))
+        } else if control.checksumAlgorithm == .crc32 && bytes.count >= EventHeader.size + 4 {
+            let bodyEnd = bytes.count - 4
+            let stored = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: bodyEnd, as: UInt32.self))
+            verified = stored == CRC32.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<bodyEnd]))
+        }
+        return .event(bytes, checksumVerified: verified)
+    }
+
+    // MARK: Inline
+
+    /// Fetches the next event into `batch` (emptied first) on the caller's thread; nil, or why the
+    /// dump ended.
+    func fetchInline(into batch: inout DumpBatch, keepLimit: Int) -> DumpEnd? {
+        batch.clear(keepLimit: keepLimit)
+        switch fetchOne() {
+        case .end(let e):
+            return e
+        case .event(let bytes, let verified):
+            batch.append(bytes, checksumVerified: verified)
+            return nil
+        }
+    }
+
+    // MARK: Thread
+
+    /// Starts the fetch thread; false when the system refused (the caller then fetches inline).
+    func start() -> Bool {
+        let context = Unmanaged.passRetained(self).toOpaque()
+        #if canImport(Darwin)
+        let body: @convention(c) (UnsafeMutableRawPointer) -> UnsafeMutableRawPointer? = { context in
+            Unmanaged<DumpFetcher>.fromOpaque(context).takeRetainedValue().run()
+            return nil
+        }
+        #else
+        let body: @convention(c) (UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? = { context in
+            guard let context else { return nil }
+            Unmanaged<DumpFetcher>.fromOpaque(context).takeRetainedValue().run()
+            return nil
+        }
+        #endif
+        guard pthread_create(&thread, nil, body, context) == 0 else {
+            Unmanaged<DumpFetcher>.fromOpaque(context).release()
+            return false
+        }
+        isThreaded = true
+        return true
+    }
+
+    private func run() {
+        while true {
+            switch fetchOne() {
+            case .end(let e):
+                pthread_mutex_lock(mutex)
+                end = e
+                pthread_cond_broadcast(changed)
+                pthread_mutex_unlock(mutex)
+                return
+            case .event(let bytes, let verified):
+                pthread_mutex_lock(mutex)
+                while !pending.events.isEmpty && pending.bytes.count + bytes.count > limit && !cancelled {
+                    producerWaiting = true
+                    pthread_cond_wait(changed, mutex)
+                }
+                producerWaiting = false
+                if cancelled {
+                    pthread_mutex_unlock(mutex)
+                    return
+                }
+                pending.append(bytes, checksumVerified: verified)
+                if consumerWaiting { pthread_cond_broadcast(changed) }
+                pthread_mutex_unlock(mutex)
+            }
+        }
+    }
+
+    /// Replaces `batch` (whose events the consumer has used up) with every event fetched since
+    /// the last call, waiting for one; nil, or why the dump ended once every event before the end
+    /// was taken.
+    func take(into batch: inout DumpBatch, keepLimit: Int) -> DumpEnd? {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        while pending.events.isEmpty && end == nil {
+            consumerWaiting = true
+            pthread_cond_wait(changed, mutex)
+        }
+        consumerWaiting = false
+        if pending.events.isEmpty { return end }
+        batch.clear(keepLimit: keepLimit)
+        swap(&batch, &pending)
+        if producerWaiting { pthread_cond_broadcast(changed) }
+        return nil
+    }
+
+    /// Stops the thread and waits for it. A thread blocked in `mariadb_rpl_fetch` only returns
+    /// once the socket is shut down: the caller does that first.
+    func stop() {
+        guard isThreaded else { return }
+        isThreaded = false
+        pthread_mutex_lock(mutex)
+        cancelled = true
+        pthread_cond_broadcast(changed)
+        pthread_mutex_unlock(mutex)
+        #if canImport(Darwin)
+        if let thread { pthread_join(thread, nil) }
+        #else
+        pthread_join(thread, nil)
+        #endif
+    }
+}
