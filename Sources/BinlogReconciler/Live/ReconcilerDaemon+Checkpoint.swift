@@ -106,7 +106,8 @@ extension ReconcilerDaemon {
                 throw ConfigurationError("checkpoint \(loaded.path) has a GTID set that cannot be parsed ('\(c.header.gtidState)'); start with --rebootstrap")
             }
             restored.gtid = executed
-            let row = try sql.query("SELECT @@global.gtid_mode, @@global.gtid_purged, @@global.gtid_executed").first
+            // MySQL before 5.6 has no GTIDs (the query fails): resume by file and position.
+            let row = (try? sql.query("SELECT @@global.gtid_mode, @@global.gtid_purged, @@global.gtid_executed"))?.first
             let plan = try Self.mysqlResumePlan(
                 checkpointGTID: c.header.gtidState, checkpointUUID: c.header.source.serverUUID, sourceUUID: sourceIdentity.serverUUID,
                 gtidMode: row?[0] ?? nil, gtidPurged: row.flatMap { $0.count > 1 ? $0[1] : nil }, gtidExecuted: row.flatMap { $0.count > 2 ? $0[2] : nil })
