@@ -65,4 +65,18 @@ static inline int cmariadb_rpl_set_flags(MARIADB_RPL *rpl, unsigned int flags) {
     return mariadb_rpl_optionsv(rpl, MARIADB_RPL_FLAGS, flags);
 }
 
+/* ---- raw commands ---- */
+
+/* Sends one command packet (command byte + body) the way libmariadb's own ma_simple_command does:
+   through mysql->methods->db_command, the function-pointer table public in mysql.h
+   (struct st_mariadb_methods; mthd_my_send_cmd in libmariadb 3.3). skip_check = 1: the reply is not
+   read here, the caller reads the packets that follow (mariadb_rpl_fetch for a binlog dump). Used
+   for COM_BINLOG_DUMP_GTID (0x1e), which libmariadb's API cannot send. An empty body is refused
+   (db_command would strlen() it). Returns 0 on success; the error is in mysql_errno(). */
+static inline int cmariadb_send_command(MYSQL *mysql, unsigned char command, const unsigned char *body, size_t length) {
+    if (!mysql || !mysql->methods || !mysql->methods->db_command || !body || length == 0)
+        return 1;
+    return mysql->methods->db_command(mysql, (enum enum_server_command)command, (const char *)body, length, 1, NULL);
+}
+
 #endif

@@ -57,6 +57,7 @@ public struct Bootstrap {
         _ = try conn.execute("SET SESSION time_zone = '+00:00'")
         _ = try conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         var coordinates: BinlogPosition
+        var mysqlExecuted: String?
         if conn.flavor == .mariadb {
             _ = try conn.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
             let status = try conn.query("SHOW STATUS LIKE 'binlog_snapshot_%'")
@@ -78,6 +79,9 @@ public struct Bootstrap {
                     throw ApplyError("SHOW MASTER STATUS returned nothing: is log_bin on?")
                 }
                 coordinates = BinlogPosition(file: file, position: pos)
+                // Executed_Gtid_Set (5th column, MySQL 5.6+): the GTID state at these coordinates,
+                // for resuming by GTID set (COM_BINLOG_DUMP_GTID) after a restart or a failover.
+                if row.count > 4 { mysqlExecuted = row[4] ?? nil }
                 _ = try conn.execute("UNLOCK TABLES")
             } catch {
                 _ = try? conn.execute("UNLOCK TABLES")
@@ -130,6 +134,11 @@ public struct Bootstrap {
             if let pos = try conn.query("SELECT BINLOG_GTID_POS(\(try conn.quoted(coordinates.file)), \(coordinates.position))").first?.first ?? nil {
                 state.gtid = GTIDState(mariadbList: pos)
             }
+        } else if let text = mysqlExecuted {
+            guard let executed = GTIDState(mysqlSet: text) else {
+                throw ApplyError("cannot parse the source's Executed_Gtid_Set '\(text)'")
+            }
+            state.gtid = executed
         }
         return state
     }

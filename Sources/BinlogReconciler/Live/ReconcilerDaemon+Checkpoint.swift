@@ -19,8 +19,69 @@ extension ReconcilerDaemon {
         return CheckpointSource(flavour: flavour, serverID: serverID, serverUUID: uuid)
     }
 
+    /// How a MySQL checkpoint resumes on the current source.
+    enum MySQLResumePlan: Equatable {
+        /// COM_BINLOG_DUMP_GTID with the checkpoint's executed set; `reason` says why it is safe.
+        case gtid(MySQLGTIDSet, reason: String)
+        /// COM_BINLOG_DUMP at the checkpoint's file and position.
+        case filePosition(reason: String)
+    }
+
+    /// Decides how a MySQL checkpoint resumes, from the checkpoint (`gtidState`, the source's
+    /// `server_uuid` when it was taken) and the source now (`server_uuid`, `@@global.gtid_mode`,
+    /// `gtid_purged`, `gtid_executed`). Throws a ``ConfigurationError`` naming --rebootstrap when
+    /// resuming would skip or invent transactions.
+    ///
+    /// - gtid_mode=ON and an untagged, non-empty executed set: by GTID set — on the same server and
+    ///   after a failover (another server_uuid) alike, since GTIDs name the same transactions on
+    ///   every server of the topology. Refused if the source purged transactions the set lacks
+    ///   (they are gone from every binlog it can send), or if the set holds transactions the source
+    ///   never executed (the shadow state would be ahead of the source's data).
+    /// - Otherwise by file and position, and only on the server the checkpoint was taken on: a
+    ///   position in another server's binlog names other events.
+    static func mysqlResumePlan(
+        checkpointGTID: String, checkpointUUID: String?, sourceUUID: String?,
+        gtidMode: String?, gtidPurged: String?, gtidExecuted: String?
+    ) throws -> MySQLResumePlan {
+        let sameServer = checkpointUUID == nil || sourceUUID == nil || checkpointUUID?.lowercased() == sourceUUID?.lowercased()
+        let gtidOn = gtidMode?.uppercased() == "ON"
+        let set = MySQLGTIDSet(checkpointGTID)
+        let foreign = "the checkpoint was taken on server_uuid \(checkpointUUID ?? "?") but the source is \(sourceUUID ?? "?")"
+        if gtidOn, let set, !set.isEmpty {
+            guard let purged = MySQLGTIDSet(gtidPurged ?? "") else {
+                throw ConfigurationError("cannot compare the source's gtid_purged '\(gtidPurged ?? "")' with the checkpoint's GTID set (tagged or malformed); start with --rebootstrap to discard the saved state and read the tables again")
+            }
+            let lost = purged.subtracting(set)
+            guard lost.isEmpty else {
+                throw ConfigurationError("the source has purged transactions the checkpoint never saw (\(lost)): their changes cannot be read any more, so resuming from GTID set \(set) would miss them\(sameServer ? "" : " (\(foreign))"); start with --rebootstrap to discard the saved state and read the tables again")
+            }
+            if let executedText = gtidExecuted, let executed = MySQLGTIDSet(executedText) {
+                let extra = set.subtracting(executed)
+                guard extra.isEmpty else {
+                    throw ConfigurationError("the checkpoint holds transactions the source never executed (\(extra)): the saved state is ahead of the source's data (transactions lost in a failover?)\(sameServer ? "" : " (\(foreign))"); start with --rebootstrap to discard the saved state and read the tables again")
+                }
+            }
+            let reason = sameServer
+                ? "gtid_mode=ON: the source sends every transaction not in the checkpoint's executed set"
+                : "failover: \(foreign); its gtid_purged (\(purged.isEmpty ? "empty" : "\(purged)")) is contained in the checkpoint's executed set, so every transaction after the checkpoint can still be sent"
+            return .gtid(set, reason: reason)
+        }
+        let why: String
+        if !gtidOn {
+            why = "gtid_mode is \(gtidMode ?? "unknown") on the source"
+        } else if set == nil {
+            why = "the checkpoint's GTID set cannot be sent in COM_BINLOG_DUMP_GTID (tagged or malformed: '\(checkpointGTID)')"
+        } else {
+            why = "the checkpoint has no GTID set"
+        }
+        guard sameServer else {
+            throw ConfigurationError("\(foreign), and resuming by GTID set is not possible (\(why)): a binlog position of another server names other events; start with --rebootstrap to discard the saved state and read the tables again")
+        }
+        return .filePosition(reason: why)
+    }
+
     /// Resumes from the newest valid checkpoint, or returns false (then the caller bootstraps).
-    func resumeFromCheckpoint(_ store: CheckpointStore) throws -> Bool {
+    func resumeFromCheckpoint(_ store: CheckpointStore, sql: SQLConnection) throws -> Bool {
         guard let loaded = try store.loadNewestValid() else {
             logger.info("no checkpoint yet: bootstrapping", metadata: ["directory": "\(store.directory)"])
             return false
@@ -40,7 +101,30 @@ extension ReconcilerDaemon {
             }
             restored.maps[i] = ShadowMap(cw.map)
         }
-        restored.gtid = GTIDState(mariadbList: c.header.gtidState)
+        if c.header.source.flavour == .mysql {
+            guard let executed = GTIDState(mysqlSet: c.header.gtidState) else {
+                throw ConfigurationError("checkpoint \(loaded.path) has a GTID set that cannot be parsed ('\(c.header.gtidState)'); start with --rebootstrap")
+            }
+            restored.gtid = executed
+            // MySQL before 5.6 has no GTIDs (the query fails): resume by file and position.
+            let row = (try? sql.query("SELECT @@global.gtid_mode, @@global.gtid_purged, @@global.gtid_executed"))?.first
+            let plan = try Self.mysqlResumePlan(
+                checkpointGTID: c.header.gtidState, checkpointUUID: c.header.source.serverUUID, sourceUUID: sourceIdentity.serverUUID,
+                gtidMode: row?[0] ?? nil, gtidPurged: row.flatMap { $0.count > 1 ? $0[1] : nil }, gtidExecuted: row.flatMap { $0.count > 2 ? $0[2] : nil })
+            switch plan {
+            case .gtid(let set, let reason):
+                resumeByMySQLGTID = true
+                logger.notice("resuming by MySQL GTID set (COM_BINLOG_DUMP_GTID)", metadata: [
+                    "gtid_set": "\(set)", "why": "\(reason)", "checkpoint_position": "\(c.header.position)",
+                    "checkpoint_server_uuid": "\(c.header.source.serverUUID ?? "?")", "source_server_uuid": "\(sourceIdentity.serverUUID ?? "?")",
+                ])
+            case .filePosition(let reason):
+                resumeByMySQLGTID = false
+                logger.notice("resuming by binlog file and position", metadata: ["position": "\(c.header.position)", "why": "\(reason)"])
+            }
+        } else {
+            restored.gtid = GTIDState(mariadbList: c.header.gtidState)
+        }
         lock.withLock {
             state = restored
             for d in c.divergences {

@@ -62,6 +62,9 @@ public final class ReconcilerDaemon: @unchecked Sendable {
     /// The source as seen at start: its flavour (from its version string), `@@server_id` and, for
     /// MySQL, `@@server_uuid`. Recorded in every checkpoint.
     var sourceIdentity = CheckpointSource(flavour: .mariadb, serverID: 0)
+    /// Set when a MySQL checkpoint is resumed by its executed GTID set (gtid_mode=ON): every
+    /// (re)connection of the tail then starts with COM_BINLOG_DUMP_GTID from the current set.
+    var resumeByMySQLGTID = false
     /// Called on the binlog tail thread after each committed transaction was applied to the
     /// shadow maps, with the monotonic time of the application (tests and benchmarks; set before
     /// ``run()``).
@@ -109,7 +112,7 @@ public final class ReconcilerDaemon: @unchecked Sendable {
         }
         var resumed = false
         if let store, !options.rebootstrap {
-            resumed = try resumeFromCheckpoint(store)
+            resumed = try resumeFromCheckpoint(store, sql: sql)
         } else if options.rebootstrap {
             logger.notice("--rebootstrap: discarding saved state and reading the tables again")
         }
@@ -207,7 +210,12 @@ public final class ReconcilerDaemon: @unchecked Sendable {
             do {
                 var streamOptions = ReplicationStream.Options()
                 streamOptions.stopAtEnd = options.checkOnce
-                let point: ReplicationStartPoint = byGTID ? .mariadbGTID(gtid.description) : .filePosition(file: start.file, position: start.position)
+                let point: ReplicationStartPoint
+                if resumeByMySQLGTID, let set = gtid.mysqlSet {
+                    point = .mysqlGTID(set)
+                } else {
+                    point = byGTID ? .mariadbGTID(gtid.description) : .filePosition(file: start.file, position: start.position)
+                }
                 let opened: Result<ReplicationStream, ReplicationError>
                 do throws(ReplicationError) {
                     opened = .success(try ReplicationStream(configuration: config, start: point, options: streamOptions, logger: logger))
@@ -231,7 +239,7 @@ public final class ReconcilerDaemon: @unchecked Sendable {
                     continue
                 }
                 lock.withLock { stream = s }
-                logger.info("tailing the binlog", metadata: ["from": byGTID ? "gtid \(gtid)" : "\(start)", "source_server_id": "\(s.sourceServerID)"])
+                logger.info("tailing the binlog", metadata: ["from": byGTID || resumeByMySQLGTID ? "gtid \(gtid)" : "\(start)", "source_server_id": "\(s.sourceServerID)"])
                 if let since = lostSince {
                     metrics.recordReconnect(.source)
                     logger.notice("reconnected to the source", metadata: [

@@ -1,8 +1,8 @@
 /// The body of the replication request packets (after the command byte), as the server reads them.
 ///
-/// ``ReplicationStream`` does not send these bytes itself: libmariadb's `mariadb_rpl_open` builds
-/// and sends COM_BINLOG_DUMP. This type documents the two requests, is what a GTID dump to MySQL
-/// would need, and is unit-tested against the layouts below.
+/// ``ReplicationStream`` sends COM_BINLOG_DUMP_GTID from these bytes (and, for a test,
+/// COM_BINLOG_DUMP); otherwise libmariadb's `mariadb_rpl_open` builds and sends COM_BINLOG_DUMP.
+/// Unit-tested against the layouts below.
 ///
 /// ## COM_BINLOG_DUMP (0x12) — MariaDB and MySQL
 /// ```
@@ -32,13 +32,24 @@
 /// (MySQL source `sql/rpl_source.cc`, `com_binlog_dump_gtid`; the set encoding is
 /// `Gtid_set::encode`. MySQL 8.4 tagged GTIDs use a different, versioned encoding — not covered.)
 ///
-/// ## Why MySQL stays on file + position here
-/// libmariadb 3.3's public API has no GTID dump: `mariadb_rpl_open` only ever sends 0x12 with
-/// file/position, and `ma_simple_command` is not exported. The only route would be the
-/// `mysql->methods->db_command` function-pointer table that `mysql.h` exposes for connection
-/// plugins (`db_command(mysql, 0x1e, body, length, 1, NULL)`, then `mariadb_rpl_fetch` to read the
-/// packets). That is not a documented API, and no MySQL server runs here to test it, so it is not
-/// wired: against MySQL, ``ReplicationStream`` starts from ``ReplicationStartPoint/filePosition(file:position:)``.
+/// ## How ReplicationStream sends them
+/// - File/position starts (0x12) go through libmariadb's `mariadb_rpl_open`, as before.
+/// - A MySQL GTID start (``ReplicationStartPoint/mysqlGTID(_:)``, 0x1e) is sent by
+///   ``ReplicationStream`` itself: libmariadb 3.3 has no GTID dump and does not export
+///   `ma_simple_command`, so the body below goes through the function-pointer table `mysql.h`
+///   makes public, `mysql->methods->db_command(mysql, 0x1e, body, length, 1 /*skip_check*/, NULL)`
+///   (what `ma_simple_command` itself calls; shim `cmariadb_send_command` in Sources/CMariaDB), and
+///   the packets are then read with `mariadb_rpl_fetch` as usual. Read in Connector/C 3.3's
+///   `mariadb_rpl.c`: `mariadb_rpl_fetch` needs only `rpl->mysql`, `rpl->flags` (heartbeat skip),
+///   and state it sets itself from the stream (FDE: checksum and post-header lengths; ROTATE: file
+///   name); `mariadb_rpl_open` adds only a `SELECT @rpl_semi_sync_slave=1` (semi-sync, which this
+///   reader never enables) before its own `ma_simple_command`.
+///
+/// What was run: the same sender with a 0x12 body from this type, against MariaDB 10.11, yields
+/// exactly the events of the `mariadb_rpl_open` path (`ReplicationStreamTests`,
+/// `ownSenderYieldsTheSameEventsAsLibmariadb`). What was not: 0x1e against a real MySQL server —
+/// none can run here (no MySQL server package in Debian 12's archive); the 0x1e body is only
+/// checked byte by byte against the layout above (`ReplicationDumpRequestTests`).
 public enum BinlogDumpRequest: Sendable, Hashable {
     /// COM_BINLOG_DUMP.
     case binlogDump(file: String, position: UInt32, flags: UInt16, serverID: UInt32)
@@ -85,8 +96,14 @@ public enum BinlogDumpRequest: Sendable, Hashable {
     }
 }
 
-/// An untagged MySQL GTID set (`uuid:1-5:7-9,uuid2:1-3`), for COM_BINLOG_DUMP_GTID.
-public struct MySQLGTIDSet: Sendable, Hashable {
+/// An untagged MySQL GTID set (`uuid:1-5:7-9,uuid2:1-3`): what COM_BINLOG_DUMP_GTID sends, and
+/// the arithmetic the failover check needs (subset, difference, adding a committed GTID).
+///
+/// Always normalized: source UUIDs in byte order, each with sorted, disjoint, non-adjacent
+/// half-open intervals (`1-5` and `6-9` merge into `1-9`), so equal sets compare equal and encode
+/// to the same bytes. MySQL 8.4 tagged GTIDs (`uuid:tag:1-5`) are not representable: parsing text
+/// with a tag fails.
+public struct MySQLGTIDSet: Sendable, Hashable, CustomStringConvertible {
     /// Source UUID (16 bytes) → half-open intervals `[start, end)`, as encoded on the wire.
     public var sources: [(uuid: [UInt8], intervals: [(start: UInt64, end: UInt64)])] {
         entries.map { ($0.uuid, $0.intervals.map { ($0.start, $0.end) }) }
@@ -102,9 +119,14 @@ public struct MySQLGTIDSet: Sendable, Hashable {
         var intervals: [Interval]
     }
 
+    /// Normalized (see the type's documentation); no entry has an empty interval list.
     private var entries: [Entry]
 
-    /// Parses `@@gtid_executed` text (whitespace and newlines allowed); nil if malformed or tagged.
+    /// The empty set.
+    public init() { entries = [] }
+
+    /// Parses `@@gtid_executed` / `@@gtid_purged` text (whitespace and newlines allowed, a UUID may
+    /// appear more than once); nil if malformed or tagged.
     public init?(_ text: String) {
         entries = []
         let compact = text.filter { !$0.isWhitespace }
@@ -112,16 +134,76 @@ public struct MySQLGTIDSet: Sendable, Hashable {
         for part in compact.split(separator: ",") {
             let fields = part.split(separator: ":", omittingEmptySubsequences: false)
             guard fields.count >= 2, let uuid = Self.parseUUID(fields[0]) else { return nil }
-            var intervals: [Interval] = []
             for f in fields.dropFirst() {
                 let bounds = f.split(separator: "-", omittingEmptySubsequences: false)
                 guard (1...2).contains(bounds.count), let a = UInt64(bounds[0]), a > 0 else { return nil }
                 let b = bounds.count == 2 ? UInt64(bounds[1]) : a
                 guard let b, b >= a, b < UInt64.max else { return nil }
-                intervals.append(Interval(start: a, end: b + 1))
+                add(uuid: uuid, Interval(start: a, end: b + 1))
             }
-            entries.append(Entry(uuid: uuid, intervals: intervals))
         }
+    }
+
+    public var isEmpty: Bool { entries.isEmpty }
+
+    /// MySQL's text form: lowercase UUIDs, `uuid:1-5:7,uuid2:1-3`; empty for the empty set.
+    public var description: String {
+        entries.map { e in
+            Self.uuidText(e.uuid) + e.intervals.map { $0.end - $0.start == 1 ? ":\($0.start)" : ":\($0.start)-\($0.end - 1)" }.joined()
+        }.joined(separator: ",")
+    }
+
+    /// Whether `uuid:gno` is in the set.
+    public func contains(uuid: [UInt8], gno: UInt64) -> Bool {
+        guard let e = entries.first(where: { $0.uuid == uuid }) else { return false }
+        return e.intervals.contains { $0.start <= gno && gno < $0.end }
+    }
+
+    /// Adds one committed GTID `uuid:gno` (gno ≥ 1; 0 and `UInt64.max` are not GTIDs and are ignored).
+    public mutating func insert(uuid: [UInt8], gno: UInt64) {
+        guard uuid.count == 16, gno > 0, gno < UInt64.max else { return }
+        add(uuid: uuid, Interval(start: gno, end: gno + 1))
+    }
+
+    /// Adds every GTID of `other`.
+    public mutating func formUnion(_ other: MySQLGTIDSet) {
+        for e in other.entries {
+            for i in e.intervals { add(uuid: e.uuid, i) }
+        }
+    }
+
+    /// Whether every GTID of this set is in `other`.
+    public func isSubset(of other: MySQLGTIDSet) -> Bool {
+        for e in entries {
+            guard let o = other.entries.first(where: { $0.uuid == e.uuid }) else { return false }
+            // Both lists are sorted and merged: each interval must lie inside one of `o`'s.
+            var j = 0
+            for i in e.intervals {
+                while j < o.intervals.count && o.intervals[j].end <= i.start { j += 1 }
+                guard j < o.intervals.count, o.intervals[j].start <= i.start, i.end <= o.intervals[j].end else { return false }
+            }
+        }
+        return true
+    }
+
+    /// The GTIDs of this set that are not in `other`.
+    public func subtracting(_ other: MySQLGTIDSet) -> MySQLGTIDSet {
+        var out = MySQLGTIDSet()
+        for e in entries {
+            let cuts = other.entries.first(where: { $0.uuid == e.uuid })?.intervals ?? []
+            var kept: [Interval] = []
+            for i in e.intervals {
+                var start = i.start
+                for c in cuts where c.end > start && c.start < i.end {
+                    if c.start > start { kept.append(Interval(start: start, end: c.start)) }
+                    start = max(start, c.end)
+                    if start >= i.end { break }
+                }
+                if start < i.end { kept.append(Interval(start: start, end: i.end)) }
+            }
+            if !kept.isEmpty { out.entries.append(Entry(uuid: e.uuid, intervals: kept)) }
+        }
+        return out
     }
 
     /// `Gtid_set::encode`: n_sids u64, then per UUID: uuid [16], n_intervals u64, (start u64, end u64)*.
@@ -140,6 +222,39 @@ public struct MySQLGTIDSet: Sendable, Hashable {
         return out
     }
 
+    /// Inserts `interval` into the entry of `uuid`, keeping entries sorted and intervals merged.
+    private mutating func add(uuid: [UInt8], _ interval: Interval) {
+        let k = entries.firstIndex { !$0.uuid.lexicographicallyPrecedes(uuid) } ?? entries.endIndex
+        guard k < entries.count, entries[k].uuid == uuid else {
+            entries.insert(Entry(uuid: uuid, intervals: [interval]), at: k)
+            return
+        }
+        var list = entries[k].intervals
+        // Fast path: a GTID right after the last interval (a primary's own sequence).
+        if let last = list.last, last.end == interval.start {
+            list[list.count - 1].end = max(last.end, interval.end)
+            entries[k].intervals = list
+            return
+        }
+        var merged = Interval(start: interval.start, end: interval.end)
+        var result: [Interval] = []
+        result.reserveCapacity(list.count + 1)
+        var placed = false
+        for i in list {
+            if i.end < merged.start {
+                result.append(i)
+            } else if merged.end < i.start {
+                if !placed { result.append(merged); placed = true }
+                result.append(i)
+            } else {
+                merged = Interval(start: min(merged.start, i.start), end: max(merged.end, i.end))
+            }
+        }
+        if !placed { result.append(merged) }
+        list = result
+        entries[k].intervals = list
+    }
+
     private static func parseUUID(_ s: Substring) -> [UInt8]? {
         let hex = s.filter { $0 != "-" }
         guard hex.count == 32 else { return nil }
@@ -152,6 +267,13 @@ public struct MySQLGTIDSet: Sendable, Hashable {
             i = j
         }
         return out
+    }
+
+    static func uuidText(_ b: [UInt8]) -> String {
+        let hex = b.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        let c = Array(hex)
+        guard c.count == 32 else { return hex }
+        return String(c[0..<8]) + "-" + String(c[8..<12]) + "-" + String(c[12..<16]) + "-" + String(c[16..<20]) + "-" + String(c[20..<32])
     }
 
     public static func == (a: MySQLGTIDSet, b: MySQLGTIDSet) -> Bool { a.entries == b.entries }

@@ -4,7 +4,7 @@ import BinlogParser
 public struct ReplicationError: Error, Sendable, CustomStringConvertible {
     public enum Kind: Sendable, Hashable {
         /// The configuration or start point is unusable (server id 0 or equal to the source's,
-        /// a MariaDB GTID start on MySQL, a malformed GTID list).
+        /// a MariaDB GTID start on MySQL, a MySQL GTID start on MariaDB, a malformed GTID list).
         case configuration
         /// Connecting or the pre-dump handshake failed (see ``ReplicationError/sqlError``).
         case connect
@@ -84,11 +84,17 @@ public enum ReplicationStartPoint: Sendable, Hashable, CustomStringConvertible {
     /// `domain-server-sequence[,…]`): the stream starts with the first transaction after it. The
     /// empty string starts at the oldest binlog the source still has.
     case mariadbGTID(String)
+    /// A MySQL executed GTID set (MySQL 5.6+ with `gtid_mode=ON`): sent as COM_BINLOG_DUMP_GTID,
+    /// the source streams every transaction that is not in the set, from the oldest binlog file
+    /// that has one. MySQL only (a configuration error on MariaDB). The binlog file is unknown until
+    /// the first ROTATE, as with a MariaDB GTID start.
+    case mysqlGTID(MySQLGTIDSet)
 
     public var description: String {
         switch self {
         case .filePosition(let f, let p): return "\(f):\(p)"
         case .mariadbGTID(let g): return "gtid '\(g)'"
+        case .mysqlGTID(let set): return "mysql gtid set '\(set)'"
         }
     }
 }

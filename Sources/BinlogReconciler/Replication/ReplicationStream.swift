@@ -34,6 +34,8 @@ import Darwin
 /// - For a MariaDB GTID start: `@slave_connect_state`, `@slave_gtid_strict_mode = 1`,
 ///   `@slave_gtid_ignore_duplicates = 0`, then the dump with an empty file name and position 4
 ///   (what MariaDB's own replica and python-mysql-replication send).
+/// - For a MySQL GTID start: nothing more; the stream sends COM_BINLOG_DUMP_GTID (0x1e) itself
+///   instead of `mariadb_rpl_open`'s COM_BINLOG_DUMP (see ``BinlogDumpRequest``).
 ///
 /// ## Positions
 /// Every event that is in the file has `log_pos` = offset of the next event, so its offset is
@@ -75,6 +77,10 @@ public final class ReplicationStream {
         /// CRC32 check of each event overlap the caller's decoding. Off: everything happens in
         /// ``next()`` on the caller's thread.
         public var fetchAhead: Bool
+        /// Testing: send a file/position start's COM_BINLOG_DUMP (0x12) from ``BinlogDumpRequest``
+        /// through the stream's own sender (the path COM_BINLOG_DUMP_GTID takes) instead of
+        /// `mariadb_rpl_open`, to check that sender against libmariadb's on MariaDB.
+        var sendsDumpItself = false
 
         public init(
             stopAtEnd: Bool = false, sendAnnotateRows: Bool = false, replicaUUID: String? = nil, maxEventSize: Int = 1 << 30,
@@ -193,6 +199,10 @@ public final class ReplicationStream {
             }
             currentFile = ""
             nextPosition = 4
+        case .mysqlGTID:
+            // The file is unknown until the first ROTATE, as for a MariaDB GTID start.
+            currentFile = ""
+            nextPosition = 4
         }
         eventFile = currentFile
 
@@ -221,6 +231,9 @@ public final class ReplicationStream {
         do throws(SQLError) {
             sets.append("@slave_uuid = \(try conn.quoted(uuid))")
             sets.append("@replica_uuid = \(try conn.quoted(uuid))")
+            if case .mysqlGTID = start, conn.flavor != .mysql {
+                throw SQLError(client: "a MySQL GTID start (COM_BINLOG_DUMP_GTID) needs a MySQL source; \(conn.serverVersion) is MariaDB (use a MariaDB GTID or a file/position start)")
+            }
             if case .mariadbGTID(let gtid) = start {
                 guard conn.flavor == .mariadb else {
                     throw SQLError(client: "a MariaDB GTID start needs a MariaDB source; \(conn.serverVersion) is MySQL (use a file/position start)")
@@ -265,9 +278,9 @@ public final class ReplicationStream {
                 b.withMemoryRebound(to: CChar.self) { cmariadb_rpl_set_filename(r, $0.baseAddress, $0.count) == 0 }
             }
             ok = ok && cmariadb_rpl_set_start(r, UInt(position)) == 0
-        case .mariadbGTID:
+        case .mariadbGTID, .mysqlGTID:
             // Empty name (length 0 makes the library strdup("")), position 4: the source finds the
-            // file from @slave_connect_state.
+            // file from @slave_connect_state (MariaDB) or from the GTID set (MySQL).
             ok = ok && cmariadb_rpl_set_filename(r, "", 0) == 0
             ok = ok && cmariadb_rpl_set_start(r, 4) == 0
         }
@@ -276,8 +289,10 @@ public final class ReplicationStream {
         if options.stopAtEnd { flags |= UInt32(MARIADB_RPL_BINLOG_DUMP_NON_BLOCK) }
         if options.sendAnnotateRows { flags |= UInt32(MARIADB_RPL_BINLOG_SEND_ANNOTATE_ROWS) }
         ok = ok && cmariadb_rpl_set_flags(r, flags) == 0
-        guard ok, mariadb_rpl_open(r) == 0 else {
-            let e = SQLError(handle: h, context: "COM_BINLOG_DUMP")
+        let request = Self.ownDumpRequest(start: start, options: options, serverID: c.replicaServerID)
+        let sent = ok && (request.map { Self.send($0, on: h) } ?? (mariadb_rpl_open(r) == 0))
+        guard sent else {
+            let e = SQLError(handle: h, context: request.map { $0.command == 0x1e ? "COM_BINLOG_DUMP_GTID" : "COM_BINLOG_DUMP" } ?? "COM_BINLOG_DUMP")
             teardown()
             throw ReplicationError(.connect, "cannot start the binlog dump at \(start)", sqlError: e)
         }
@@ -292,7 +307,36 @@ public final class ReplicationStream {
                 "source": "\(endpoint)", "start": "\(start)", "replica_server_id": "\(c.replicaServerID)",
                 "connection_id": "\(connectionID)", "checksum": "\(checksumAlgorithm.name)",
                 "heartbeat": "\(heartbeatPeriod)", "non_block": "\(options.stopAtEnd)", "fetch_thread": "\(threaded)",
+                "sender": "\(request.map { "own 0x" + String($0.command, radix: 16) } ?? "mariadb_rpl_open")",
             ])
+    }
+
+    /// The dump request the stream sends itself, or nil when `mariadb_rpl_open` sends it.
+    /// COM_BINLOG_DUMP_GTID (MySQL GTID start): flags NON_BLOCK when ``Options/stopAtEnd``, always
+    /// BINLOG_THROUGH_GTID, empty file name, position 4, the encoded set. With
+    /// ``Options/sendsDumpItself`` a file/position start's COM_BINLOG_DUMP is built the way
+    /// `mariadb_rpl_open` builds it (same flags, server id, unterminated name).
+    static func ownDumpRequest(start: ReplicationStartPoint, options: Options, serverID: UInt32) -> BinlogDumpRequest? {
+        switch start {
+        case .mysqlGTID(let set):
+            var flags = BinlogDumpRequest.throughGTID
+            if options.stopAtEnd { flags |= BinlogDumpRequest.nonBlock }
+            return .binlogDumpGTID(file: "", position: 4, flags: flags, serverID: serverID, gtidSet: set.encoded)
+        case .filePosition(let file, let position) where options.sendsDumpItself:
+            var flags: UInt16 = 0
+            if options.stopAtEnd { flags |= BinlogDumpRequest.nonBlock }
+            if options.sendAnnotateRows { flags |= BinlogDumpRequest.sendAnnotateRows }
+            return .binlogDump(file: file, position: UInt32(truncatingIfNeeded: position), flags: flags, serverID: serverID)
+        default:
+            return nil
+        }
+    }
+
+    /// Writes `request` on the connection (no reply is read: the dump's packets follow, read by
+    /// `mariadb_rpl_fetch`). See ``BinlogDumpRequest`` for why this is safe with libmariadb 3.3.
+    private static func send(_ request: BinlogDumpRequest, on h: UnsafeMutablePointer<MYSQL>) -> Bool {
+        let body = request.body
+        return body.withUnsafeBufferPointer { cmariadb_send_command(h, request.command, $0.baseAddress, $0.count) == 0 }
     }
 
     deinit { teardown() }
