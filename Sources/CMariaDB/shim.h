@@ -79,4 +79,25 @@ static inline int cmariadb_send_command(MYSQL *mysql, unsigned char command, con
     return mysql->methods->db_command(mysql, (enum enum_server_command)command, (const char *)body, length, 1, NULL);
 }
 
+/* ---- reading a binlog dump from the socket ---- */
+
+#include <ma_pvio.h>
+
+/* The connection's socket when the packets that follow can be read from it directly: a TCP or
+   Unix socket connection without TLS and without protocol compression, with nothing left unread in
+   libmariadb's read-ahead cache (pvio->cache) or in the packet buffer. Then every byte still to come
+   on the socket is a plain protocol packet (3-byte length, sequence number, payload). *next_seq gets
+   the sequence number the next packet must carry (net.pkt_nr after the command was written).
+   Returns -1 when any of that does not hold: the caller then reads with mariadb_rpl_fetch. */
+static inline int cmariadb_plain_dump_socket(MYSQL *mysql, unsigned int *next_seq) {
+    if (!mysql || !mysql->net.pvio) return -1;
+    MARIADB_PVIO *pvio = mysql->net.pvio;
+    if (pvio->ctls || mysql->net.compress) return -1;
+    if (pvio->type != PVIO_TYPE_SOCKET && pvio->type != PVIO_TYPE_UNIXSOCKET) return -1;
+    if (pvio->cache && pvio->cache_pos < pvio->cache + pvio->cache_size) return -1;
+    if (mysql->net.remain_in_buf != 0) return -1;
+    if (next_seq) *next_seq = mysql->net.pkt_nr & 0xff;
+    return (int)mysql_get_socket(mysql);
+}
+
 #endif

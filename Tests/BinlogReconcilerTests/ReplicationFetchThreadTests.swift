@@ -3,9 +3,10 @@ import Testing
 
 @testable import BinlogReconciler
 
-/// The stream's fetch thread (``DumpFetcher``) against the private MariaDB: the same events as
-/// fetching inline, checksums it verified are really verified, and tailing delivers every event at
-/// once (nothing waits for a batch to fill).
+/// The stream's fetch thread (``DumpFetcher``) and its socket reader (``DumpPacketReader``) against
+/// the private MariaDB: the same events as fetching inline with `mariadb_rpl_fetch`, checksums they
+/// verified are really verified, and tailing delivers every event at once (nothing waits for a
+/// batch to fill).
 @Suite("ReplicationStream fetch thread", .serialized)
 struct ReplicationFetchThreadTests {
     private struct Streamed: Equatable {
@@ -16,10 +17,10 @@ struct ReplicationFetchThreadTests {
         var verified: Bool
     }
 
-    private func stream(from start: BinlogCoordinates, fetchAhead: Bool) throws -> [Streamed] {
+    private func stream(from start: BinlogCoordinates, fetchAhead: Bool, socket: Bool) throws -> [Streamed] {
         let s = try ReplicationStream(
             configuration: TestSource.configuration(), start: .filePosition(file: start.file, position: start.position),
-            options: .init(stopAtEnd: true, fetchAhead: fetchAhead))
+            options: .init(stopAtEnd: true, fetchAhead: fetchAhead, readsSocketDirectly: socket))
         var decoder = BinlogEventDecoder()
         decoder.checksumBeforeFormatDescription = s.checksumAlgorithm
         var out: [Streamed] = []
@@ -37,28 +38,34 @@ struct ReplicationFetchThreadTests {
         try admin.execute("CREATE TABLE IF NOT EXISTS br_repl_test.fetch_thread (id INT PRIMARY KEY, b LONGBLOB)")
         let start = try TestSource.masterStatus(admin)
         let base = Int.random(in: 1...1_000_000_000)
-        // Small events, then two row events larger than the fetch thread's 4 MiB batch limit, a
-        // rotation, and more small events.
+        // Small events, then two row events larger than the fetch thread's 4 MiB batch limit, one
+        // of 17 MB (more than one protocol packet), a rotation, and more small events.
         for i in 0..<200 {
             try admin.execute("INSERT INTO br_repl_test.fetch_thread VALUES (\(base + i), REPEAT('x', \(i * 37 % 500)))")
         }
         try admin.execute("INSERT INTO br_repl_test.fetch_thread VALUES (\(base + 1000), REPEAT('y', 5000000)), (\(base + 1001), REPEAT('z', 6000000))")
+        try admin.execute("INSERT INTO br_repl_test.fetch_thread VALUES (\(base + 1002), REPEAT('w', 17000000))")
         try admin.execute("FLUSH BINARY LOGS")
-        try admin.execute("DELETE FROM br_repl_test.fetch_thread WHERE id BETWEEN \(base) AND \(base + 1001)")
+        try admin.execute("DELETE FROM br_repl_test.fetch_thread WHERE id BETWEEN \(base) AND \(base + 1002)")
         let end = try TestSource.masterStatus(admin)
 
-        let threaded = try stream(from: start, fetchAhead: true)
-        let inline = try stream(from: start, fetchAhead: false)
+        let threaded = try stream(from: start, fetchAhead: true, socket: true)  // the default
+        let inline = try stream(from: start, fetchAhead: false, socket: false)  // mariadb_rpl_fetch on the caller's thread
         // Other suites may write meanwhile: compare up to the end taken above.
         func upToEnd(_ events: [Streamed]) -> [Streamed] {
             guard let i = events.firstIndex(where: { $0.file == end.file && $0.offset >= end.position && $0.inFile }) else { return events }
             return Array(events[..<i])
         }
+        let mixed = upToEnd(try stream(from: start, fetchAhead: false, socket: true))
+        let mixed2 = upToEnd(try stream(from: start, fetchAhead: true, socket: false))
         let a = upToEnd(threaded), b = upToEnd(inline)
         #expect(a.count > 400)
         #expect(a.count == b.count)
         #expect(a == b)
+        #expect(mixed == b)
+        #expect(mixed2 == b)
         #expect(a.contains { $0.bytes.count > 5_000_000 })
+        #expect(a.contains { $0.bytes.count > 16_777_215 })
         #expect(Set(a.map(\.file)).count >= 2)
         // CRC32 is on: every event but the FDEs was verified by the fetcher (and decoded without a
         // complaint by a decoder that checked them all again).

@@ -82,6 +82,9 @@ final class DumpFetcher: @unchecked Sendable {
     private let context: String
     // Touched only by the fetching thread (or, inline, by the consumer).
     private var event: UnsafeMutablePointer<MARIADB_RPL_EVENT>?
+    /// Set when the connection is plain: packets are read from the socket instead of through
+    /// `mariadb_rpl_fetch` (see ``DumpPacketReader``).
+    private var reader: DumpPacketReader?
     private var control = BinlogEventDecoder()
 
     // Shared, guarded by `mutex`.
@@ -102,17 +105,25 @@ final class DumpFetcher: @unchecked Sendable {
     #endif
     private(set) var isThreaded = false
 
-    init(rpl: UnsafeMutablePointer<MARIADB_RPL>, handle: UnsafeMutablePointer<MYSQL>, checksum: ChecksumAlgorithm, context: String, limit: Int = 4 << 20) {
+    init(
+        rpl: UnsafeMutablePointer<MARIADB_RPL>, handle: UnsafeMutablePointer<MYSQL>, checksum: ChecksumAlgorithm, context: String,
+        reader: DumpPacketReader? = nil, limit: Int = 4 << 20
+    ) {
         self.rpl = rpl
         self.handle = handle
         self.context = context
+        self.reader = reader
         self.limit = max(limit, 1 << 16)
         control.checksumBeforeFormatDescription = checksum
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(changed, nil)
     }
 
+    /// Whether packets are read from the socket directly (``DumpPacketReader``).
+    var readsSocket: Bool { reader != nil }
+
     deinit {
+        reader?.deallocate()
         releaseEvent()
         pthread_cond_destroy(changed)
         pthread_mutex_destroy(mutex)
@@ -138,6 +149,28 @@ final class DumpFetcher: @unchecked Sendable {
     /// One `mariadb_rpl_fetch`: the event's bytes (valid until the next fetch) or why it ended.
     private func fetchOne() -> Fetched {
         let began = MonotonicCoarseClock.nanoseconds()
+        if reader != nil {
+            switch reader!.next() {
+            case .event(let bytes):
+                guard bytes.count >= EventHeader.size else {
+                    var e = DumpEnd()
+                    e.protocolViolation = "dump packet of \(bytes.count + 1) bytes is too short for an event"
+                    return .end(e)
+                }
+                return .event(bytes, checksumVerified: check(bytes))
+            case .endOfDump:
+                return .end(DumpEnd())
+            case .failed(let error):
+                var e = DumpEnd()
+                e.error = error
+                e.blockedNanoseconds = MonotonicCoarseClock.nanoseconds() &- began
+                return .end(e)
+            case .violation(let message):
+                var e = DumpEnd()
+                e.protocolViolation = message
+                return .end(e)
+            }
+        }
         guard let ev = mariadb_rpl_fetch(rpl, event) else {
             event = nil  // libmariadb freed the event it was given
             var e = DumpEnd()
@@ -156,16 +189,20 @@ final class DumpFetcher: @unchecked Sendable {
             return .end(e)
         }
         let bytes = UnsafeRawBufferPointer(start: base + ofs, count: total - ofs)
-        var verified = false
+        return .event(bytes, checksumVerified: check(bytes))
+    }
+
+    /// Whether the event's CRC32 matches under the algorithm in force (false for FDEs, which
+    /// set the algorithm for the events after them and which the decoder verifies itself).
+    private func check(_ bytes: UnsafeRawBufferPointer) -> Bool {
         if bytes[4] == BinlogEventType.formatDescription.rawValue {
-            // Only for the algorithm that follows; the consumer's decoder verifies the FDE itself.
             _ = try? control.decode(RawEvent(offset: 0, bytes: Array(bytes)[...]))
-        } else if control.checksumAlgorithm == .crc32 && bytes.count >= EventHeader.size + 4 {
-            let bodyEnd = bytes.count - 4
-            let stored = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: bodyEnd, as: UInt32.self))
-            verified = stored == CRC32.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<bodyEnd]))
+            return false
         }
-        return .event(bytes, checksumVerified: verified)
+        guard control.checksumAlgorithm == .crc32 && bytes.count >= EventHeader.size + 4 else { return false }
+        let bodyEnd = bytes.count - 4
+        let stored = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: bodyEnd, as: UInt32.self))
+        return stored == CRC32.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<bodyEnd]))
     }
 
     // MARK: Inline

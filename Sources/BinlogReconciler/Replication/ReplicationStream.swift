@@ -77,6 +77,10 @@ public final class ReplicationStream {
         /// CRC32 check of each event overlap the caller's decoding. Off: everything happens in
         /// ``next()`` on the caller's thread.
         public var fetchAhead: Bool
+        /// Read the dump's packets from the socket directly when the connection is plain (TCP or
+        /// Unix socket, no TLS, no compression) instead of through `mariadb_rpl_fetch`
+        /// (``DumpPacketReader``). TLS connections always read through libmariadb.
+        public var readsSocketDirectly: Bool
         /// Testing: send a file/position start's COM_BINLOG_DUMP (0x12) from ``BinlogDumpRequest``
         /// through the stream's own sender (the path COM_BINLOG_DUMP_GTID takes) instead of
         /// `mariadb_rpl_open`, to check that sender against libmariadb's on MariaDB.
@@ -84,13 +88,14 @@ public final class ReplicationStream {
 
         public init(
             stopAtEnd: Bool = false, sendAnnotateRows: Bool = false, replicaUUID: String? = nil, maxEventSize: Int = 1 << 30,
-            fetchAhead: Bool = true
+            fetchAhead: Bool = true, readsSocketDirectly: Bool = true
         ) {
             self.stopAtEnd = stopAtEnd
             self.sendAnnotateRows = sendAnnotateRows
             self.replicaUUID = replicaUUID
             self.maxEventSize = maxEventSize
             self.fetchAhead = fetchAhead
+            self.readsSocketDirectly = readsSocketDirectly
         }
     }
 
@@ -298,7 +303,14 @@ public final class ReplicationStream {
         }
         socket = Int32(truncatingIfNeeded: mysql_get_socket(h))
         interruptHandle.attach(socket: socket)
-        let f = DumpFetcher(rpl: r, handle: h, checksum: checksumAlgorithm, context: "binlog dump from \(endpoint)")
+        var reader: DumpPacketReader?
+        var sequence: UInt32 = 0
+        if options.readsSocketDirectly, case let fd = cmariadb_plain_dump_socket(h, &sequence), fd >= 0 {
+            reader = DumpPacketReader(
+                socket: fd, nextSequence: UInt8(truncatingIfNeeded: sequence), readTimeout: idle, maxEventSize: options.maxEventSize,
+                context: "binlog dump from \(endpoint)")
+        }
+        let f = DumpFetcher(rpl: r, handle: h, checksum: checksumAlgorithm, context: "binlog dump from \(endpoint)", reader: reader)
         fetcher = f
         let threaded = options.fetchAhead && f.start()
         logger.debug(
@@ -306,7 +318,7 @@ public final class ReplicationStream {
             metadata: [
                 "source": "\(endpoint)", "start": "\(start)", "replica_server_id": "\(c.replicaServerID)",
                 "connection_id": "\(connectionID)", "checksum": "\(checksumAlgorithm.name)",
-                "heartbeat": "\(heartbeatPeriod)", "non_block": "\(options.stopAtEnd)", "fetch_thread": "\(threaded)",
+                "heartbeat": "\(heartbeatPeriod)", "non_block": "\(options.stopAtEnd)", "fetch_thread": "\(threaded)", "reads_socket": "\(f.readsSocket)",
                 "sender": "\(request.map { "own 0x" + String($0.command, radix: 16) } ?? "mariadb_rpl_open")",
             ])
     }

@@ -48,6 +48,9 @@ struct BenchReplicationCommand: ParsableCommand {
         valueName: "watch"))
     var shadow: String?
 
+    @Flag(name: .customLong("libmariadb-fetch"), help: "Read the packets with mariadb_rpl_fetch instead of from the socket directly.")
+    var libmariadbFetch = false
+
     @Flag(name: .customLong("no-fetch-thread"), help: "Fetch on the decoding thread (ReplicationStream.Options.fetchAhead off).")
     var noFetchThread = false
 
@@ -80,7 +83,7 @@ struct BenchReplicationCommand: ParsableCommand {
         let clock = ContinuousClock()
         let started = clock.now
         let stream = try ReplicationStream(
-            configuration: config, start: .filePosition(file: file, position: position), options: .init(stopAtEnd: true, fetchAhead: !noFetchThread))
+            configuration: config, start: .filePosition(file: file, position: position), options: .init(stopAtEnd: true, fetchAhead: !noFetchThread, readsSocketDirectly: !libmariadbFetch))
         var decoder = BinlogEventDecoder()
         decoder.checksumBeforeFormatDescription = stream.checksumAlgorithm
         var events = 0
@@ -117,7 +120,10 @@ struct BenchReplicationCommand: ParsableCommand {
         var w = JSONWriter()
         w.beginObject()
         let tool = shadow != nil ? "swift-stream+shadow" : "swift-stream+parser"
-        w.field("tool", noFetchThread ? tool + " (no fetch thread)" : tool)
+        var variant: [String] = []
+        if noFetchThread { variant.append("no fetch thread") }
+        if libmariadbFetch { variant.append("mariadb_rpl_fetch") }
+        w.field("tool", variant.isEmpty ? tool : tool + " (" + variant.joined(separator: ", ") + ")")
         w.field("events", events)
         w.field("rows_events", rowsEvents)
         w.field("rows", rows)
