@@ -80,11 +80,18 @@ struct BenchApplyLagCommand: ParsableCommand {
         let q = { (s: String) in "`" + s + "`" }
         let table = q(watch.database) + "." + q(watch.table)
         let update = { (value: Int64, id: Int) in "UPDATE \(table) SET \(q(watch.valueColumn)) = \(value) WHERE \(q(watch.keyColumns[0])) = \(id)" }
-        // Warm-up: wait until the daemon applies a first change (bootstrap done, tailing).
-        _ = try conn.execute(update(base - 1, 1))
+        // Warm-up: wait until the daemon applies a first change (bootstrap done, tailing). The
+        // change is made again every second (through base - 2, which is not recorded): one made
+        // while the daemon still bootstraps is in its snapshot and never applied from the binlog.
         let deadline = monotonic() + 120
+        var nextWarmUp = 0.0
         while times.appliedAt(0) == 0 {
             guard monotonic() < deadline else { throw ValidationError("the daemon did not apply the warm-up change within 120 s") }
+            if monotonic() >= nextWarmUp {
+                _ = try conn.execute(update(base - 2, 1))
+                _ = try conn.execute(update(base - 1, 1))
+                nextWarmUp = monotonic() + 1
+            }
             Thread.sleep(forTimeInterval: 0.01)
         }
         let cpu0 = cpuSeconds()
