@@ -20,7 +20,7 @@ struct DumpEnd: Sendable {
     var rplMessage = ""
     /// How long the failing fetch blocked (tells an idle timeout from another lost connection).
     var blockedNanoseconds: UInt64 = 0
-    /// A packet this package refuses (too short to hold an event).
+    /// A packet this package refuses (too short to hold an event, not a dump packet, too large).
     var protocolViolation: String?
 }
 
@@ -53,8 +53,8 @@ struct DumpBatch {
 
 // MARK: - DumpFetcher
 
-/// Reads a binlog dump with `mariadb_rpl_fetch`, either on a thread of its own ahead of the
-/// consumer (the default: fetching, copying and the CRC32 check of each event then overlap the
+/// Reads a binlog dump with `mariadb_rpl_fetch` or, on a plain connection, from the socket itself
+/// (``DumpPacketReader``), either on a thread of its own ahead of the consumer (the default: fetching, copying and the CRC32 check of each event then overlap the
 /// consumer's decoding) or inline on the consumer's thread.
 ///
 /// ## Fetch thread
@@ -113,17 +113,17 @@ final class DumpFetcher: @unchecked Sendable {
         self.handle = handle
         self.context = context
         self.reader = reader
+        self.readsSocket = reader != nil
         self.limit = max(limit, 1 << 16)
         control.checksumBeforeFormatDescription = checksum
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(changed, nil)
     }
 
-    /// Whether packets are read from the socket directly (``DumpPacketReader``).
-    var readsSocket: Bool { reader != nil }
+    /// Whether packets are read from the socket directly (``DumpPacketReader``); fixed at init.
+    let readsSocket: Bool
 
     deinit {
-        reader?.deallocate()
         releaseEvent()
         pthread_cond_destroy(changed)
         pthread_mutex_destroy(mutex)
@@ -149,8 +149,8 @@ final class DumpFetcher: @unchecked Sendable {
     /// One `mariadb_rpl_fetch`: the event's bytes (valid until the next fetch) or why it ended.
     private func fetchOne() -> Fetched {
         let began = MonotonicCoarseClock.nanoseconds()
-        if reader != nil {
-            switch reader!.next() {
+        if let reader {
+            switch reader.next() {
             case .event(let bytes):
                 guard bytes.count >= EventHeader.size else {
                     var e = DumpEnd()
@@ -276,6 +276,7 @@ final class DumpFetcher: @unchecked Sendable {
     /// the last call, waiting for one; nil, or why the dump ended once every event before the end
     /// was taken.
     func take(into batch: inout DumpBatch, keepLimit: Int) -> DumpEnd? {
+        batch.clear(keepLimit: keepLimit)  // the consumer's own batch: freed or kept outside the lock
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         while pending.events.isEmpty && end == nil {
@@ -284,10 +285,16 @@ final class DumpFetcher: @unchecked Sendable {
         }
         consumerWaiting = false
         if pending.events.isEmpty { return end }
-        batch.clear(keepLimit: keepLimit)
         swap(&batch, &pending)
         if producerWaiting { pthread_cond_broadcast(changed) }
         return nil
+    }
+
+    /// Whether the fetch thread recorded the end of the dump (it then no longer reads the socket).
+    var hasEnded: Bool {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return end != nil
     }
 
     /// Stops the thread and waits for it. A thread blocked in `mariadb_rpl_fetch` only returns

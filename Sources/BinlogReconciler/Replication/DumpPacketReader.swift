@@ -22,8 +22,11 @@ import Darwin
 /// NON_BLOCK dump. (Semi-sync's 0xEF prefix never comes: the stream does not ask for it.)
 ///
 /// Only used after ``cmariadb_plain_dump_socket`` confirmed that libmariadb holds no unread byte,
-/// so that everything still to come on the socket is a dump packet.
-struct DumpPacketReader {
+/// so that everything still to come on the socket is a dump packet. Sequence numbers are followed,
+/// not enforced (libmariadb does not enforce them either, and some proxies number loosely).
+///
+/// A class (it owns raw buffers); used by one thread at a time.
+final class DumpPacketReader {
     enum Outcome {
         /// One event, valid until the next call.
         case event(UnsafeRawBufferPointer)
@@ -40,6 +43,8 @@ struct DumpPacketReader {
     private let maxEventSize: Int
     private let context: String
     private var expectedSequence: UInt8
+    /// Packets that arrived with another sequence number than the one expected.
+    private(set) var sequenceSurprises = 0
     // buffer[start..<end] holds received bytes not consumed yet.
     private var buffer: UnsafeMutableRawPointer
     private var capacity: Int
@@ -49,13 +54,18 @@ struct DumpPacketReader {
     private var assembled: UnsafeMutableRawPointer?
     private var assembledCapacity = 0
     private static let readSize = 256 << 10
+    /// After a large event, buffers above these sizes are given back before the next one.
+    private static let keepBuffer = readSize * 2
+    private static let keepAssembled = 8 << 20
 
     init(socket: Int32, nextSequence: UInt8, readTimeout: Duration?, maxEventSize: Int, context: String) {
         self.socket = socket
         self.expectedSequence = nextSequence
         if let t = readTimeout {
+            // Whole seconds rounded up, at least 1, as libmariadb applies MYSQL_OPT_READ_TIMEOUT.
             let (s, atto) = t.components
-            readTimeoutMilliseconds = Int32(clamping: max(1, s * 1000 + atto / 1_000_000_000_000_000))
+            let seconds = max(1, s + (atto > 0 ? 1 : 0))
+            readTimeoutMilliseconds = Int32(clamping: seconds.multipliedReportingOverflow(by: 1000).overflow ? Int64(Int32.max) : seconds * 1000)
         } else {
             readTimeoutMilliseconds = -1
         }
@@ -65,15 +75,15 @@ struct DumpPacketReader {
         buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
     }
 
-    /// Frees the buffers (the owner calls it once).
-    func deallocate() {
+    deinit {
         buffer.deallocate()
         assembled?.deallocate()
     }
 
     // MARK: Events
 
-    mutating func next() -> Outcome {
+    func next() -> Outcome {
+        shrinkAfterLargeEvent()
         let first: (payload: UnsafeRawBufferPointer, continued: Bool)
         switch packet() {
         case .success(let p): first = p
@@ -95,7 +105,7 @@ struct DumpPacketReader {
         guard first.continued else { return .event(event) }
         // 16 MiB or more: the event continues in the packets that follow.
         var length = event.count
-        ensureAssembled(length)
+        ensureAssembled(length, keeping: 0)
         assembled!.copyMemory(from: event.baseAddress!, byteCount: length)
         var more = true
         while more {
@@ -107,7 +117,7 @@ struct DumpPacketReader {
             guard length + next.payload.count <= maxEventSize else {
                 return .violation("binlog event larger than the \(maxEventSize)-byte limit (max event size)")
             }
-            ensureAssembled(length + next.payload.count)
+            ensureAssembled(length + next.payload.count, keeping: length)
             if let b = next.payload.baseAddress, next.payload.count > 0 {
                 (assembled! + length).copyMemory(from: b, byteCount: next.payload.count)
             }
@@ -117,16 +127,36 @@ struct DumpPacketReader {
         return .event(UnsafeRawBufferPointer(start: assembled!, count: length))
     }
 
-    private mutating func ensureAssembled(_ n: Int) {
+    /// Makes `assembled` hold at least `n` bytes, keeping its first `keeping`.
+    private func ensureAssembled(_ n: Int, keeping: Int) {
         guard n > assembledCapacity else { return }
-        let newCapacity = max(n, assembledCapacity * 2)
+        let newCapacity = max(n, min(assembledCapacity * 2, maxEventSize))
         let b = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 16)
         if let old = assembled {
-            b.copyMemory(from: old, byteCount: assembledCapacity)
+            if keeping > 0 { b.copyMemory(from: old, byteCount: keeping) }
             old.deallocate()
         }
         assembled = b
         assembledCapacity = newCapacity
+    }
+
+    /// Gives back what a large event made the buffers grow to (the event returned before is no
+    /// longer used once the next one is asked for).
+    private func shrinkAfterLargeEvent() {
+        if assembledCapacity > Self.keepAssembled, let a = assembled {
+            a.deallocate()
+            assembled = nil
+            assembledCapacity = 0
+        }
+        if capacity > Self.keepBuffer && end - start <= Self.keepBuffer {
+            let b = UnsafeMutableRawPointer.allocate(byteCount: Self.keepBuffer, alignment: 16)
+            if end > start { b.copyMemory(from: buffer + start, byteCount: end - start) }
+            buffer.deallocate()
+            buffer = b
+            capacity = Self.keepBuffer
+            end -= start
+            start = 0
+        }
     }
 
     /// `code u16, ['#', SQLSTATE[5]], message` after the 0xFF.
@@ -146,16 +176,14 @@ struct DumpPacketReader {
     // MARK: Packets
 
     /// One packet's payload (valid until the next call) and whether the payload continues.
-    private mutating func packet() -> Result<(payload: UnsafeRawBufferPointer, continued: Bool), PacketFailure> {
+    private func packet() -> Result<(payload: UnsafeRawBufferPointer, continued: Bool), PacketFailure> {
         if let f = fill(4) { return .failure(f) }
         let h = buffer + start
         let length = Int(h.load(fromByteOffset: 0, as: UInt8.self)) | Int(h.load(fromByteOffset: 1, as: UInt8.self)) << 8
             | Int(h.load(fromByteOffset: 2, as: UInt8.self)) << 16
         let sequence = h.load(fromByteOffset: 3, as: UInt8.self)
-        guard sequence == expectedSequence else {
-            return .failure(PacketFailure(.violation("packet sequence number \(sequence), expected \(expectedSequence)")))
-        }
-        expectedSequence &+= 1
+        if sequence != expectedSequence { sequenceSurprises += 1 }
+        expectedSequence = sequence &+ 1
         guard length <= maxEventSize + 1 else {
             return .failure(PacketFailure(.violation("packet of \(length) bytes is larger than the \(maxEventSize)-byte limit (max event size)")))
         }
@@ -171,7 +199,7 @@ struct DumpPacketReader {
     }
 
     /// Makes `buffer[start..<start + n]` hold received bytes; nil, or why not.
-    private mutating func fill(_ n: Int) -> PacketFailure? {
+    private func fill(_ n: Int) -> PacketFailure? {
         if end - start >= n { return nil }
         if start + n > capacity {
             // Move what is left to the front; grow for a packet larger than the buffer.

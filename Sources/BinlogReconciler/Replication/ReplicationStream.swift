@@ -358,8 +358,10 @@ public final class ReplicationStream {
     /// The next event, or nil at the end of a `stopAtEnd` dump. Blocks in tailing mode until an
     /// event or heartbeat arrives, or until ``idleTimeout``.
     ///
-    /// The returned event's bytes are a slice of the stream's batch (one copy out of libmariadb's
-    /// buffer, made by the fetch thread when ``Options/fetchAhead``); its offset is its position in ``eventFile`` (see the type's documentation for artificial events).
+    /// The returned event's bytes are a slice of the stream's batch of events (up to a few MiB,
+    /// filled by the fetch thread when ``Options/fetchAhead``): keeping an event keeps its batch, so
+    /// a caller that holds on to events should copy their bytes (`Array(raw.bytes)`). Its offset is
+    /// its position in ``eventFile`` (see the type's documentation for artificial events).
     /// After an error every later call throws the same error; reopen a new stream at
     /// ``ReplicationError/resumeAt`` when ``ReplicationError/isRecoverable``.
     public func next() throws(ReplicationError) -> RawEvent? {
@@ -373,6 +375,8 @@ public final class ReplicationStream {
             // The fetcher is only touched here, once per batch: its fields share cache lines with
             // what the fetch thread writes for every event.
             guard let f = fetcher else { throw fail(.closed, "the replication stream is closed", nil) }
+            // Once per batch: a consumer busy decoding stops within one batch of an interrupt.
+            if interruptHandle.wasInterrupted { throw fail(.interrupted, "the binlog dump was interrupted (shutdown)", nil) }
             let end = f.isThreaded
                 ? f.take(into: &batch, keepLimit: Self.bufferKeepLimit) : f.fetchInline(into: &batch, keepLimit: Self.bufferKeepLimit)
             batchIndex = 0
@@ -512,7 +516,9 @@ public final class ReplicationStream {
         if let f = fetcher {
             fetcher = nil
             // A fetch thread blocked in mariadb_rpl_fetch returns once the socket is shut down.
-            if f.isThreaded && socket >= 0 { _ = shutdown(socket, Int32(SHUT_RDWR)) }
+            // Not after the thread ended (e.g. a NON_BLOCK dump's EOF): mysql_close then still
+            // sends COM_QUIT on an open socket and the server sees a clean quit.
+            if f.isThreaded && socket >= 0 && !f.hasEnded { _ = shutdown(socket, Int32(SHUT_RDWR)) }
             f.stop()
             f.releaseEvent()
         }
