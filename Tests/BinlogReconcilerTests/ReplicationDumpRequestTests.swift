@@ -56,4 +56,14 @@ import Testing
         #expect(ReplicationStream.derivedUUID(serverID: 0x1234) == "62726563-0000-4000-8000-000000001234")
         #expect(ReplicationStream.derivedUUID(serverID: UInt32.max) == "62726563-0000-4000-8000-0000ffffffff")
     }
+
+    @Test func binlogStatusStatementFollowsTheServerVersion() {
+        #expect(ServerFlavor.mariadb.binlogStatusStatement(version: "10.11.19-MariaDB-0+deb12u1-log") == "SHOW MASTER STATUS")
+        #expect(ServerFlavor.mysql.binlogStatusStatement(version: "5.7.44-log") == "SHOW MASTER STATUS")
+        #expect(ServerFlavor.mysql.binlogStatusStatement(version: "8.0.40") == "SHOW MASTER STATUS")
+        #expect(ServerFlavor.mysql.binlogStatusStatement(version: "8.2.0") == "SHOW BINARY LOG STATUS")
+        #expect(ServerFlavor.mysql.binlogStatusStatement(version: "8.4.3") == "SHOW BINARY LOG STATUS")
+        #expect(ServerFlavor.mysql.binlogStatusStatement(version: "9.1.0-commercial") == "SHOW BINARY LOG STATUS")
+        #expect(ServerFlavor.mysql.binlogStatusStatement(version: "") == "SHOW MASTER STATUS")
+    }
 }

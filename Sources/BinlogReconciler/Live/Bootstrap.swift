@@ -74,9 +74,10 @@ public struct Bootstrap {
             _ = try conn.execute("FLUSH TABLES WITH READ LOCK")
             do {
                 _ = try conn.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
-                let status = try conn.query("SHOW MASTER STATUS")
+                let statement = conn.flavor.binlogStatusStatement(version: conn.serverVersion)
+                let status = try conn.query(statement)
                 guard let row = status.first, let file = row[0] ?? nil, let p = row[1] ?? nil, let pos = UInt64(p) else {
-                    throw ApplyError("SHOW MASTER STATUS returned nothing: is log_bin on?")
+                    throw ApplyError("\(statement) returned nothing: is log_bin on?")
                 }
                 coordinates = BinlogPosition(file: file, position: pos)
                 // Executed_Gtid_Set (5th column, MySQL 5.6+): the GTID state at these coordinates,

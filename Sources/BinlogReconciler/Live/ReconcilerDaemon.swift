@@ -317,7 +317,7 @@ public final class ReconcilerDaemon: @unchecked Sendable {
         while !isStopping {
             do {
                 if conn == nil { conn = try SQLConnection(configuration: config) }
-                if let row = try conn?.query("SHOW MASTER STATUS").first, let f = row[0] ?? nil, let p = row[1] ?? nil, let pos = UInt64(p) {
+                if let c = conn, let row = try c.query(c.flavor.binlogStatusStatement(version: c.serverVersion)).first, let f = row[0] ?? nil, let p = row[1] ?? nil, let pos = UInt64(p) {
                     let now = monotonicSeconds()
                     lock.withLock {
                         sourcePosition = BinlogPosition(file: f, position: pos)

@@ -63,9 +63,7 @@ final class DumpPacketReader {
         self.expectedSequence = nextSequence
         if let t = readTimeout {
             // Whole seconds rounded up, at least 1, as libmariadb applies MYSQL_OPT_READ_TIMEOUT.
-            let (s, atto) = t.components
-            let seconds = max(1, s + (atto > 0 ? 1 : 0))
-            readTimeoutMilliseconds = Int32(clamping: seconds.multipliedReportingOverflow(by: 1000).overflow ? Int64(Int32.max) : seconds * 1000)
+            readTimeoutMilliseconds = Int32(clamping: Int64(max(1, t.wholeSecondsRoundedUp)) * 1000)
         } else {
             readTimeoutMilliseconds = -1
         }

@@ -188,6 +188,16 @@ public enum ServerFlavor: String, Sendable, Hashable {
     public static func detect(version: String) -> ServerFlavor {
         version.lowercased().contains("mariadb") ? .mariadb : .mysql
     }
+
+    /// The statement that reports the binlog file and position (and MySQL's `Executed_Gtid_Set`):
+    /// `SHOW BINARY LOG STATUS` on MySQL 8.2 and later (8.4 removed `SHOW MASTER STATUS`),
+    /// `SHOW MASTER STATUS` on older MySQL and on MariaDB (same columns).
+    public func binlogStatusStatement(version: String) -> String {
+        guard self == .mysql else { return "SHOW MASTER STATUS" }
+        let numbers = version.prefix { $0.isNumber || $0 == "." }.split(separator: ".").compactMap { Int($0) }
+        let major = numbers.first ?? 0, minor = numbers.count > 1 ? numbers[1] : 0
+        return (major, minor) >= (8, 2) ? "SHOW BINARY LOG STATUS" : "SHOW MASTER STATUS"
+    }
 }
 
 extension Duration {
