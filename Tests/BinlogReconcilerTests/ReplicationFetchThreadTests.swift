@@ -21,6 +21,7 @@ struct ReplicationFetchThreadTests {
         let s = try ReplicationStream(
             configuration: TestSource.configuration(), start: .filePosition(file: start.file, position: start.position),
             options: .init(stopAtEnd: true, fetchAhead: fetchAhead, readsSocketDirectly: socket))
+        #expect(s.readsSocket == socket)  // a plain TCP connection: the own reader whenever asked
         var decoder = BinlogEventDecoder()
         decoder.checksumBeforeFormatDescription = s.checksumAlgorithm
         var out: [Streamed] = []

@@ -60,6 +60,7 @@ struct ReplicationTLSTests {
         let stream = try ReplicationStream(
             configuration: TLSSource.configuration(.init(mode: .verifyIdentity, caFile: TLSSource.ca), host: "localhost"),
             start: .filePosition(file: "mysql-bin.000001", position: 4), options: .init(stopAtEnd: true))
+        #expect(stream.readsSocket == false)  // TLS: through mariadb_rpl_fetch (on the fetch thread)
         var n = 0
         while try stream.next() != nil { n += 1 }
         #expect(n >= 3)

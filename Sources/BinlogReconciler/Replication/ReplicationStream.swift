@@ -120,6 +120,9 @@ public final class ReplicationStream {
     public let idleTimeout: Duration?
     /// Shuts the dump down from another thread.
     public let interruptHandle: InterruptHandle
+    /// Whether the packets are read from the socket directly (``Options/readsSocketDirectly`` on a
+    /// plain connection) rather than through `mariadb_rpl_fetch` (TLS, compression).
+    public private(set) var readsSocket = false
 
     // MARK: Progress
     //
@@ -312,6 +315,7 @@ public final class ReplicationStream {
         }
         let f = DumpFetcher(rpl: r, handle: h, checksum: checksumAlgorithm, context: "binlog dump from \(endpoint)", reader: reader)
         fetcher = f
+        readsSocket = f.readsSocket
         let threaded = options.fetchAhead && f.start()
         logger.debug(
             "binlog dump opened",
