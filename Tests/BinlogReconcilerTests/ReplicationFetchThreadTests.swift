@@ -77,6 +77,37 @@ struct ReplicationFetchThreadTests {
         #expect(verifiedFDEs == 0)
     }
 
+    @Test func aUnixSocketConnectionIsReadDirectlyToo() throws {
+        guard let admin = TestSource.admin() else { return }
+        let path = try #require(try admin.query("SELECT @@global.socket").first?.first ?? nil)
+        try admin.execute("CREATE TABLE IF NOT EXISTS br_repl_test.fetch_thread (id INT PRIMARY KEY, b LONGBLOB)")
+        let start = try TestSource.masterStatus(admin)
+        let base = Int.random(in: 1...1_000_000_000)
+        for i in 0..<50 { try admin.execute("INSERT INTO br_repl_test.fetch_thread VALUES (\(base + i), REPEAT('u', \(i * 11)))") }
+        try admin.execute("DELETE FROM br_repl_test.fetch_thread WHERE id BETWEEN \(base) AND \(base + 49)")
+        let end = try TestSource.masterStatus(admin)
+        func read(_ socket: String?) throws -> [Streamed] {
+            var c = TestSource.configuration()
+            c.unixSocket = socket
+            let s = try ReplicationStream(
+                configuration: c, start: .filePosition(file: start.file, position: start.position), options: .init(stopAtEnd: true))
+            #expect(s.readsSocket)
+            var decoder = BinlogEventDecoder()
+            decoder.checksumBeforeFormatDescription = s.checksumAlgorithm
+            var out: [Streamed] = []
+            while let raw = try s.next() {
+                _ = try decoder.decode(raw)
+                if s.eventFile == end.file && raw.offset >= end.position && s.lastEventIsInFile { break }
+                out.append(Streamed(bytes: Array(raw.bytes), offset: raw.offset, file: s.eventFile, inFile: s.lastEventIsInFile, verified: s.lastEventChecksumVerified))
+            }
+            return out
+        }
+        let overUnix = try read(path)
+        let overTCP = try read(nil)
+        #expect(overUnix.count > 100)
+        #expect(overUnix == overTCP)
+    }
+
     @Test func tailingDeliversEachTransactionWithoutWaitingForMore() throws {
         guard let admin = TestSource.admin() else { return }
         try admin.execute("CREATE TABLE IF NOT EXISTS br_repl_test.fetch_thread (id INT PRIMARY KEY, b LONGBLOB)")
