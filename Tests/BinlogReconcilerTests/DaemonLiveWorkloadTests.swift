@@ -119,6 +119,69 @@ import Testing
         #expect(!lines.contains { $0.contains("binlog tail stopped") || $0.contains("daemon.run threw") }, "\(lines.suffix(30))")
     }
 
+    /// A reconnect that reaches another server (here: MariaDB restarted with another server_id, as
+    /// after a failover behind the same address) must not resume by file and position, which name
+    /// other events on another server: the daemon notices the server id change, resumes by GTID and
+    /// records the new server for its checkpoints. Restores server_id 1 at the end.
+    @Test func aSourceWithAnotherServerIDIsFollowedByGTID() throws {
+        guard DaemonCheckTests.serversUp else { Issue.record("MariaDB and Redis must run (scripts/test starts them)"); return }
+        let n = UInt32.random(in: 0...UInt32.max)
+        let db = "sid_\(n)", prefix = "sid\(n)"
+        _ = try TestEnv.sql("""
+            CREATE DATABASE \(db);
+            CREATE TABLE \(db).products (id BIGINT PRIMARY KEY, stock INT) ENGINE=InnoDB;
+            INSERT INTO \(db).products SELECT seq, 100 FROM \(db).seq_1_to_50;
+            """)
+        defer { DaemonCheckTests.tearDown(db, prefix) }
+        let scripts = TestEnv.repoRoot.appendingPathComponent("scripts").path
+        func restartMariaDB(_ options: String) -> Int32 {
+            ChildProcess.shell("'\(scripts)/mariadb-stop' >/dev/null 2>&1 </dev/null && '\(scripts)/mariadb-start' \(options) >/dev/null 2>&1 </dev/null")
+        }
+        var config = try ReconcilerConfiguration.load(path: try DaemonCheckTests.config(db: db, prefix: prefix), environment: ["BR_TEST_MYSQL_PASSWORD": "reconciler"])
+        config.redis.notifications = .off
+        config.metrics.listen = nil
+        let log = CapturedLog()
+        let daemon = ReconcilerDaemon(
+            configuration: config, options: .init(), sink: try ReportSink(path: "/dev/null"),
+            logger: Logger(label: "server-id-test") { _ in CapturingLogHandler(log) })
+        let runner = TestThread {
+            do { _ = try daemon.run() } catch { log.append("daemon.run threw: \(error)") }
+        }
+        var stopped = false
+        func stop() {
+            guard !stopped else { return }
+            stopped = true
+            daemon.requestShutdown()
+            runner.join()
+        }
+        defer {
+            stop()
+            #expect(restartMariaDB("") == 0, "restoring server_id 1 failed")
+        }
+        try waitFor("the daemon to start tailing", log) { daemon.lock.withLock { daemon.lastEventEnd != nil } }
+        #expect(daemon.lock.withLock { daemon.sourceIdentity.serverID } == 1)
+        for i in 1...20 { _ = try TestEnv.sql("UPDATE \(db).products SET stock = stock - \(i) WHERE id = \(i)") }
+
+        #expect(restartMariaDB("--server-id=77") == 0, "restarting MariaDB with server_id 77 failed")
+        for i in 21...40 { _ = try TestEnv.sql("UPDATE \(db).products SET stock = stock - \(i) WHERE id = \(i)") }
+        _ = try TestEnv.sql("DELETE FROM \(db).products WHERE id = 50")
+        let end = try #require(try TestEnv.sql("SHOW MASTER STATUS").first)
+        let endPosition = BinlogPosition(file: end[0], position: UInt64(end[1]) ?? 0)
+        try waitFor("the daemon to reach \(endPosition)", log, seconds: 40) { !(daemon.lock.withLock { daemon.state.position } < endPosition) }
+
+        var shadow: [String: String] = [:]
+        daemon.lock.withLock { daemon.state.maps[0].forEach { k, v in shadow[k.description] = v.redisText ?? "NULL" } }
+        var expected: [String: String] = [:]
+        for row in try TestEnv.sql("SELECT id, stock FROM \(db).products") { expected[row[0]] = row[1] }
+        #expect(shadow == expected, "shadow differs from SELECT: \(expected.filter { shadow[$0.key] != $0.value }.prefix(5))")
+        let lines = log.lines
+        #expect(lines.contains { $0.contains("the source is another server now; resuming by GTID") }, "\(lines.suffix(20))")
+        #expect(lines.contains { $0.contains("the source is another server now; following it by GTID") }, "\(lines.suffix(20))")
+        #expect(daemon.lock.withLock { daemon.sourceIdentity.serverID } == 77)
+        #expect(!lines.contains { $0.contains("binlog tail stopped") || $0.contains("daemon.run threw") }, "\(lines.suffix(20))")
+        stop()
+    }
+
     /// Waits until `condition` holds, or fails with the end of the log.
     func waitFor(_ what: String, _ log: CapturedLog, seconds: Double = 20, _ condition: () -> Bool) throws {
         let deadline = monotonicSeconds() + seconds

@@ -238,6 +238,31 @@ public final class ReconcilerDaemon: @unchecked Sendable {
                     byGTID = true
                     continue
                 }
+                // A reconnect can reach another server (a failover behind the same address): a
+                // binlog position names other events there, only a GTID resume is valid.
+                let known = lock.withLock { sourceIdentity }
+                if s.sourceServerID != known.serverID {
+                    let followsByGTID = byGTID || (resumeByMySQLGTID && gtid.mysqlSet != nil)
+                    if !followsByGTID {
+                        s.close()
+                        guard s.flavor == .mariadb, !gtid.mariadb.isEmpty else {
+                            throw ApplyError(
+                                "the source is another server now (server_id \(known.serverID) → \(s.sourceServerID)) and position \(start) names other events there; "
+                                    + "following it needs a GTID state (MariaDB) or gtid_mode=ON (MySQL). Start with --rebootstrap to discard the saved state and read the tables again")
+                        }
+                        logger.warning("the source is another server now; resuming by GTID", metadata: [
+                            "server_id": "\(known.serverID) → \(s.sourceServerID)", "position": "\(start)", "gtid": "\(gtid)",
+                        ])
+                        byGTID = true
+                        continue
+                    }
+                    let identity = (try? SQLConnection(configuration: config)).flatMap { try? Self.identify($0) }
+                        ?? CheckpointSource(flavour: known.flavour, serverID: s.sourceServerID)
+                    lock.withLock { sourceIdentity = identity }
+                    logger.notice("the source is another server now; following it by GTID", metadata: [
+                        "server_id": "\(known.serverID) → \(s.sourceServerID)", "gtid": "\(gtid)",
+                    ])
+                }
                 lock.withLock { stream = s }
                 logger.info("tailing the binlog", metadata: ["from": byGTID || resumeByMySQLGTID ? "gtid \(gtid)" : "\(start)", "source_server_id": "\(s.sourceServerID)"])
                 if let since = lostSince {
