@@ -24,24 +24,12 @@ import Testing
             """)
         defer { DaemonCheckTests.tearDown(db, prefix) }
 
-        var config = try ReconcilerConfiguration.load(path: try DaemonCheckTests.config(db: db, prefix: prefix), environment: ["BR_TEST_MYSQL_PASSWORD": "reconciler"])
-        config.redis.notifications = .off
-        config.metrics.listen = nil
         let reportPath = FileManager.default.temporaryDirectory.appendingPathComponent("br-live-\(prefix).jsonl").path
         defer { try? FileManager.default.removeItem(atPath: reportPath) }
-        let log = CapturedLog()
-        let daemon = ReconcilerDaemon(
-            configuration: config, options: .init(), sink: try ReportSink(path: reportPath),
-            logger: Logger(label: "live-test") { _ in CapturingLogHandler(log) })
         let applied = AppliedLog()
-        daemon.onApplied = { tx, _ in applied.append(tx) }
-        let runner = TestThread {
-            do { _ = try daemon.run() } catch { log.append("daemon.run threw: \(error)") }
-        }
-        defer {
-            daemon.requestShutdown()
-            runner.join()
-        }
+        let live = try LiveDaemon(db: db, prefix: prefix, report: reportPath, label: "live-test") { tx, _ in applied.append(tx) }
+        defer { live.stop() }
+        let daemon = live.daemon, log = live.log
         // Tailing once the bootstrap is done and the first event arrived.
         try waitFor("the daemon to start tailing", log) { daemon.lock.withLock { daemon.lastEventEnd != nil } }
 
@@ -58,8 +46,7 @@ import Testing
         try writer.commit(["ALTER TABLE \(db).products ADD COLUMN note VARCHAR(10) DEFAULT 'n' AFTER id"])
         try writer.randomTransactions(60, rng: &rng)
         // 2. Restart MariaDB (fully detached: the server must not inherit this process's pipes).
-        let scripts = TestEnv.repoRoot.appendingPathComponent("scripts").path
-        let restart = ChildProcess.shell("'\(scripts)/mariadb-stop' >/dev/null 2>&1 </dev/null && '\(scripts)/mariadb-start' >/dev/null 2>&1 </dev/null")
+        let restart = restartMariaDB()
         #expect(restart == 0, "restarting MariaDB failed: exit \(restart)")
         try writer.reconnect()
         try writer.randomTransactions(60, rng: &rng)
@@ -67,14 +54,8 @@ import Testing
         try writer.randomTransactions(80, rng: &rng)
 
         // Caught up with the end of the binlog: everything committed is applied.
-        let end = try #require(try TestEnv.sql("SHOW MASTER STATUS").first)
-        let endPosition = BinlogPosition(file: end[0], position: UInt64(end[1]) ?? 0)
-        try waitFor("the daemon to reach \(endPosition)", log, seconds: 40) { !(daemon.lock.withLock { daemon.state.position } < endPosition) }
-
-        var shadow: [String: String] = [:]
-        daemon.lock.withLock { daemon.state.maps[0].forEach { k, v in shadow[k.description] = v.redisText ?? "NULL" } }
-        var expected: [String: String] = [:]
-        for row in try TestEnv.sql("SELECT id, IFNULL(stock, 'NULL') FROM \(db).products") { expected[row[0]] = row[1] }
+        try waitUntilCaughtUp(live)
+        let (shadow, expected) = try shadowAndSelect(daemon, db: db)
         #expect(shadow.count == expected.count)
         #expect(shadow == expected, "shadow differs from SELECT at \(shadow.count) vs \(expected.count) keys; e.g. \(expected.filter { shadow[$0.key] != $0.value }.prefix(5))")
 
@@ -133,30 +114,11 @@ import Testing
             INSERT INTO \(db).products SELECT seq, 100 FROM \(db).seq_1_to_50;
             """)
         defer { DaemonCheckTests.tearDown(db, prefix) }
-        let scripts = TestEnv.repoRoot.appendingPathComponent("scripts").path
-        func restartMariaDB(_ options: String) -> Int32 {
-            ChildProcess.shell("'\(scripts)/mariadb-stop' >/dev/null 2>&1 </dev/null && '\(scripts)/mariadb-start' \(options) >/dev/null 2>&1 </dev/null")
-        }
-        var config = try ReconcilerConfiguration.load(path: try DaemonCheckTests.config(db: db, prefix: prefix), environment: ["BR_TEST_MYSQL_PASSWORD": "reconciler"])
-        config.redis.notifications = .off
-        config.metrics.listen = nil
-        let log = CapturedLog()
-        let daemon = ReconcilerDaemon(
-            configuration: config, options: .init(), sink: try ReportSink(path: "/dev/null"),
-            logger: Logger(label: "server-id-test") { _ in CapturingLogHandler(log) })
-        let runner = TestThread {
-            do { _ = try daemon.run() } catch { log.append("daemon.run threw: \(error)") }
-        }
-        var stopped = false
-        func stop() {
-            guard !stopped else { return }
-            stopped = true
-            daemon.requestShutdown()
-            runner.join()
-        }
+        let live = try LiveDaemon(db: db, prefix: prefix, report: "/dev/null", label: "server-id-test")
+        let daemon = live.daemon, log = live.log
         defer {
-            stop()
-            #expect(restartMariaDB("") == 0, "restoring server_id 1 failed")
+            live.stop()
+            #expect(restartMariaDB() == 0, "restoring server_id 1 failed")
         }
         try waitFor("the daemon to start tailing", log) { daemon.lock.withLock { daemon.lastEventEnd != nil } }
         #expect(daemon.lock.withLock { daemon.sourceIdentity.serverID } == 1)
@@ -165,21 +127,14 @@ import Testing
         #expect(restartMariaDB("--server-id=77") == 0, "restarting MariaDB with server_id 77 failed")
         for i in 21...40 { _ = try TestEnv.sql("UPDATE \(db).products SET stock = stock - \(i) WHERE id = \(i)") }
         _ = try TestEnv.sql("DELETE FROM \(db).products WHERE id = 50")
-        let end = try #require(try TestEnv.sql("SHOW MASTER STATUS").first)
-        let endPosition = BinlogPosition(file: end[0], position: UInt64(end[1]) ?? 0)
-        try waitFor("the daemon to reach \(endPosition)", log, seconds: 40) { !(daemon.lock.withLock { daemon.state.position } < endPosition) }
-
-        var shadow: [String: String] = [:]
-        daemon.lock.withLock { daemon.state.maps[0].forEach { k, v in shadow[k.description] = v.redisText ?? "NULL" } }
-        var expected: [String: String] = [:]
-        for row in try TestEnv.sql("SELECT id, stock FROM \(db).products") { expected[row[0]] = row[1] }
+        try waitUntilCaughtUp(live)
+        let (shadow, expected) = try shadowAndSelect(daemon, db: db)
         #expect(shadow == expected, "shadow differs from SELECT: \(expected.filter { shadow[$0.key] != $0.value }.prefix(5))")
         let lines = log.lines
         #expect(lines.contains { $0.contains("the source is another server now; resuming by GTID") }, "\(lines.suffix(20))")
         #expect(lines.contains { $0.contains("the source is another server now; following it by GTID") }, "\(lines.suffix(20))")
         #expect(daemon.lock.withLock { daemon.sourceIdentity.serverID } == 77)
         #expect(!lines.contains { $0.contains("binlog tail stopped") || $0.contains("daemon.run threw") }, "\(lines.suffix(20))")
-        stop()
     }
 
     /// Waits until `condition` holds, or fails with the end of the log.
@@ -189,6 +144,61 @@ import Testing
             if monotonicSeconds() > deadline { throw TestFailure("timed out waiting for \(what); log: \(log.lines.suffix(20).joined(separator: "\n"))") }
             Thread.sleep(forTimeInterval: 0.05)
         }
+    }
+
+    /// Waits until the daemon applied everything in the source's binlog now.
+    func waitUntilCaughtUp(_ live: LiveDaemon) throws {
+        let end = try #require(try TestEnv.sql("SHOW MASTER STATUS").first)
+        let endPosition = BinlogPosition(file: end[0], position: UInt64(end[1]) ?? 0)
+        let daemon = live.daemon
+        try waitFor("the daemon to reach \(endPosition)", live.log, seconds: 40) { !(daemon.lock.withLock { daemon.state.position } < endPosition) }
+    }
+
+    /// The first watch's shadow map and `SELECT id, stock` of the table, both as text ("NULL" for NULL).
+    func shadowAndSelect(_ daemon: ReconcilerDaemon, db: String) throws -> (shadow: [String: String], expected: [String: String]) {
+        var shadow: [String: String] = [:]
+        daemon.lock.withLock { daemon.state.maps[0].forEach { k, v in shadow[k.description] = v.redisText ?? "NULL" } }
+        var expected: [String: String] = [:]
+        for row in try TestEnv.sql("SELECT id, IFNULL(stock, 'NULL') FROM \(db).products") { expected[row[0]] = row[1] }
+        return (shadow, expected)
+    }
+
+    /// Restarts the private MariaDB with `options`, fully detached (the server must not inherit
+    /// this process's pipes); the exit status.
+    func restartMariaDB(_ options: String = "") -> Int32 {
+        let scripts = TestEnv.repoRoot.appendingPathComponent("scripts").path
+        return ChildProcess.shell("'\(scripts)/mariadb-stop' >/dev/null 2>&1 </dev/null && '\(scripts)/mariadb-start' \(options) >/dev/null 2>&1 </dev/null")
+    }
+}
+
+/// A ``ReconcilerDaemon`` for the watch of `DaemonCheckTests.config` (notifications and metrics
+/// off), running on its own thread with its log captured.
+final class LiveDaemon {
+    let daemon: ReconcilerDaemon
+    let log = CapturedLog()
+    private var runner: TestThread?
+
+    init(db: String, prefix: String, report: String, label: String, onApplied: (@Sendable (CommittedTransaction, Double) -> Void)? = nil) throws {
+        var config = try ReconcilerConfiguration.load(path: try DaemonCheckTests.config(db: db, prefix: prefix), environment: ["BR_TEST_MYSQL_PASSWORD": "reconciler"])
+        config.redis.notifications = .off
+        config.metrics.listen = nil
+        let log = self.log
+        let daemon = ReconcilerDaemon(
+            configuration: config, options: .init(), sink: try ReportSink(path: report),
+            logger: Logger(label: label) { _ in CapturingLogHandler(log) })
+        daemon.onApplied = onApplied
+        self.daemon = daemon
+        runner = TestThread {
+            do { _ = try daemon.run() } catch { log.append("daemon.run threw: \(error)") }
+        }
+    }
+
+    /// Shuts the daemon down and waits for it; idempotent.
+    func stop() {
+        guard let r = runner else { return }
+        runner = nil
+        daemon.requestShutdown()
+        r.join()
     }
 }
 

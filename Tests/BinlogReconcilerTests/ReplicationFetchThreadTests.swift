@@ -9,29 +9,10 @@ import Testing
 /// batch to fill).
 @Suite("ReplicationStream fetch thread", .serialized)
 struct ReplicationFetchThreadTests {
-    private struct Streamed: Equatable {
-        var bytes: [UInt8]
-        var offset: UInt64
-        var file: String
-        var inFile: Bool
-        var verified: Bool
-    }
-
-    private func stream(from start: BinlogCoordinates, fetchAhead: Bool, socket: Bool) throws -> [Streamed] {
-        let s = try ReplicationStream(
-            configuration: TestSource.configuration(), start: .filePosition(file: start.file, position: start.position),
-            options: .init(stopAtEnd: true, fetchAhead: fetchAhead, readsSocketDirectly: socket))
-        #expect(s.readsSocket == socket)  // a plain TCP connection: the own reader whenever asked
-        var decoder = BinlogEventDecoder()
-        decoder.checksumBeforeFormatDescription = s.checksumAlgorithm
-        var out: [Streamed] = []
-        while let raw = try s.next() {
-            // The decoder checks every CRC32 itself here: a "verified" event that does not match
-            // would throw.
-            _ = try decoder.decode(raw)
-            out.append(Streamed(bytes: Array(raw.bytes), offset: raw.offset, file: s.eventFile, inFile: s.lastEventIsInFile, verified: s.lastEventChecksumVerified))
-        }
-        return out
+    private func stream(from start: BinlogCoordinates, to end: BinlogCoordinates, fetchAhead: Bool, socket: Bool) throws -> [StreamedEvent] {
+        let read = try TestSource.streamEvents(from: start, before: end, options: .init(fetchAhead: fetchAhead, readsSocketDirectly: socket))
+        #expect(read.readsSocket == socket)  // a plain TCP connection: the own reader whenever asked
+        return read.events
     }
 
     @Test func fetchThreadDeliversExactlyWhatInlineFetchingDelivers() throws {
@@ -50,16 +31,11 @@ struct ReplicationFetchThreadTests {
         try admin.execute("DELETE FROM br_repl_test.fetch_thread WHERE id BETWEEN \(base) AND \(base + 1002)")
         let end = try TestSource.masterStatus(admin)
 
-        let threaded = try stream(from: start, fetchAhead: true, socket: true)  // the default
-        let inline = try stream(from: start, fetchAhead: false, socket: false)  // mariadb_rpl_fetch on the caller's thread
         // Other suites may write meanwhile: compare up to the end taken above.
-        func upToEnd(_ events: [Streamed]) -> [Streamed] {
-            guard let i = events.firstIndex(where: { $0.file == end.file && $0.offset >= end.position && $0.inFile }) else { return events }
-            return Array(events[..<i])
-        }
-        let mixed = upToEnd(try stream(from: start, fetchAhead: false, socket: true))
-        let mixed2 = upToEnd(try stream(from: start, fetchAhead: true, socket: false))
-        let a = upToEnd(threaded), b = upToEnd(inline)
+        let a = try stream(from: start, to: end, fetchAhead: true, socket: true)  // the default
+        let b = try stream(from: start, to: end, fetchAhead: false, socket: false)  // mariadb_rpl_fetch on the caller's thread
+        let mixed = try stream(from: start, to: end, fetchAhead: false, socket: true)
+        let mixed2 = try stream(from: start, to: end, fetchAhead: true, socket: false)
         #expect(a.count > 400)
         #expect(a.count == b.count)
         #expect(a == b)
@@ -86,21 +62,12 @@ struct ReplicationFetchThreadTests {
         for i in 0..<50 { try admin.execute("INSERT INTO br_repl_test.fetch_thread VALUES (\(base + i), REPEAT('u', \(i * 11)))") }
         try admin.execute("DELETE FROM br_repl_test.fetch_thread WHERE id BETWEEN \(base) AND \(base + 49)")
         let end = try TestSource.masterStatus(admin)
-        func read(_ socket: String?) throws -> [Streamed] {
+        func read(_ socket: String?) throws -> [StreamedEvent] {
             var c = TestSource.configuration()
             c.unixSocket = socket
-            let s = try ReplicationStream(
-                configuration: c, start: .filePosition(file: start.file, position: start.position), options: .init(stopAtEnd: true))
-            #expect(s.readsSocket)
-            var decoder = BinlogEventDecoder()
-            decoder.checksumBeforeFormatDescription = s.checksumAlgorithm
-            var out: [Streamed] = []
-            while let raw = try s.next() {
-                _ = try decoder.decode(raw)
-                if s.eventFile == end.file && raw.offset >= end.position && s.lastEventIsInFile { break }
-                out.append(Streamed(bytes: Array(raw.bytes), offset: raw.offset, file: s.eventFile, inFile: s.lastEventIsInFile, verified: s.lastEventChecksumVerified))
-            }
-            return out
+            let read = try TestSource.streamEvents(from: start, before: end, configuration: c, options: .init())
+            #expect(read.readsSocket)
+            return read.events
         }
         let overUnix = try read(path)
         let overTCP = try read(nil)

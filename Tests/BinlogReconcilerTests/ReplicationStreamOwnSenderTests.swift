@@ -9,27 +9,12 @@ import Testing
 /// to the binlog.
 @Suite("ReplicationStream: own dump sender against the private MariaDB", .serialized)
 struct ReplicationStreamOwnSenderTests {
-    struct Seen: Equatable, CustomStringConvertible {
-        var file: String
-        var offset: UInt64
-        var inFile: Bool
-        var bytes: [UInt8]
-        var description: String { "\(file):\(offset) type \(bytes.count > 4 ? bytes[4] : 0) (\(bytes.count) bytes\(inFile ? "" : ", artificial"))" }
-    }
-
     /// Every event from `start` to the source's end, except heartbeats, that lies before `end`.
-    static func read(from start: BinlogCoordinates, to end: BinlogCoordinates, ownSender: Bool) throws -> (events: [Seen], resume: BinlogCoordinates?) {
+    static func read(from start: BinlogCoordinates, to end: BinlogCoordinates, ownSender: Bool) throws -> (events: [StreamedEvent], resume: BinlogCoordinates?) {
         var options = ReplicationStream.Options(stopAtEnd: true, sendAnnotateRows: true)
         options.sendsDumpItself = ownSender
-        let stream = try ReplicationStream(
-            configuration: TestSource.configuration(), start: .filePosition(file: start.file, position: start.position), options: options)
-        var out: [Seen] = []
-        while let raw = try stream.next() {
-            if raw.type == .heartbeat || raw.type == .heartbeatV2 { continue }
-            guard BinlogCoordinates(file: stream.eventFile, position: raw.offset) < end else { continue }
-            out.append(Seen(file: stream.eventFile, offset: raw.offset, inFile: stream.lastEventIsInFile, bytes: Array(raw.bytes)))
-        }
-        return (out, stream.resumeCoordinates)
+        let read = try TestSource.streamEvents(from: start, before: end, options: options)
+        return (read.events, read.resume)
     }
 
     @Test func ownSenderYieldsTheSameEventsAsLibmariadb() throws {

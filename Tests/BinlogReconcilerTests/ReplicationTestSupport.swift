@@ -71,6 +71,44 @@ enum TestSource {
     }
 }
 
+/// One event of a dump, as the stream tests compare them.
+struct StreamedEvent: Equatable, CustomStringConvertible {
+    var file: String
+    var offset: UInt64
+    var inFile: Bool
+    /// ``ReplicationStream/lastEventChecksumVerified``.
+    var verified: Bool
+    var bytes: [UInt8]
+    var description: String { "\(file):\(offset) type \(bytes.count > 4 ? bytes[4] : 0) (\(bytes.count) bytes\(inFile ? "" : ", artificial"))" }
+}
+
+extension TestSource {
+    /// Every event of a NON_BLOCK dump from `start` that lies before `end` (heartbeats skipped),
+    /// each decoded by a decoder that checks every CRC32 itself (an event the stream wrongly marked
+    /// verified would throw); the resume point and whether the stream read the socket directly.
+    static func streamEvents(
+        from start: BinlogCoordinates, before end: BinlogCoordinates, configuration: SourceConfiguration = configuration(),
+        options: ReplicationStream.Options
+    ) throws -> (events: [StreamedEvent], resume: BinlogCoordinates?, readsSocket: Bool) {
+        var options = options
+        options.stopAtEnd = true
+        let stream = try ReplicationStream(
+            configuration: configuration, start: .filePosition(file: start.file, position: start.position), options: options)
+        var decoder = BinlogEventDecoder()
+        decoder.checksumBeforeFormatDescription = stream.checksumAlgorithm
+        var out: [StreamedEvent] = []
+        while let raw = try stream.next() {
+            _ = try decoder.decode(raw)
+            if raw.type == .heartbeat || raw.type == .heartbeatV2 { continue }
+            guard BinlogCoordinates(file: stream.eventFile, position: raw.offset) < end else { continue }
+            out.append(StreamedEvent(
+                file: stream.eventFile, offset: raw.offset, inFile: stream.lastEventIsInFile, verified: stream.lastEventChecksumVerified,
+                bytes: Array(raw.bytes)))
+        }
+        return (out, stream.resumeCoordinates, stream.readsSocket)
+    }
+}
+
 /// Runs `body` on a new POSIX thread (not the cooperative pool, which the blocking reads occupy).
 final class TestThread: @unchecked Sendable {
     private var thread = pthread_t()

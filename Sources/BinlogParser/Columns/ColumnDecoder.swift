@@ -1,9 +1,5 @@
 /// Decodes (or skips) one column value of a row image.
 enum ColumnDecoder {
-    static func decode(_ c: inout ByteCursor, _ col: ColumnInfo, index: Int) throws(BinlogDecodingError) -> ColumnValue {
-        try withUnsafePointer(to: col) { (p) throws(BinlogDecodingError) -> ColumnValue in try decode(&c, p, index: index) }
-    }
-
     /// The column is read in place (`col.pointee.field`): copying a ``ColumnInfo`` for every value
     /// retains and releases its names and member lists, which cost several % of a replication tail.
     static func decode(_ c: inout ByteCursor, _ col: UnsafePointer<ColumnInfo>, index: Int) throws(BinlogDecodingError) -> ColumnValue {
@@ -113,10 +109,6 @@ enum ColumnDecoder {
     }
 
     /// Moves past a value without building it (columns nobody asked for).
-    static func skip(_ c: inout ByteCursor, _ col: ColumnInfo, index: Int) throws(BinlogDecodingError) {
-        try withUnsafePointer(to: col) { (p) throws(BinlogDecodingError) in try skip(&c, p, index: index) }
-    }
-
     static func skip(_ c: inout ByteCursor, _ col: UnsafePointer<ColumnInfo>, index: Int) throws(BinlogDecodingError) {
         let n: Int
         switch col.pointee.realType.rawValue {
