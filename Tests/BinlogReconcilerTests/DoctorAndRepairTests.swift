@@ -56,7 +56,13 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: path) }
         _ = try DaemonCheckTests.redis(["SET", "\(prefix):2:stock", "7"])
         _ = try DaemonCheckTests.redis(["DEL", "\(prefix):3:stock"])
-        let r = try TestEnv.run(TestEnv.cli, ["check", "--config", path], environment: ["BR_TEST_MYSQL_PASSWORD": "reconciler"])
+        // `check` never repairs without --repair, whatever the file says.
+        let plain = try TestEnv.run(TestEnv.cli, ["check", "--config", path], environment: ["BR_TEST_MYSQL_PASSWORD": "reconciler"])
+        #expect(plain.status == 1, "\(plain.stderr.suffix(1500))")
+        #expect(!plain.stdout.contains("\"repaired\""))
+        #expect(plain.stderr.contains("check does not repair without --repair"))
+        #expect(try DaemonCheckTests.redis(["GET", "\(prefix):2:stock"]).trimmingCharacters(in: .whitespacesAndNewlines) == "7")
+        let r = try TestEnv.run(TestEnv.cli, ["check", "--config", path, "--repair"], environment: ["BR_TEST_MYSQL_PASSWORD": "reconciler"])
         let records = r.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         let repaired = records.filter { $0["event"] as? String == "repaired" }
         #expect(Set(repaired.compactMap { $0["key"] as? String }) == ["2", "3"], "\(records) \(r.stderr.suffix(1500))")

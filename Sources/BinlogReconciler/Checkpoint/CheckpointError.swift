@@ -35,6 +35,9 @@ public struct CheckpointError: Error, Sendable, Hashable, CustomStringConvertibl
         /// A checkpoint that cannot be written as given (two watches with one name, too many
         /// watches, key columns or GTID domains), or the compressor failed.
         case invalidInput(String)
+        /// The directory could be written by someone else (group- or world-writable, or another
+        /// owner): a planted checkpoint would be loaded and, under `--repair`, pushed into Redis.
+        case unsafeDirectory(String)
     }
 
     public var kind: Kind
@@ -81,6 +84,8 @@ public struct CheckpointError: Error, Sendable, Hashable, CustomStringConvertibl
                 + skipped.map { $0.error.description }.joined(separator: "; ") + ")"
         case .invalidInput(let what):
             s += "cannot write checkpoint: " + what
+        case .unsafeDirectory(let what):
+            s += "refusing to use this checkpoint directory: " + what
         }
         if let o = contentOffset {
             s += " (content offset \(o))"

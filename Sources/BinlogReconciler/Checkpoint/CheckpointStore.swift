@@ -42,15 +42,42 @@ public struct CheckpointStore: Sendable {
     /// Creates the directory (and missing parents) if it does not exist.
     static let testPauseMilliseconds: Int? = getenv("BR_TEST_CHECKPOINT_PAUSE_MS").flatMap { Int(String(cString: $0)) }.map { min(max($0, 0), 10_000) }
 
+    /// Missing directories are created with mode 0700. The checkpoint directory itself must
+    /// belong to the user running the sidecar and must not be group- or world-writable, or the
+    /// store refuses it (``CheckpointError/Kind/unsafeDirectory(_:)``, with the fix): anyone who
+    /// can write there could plant a newer checkpoint whose values a repair would push into Redis.
+    /// Checkpoint files left readable by others by an older version are made 0600.
     public init(directory: String, keep: Int = 3) throws(CheckpointError) {
         self.directory = directory.count > 1 && directory.hasSuffix("/") ? String(directory.dropLast()) : directory
         self.keep = max(1, keep)
         var prefix = self.directory.hasPrefix("/") ? "" : "."
         for part in self.directory.split(separator: "/") {
             prefix += "/" + part
-            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+            if mkdir(prefix, 0o700) != 0 && errno != EEXIST {
                 throw CheckpointError(.io(operation: "mkdir", errno: errno), path: prefix)
             }
+        }
+        try Self.checkOwnership(self.directory)
+        for file in (try? list()) ?? [] {
+            var st = stat()
+            if stat(file.path, &st) == 0 && st.st_uid == geteuid() && (st.st_mode & 0o077) != 0 { _ = chmod(file.path, 0o600) }
+        }
+    }
+
+    /// Refuses a directory another user owns or could write to.
+    static func checkOwnership(_ directory: String) throws(CheckpointError) {
+        var st = stat()
+        guard stat(directory, &st) == 0 else { throw CheckpointError(.io(operation: "stat", errno: errno), path: directory) }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw CheckpointError(.unsafeDirectory("it is not a directory"), path: directory)
+        }
+        let me = geteuid()
+        if st.st_uid != me {
+            throw CheckpointError(.unsafeDirectory("it belongs to uid \(st.st_uid), not to uid \(me) that runs the sidecar; fix: chown \(me) '\(directory)' && chmod 700 '\(directory)'"), path: directory)
+        }
+        if (st.st_mode & 0o022) != 0 {
+            let mode = String(st.st_mode & 0o7777, radix: 8)
+            throw CheckpointError(.unsafeDirectory("it is group- or world-writable (mode \(mode)); fix: chmod 700 '\(directory)'"), path: directory)
         }
     }
 

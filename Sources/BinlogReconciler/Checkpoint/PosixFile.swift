@@ -22,9 +22,9 @@ final class PosixFile {
         return PosixFile(fd: fd, path: path)
     }
 
-    /// Creates a new file (fails if it exists), mode 0644.
+    /// Creates a new file (fails if it exists), mode 0600: checkpoints hold every key and value.
     static func create(_ path: String) throws(CheckpointError) -> PosixFile {
-        let fd = retryingEINTR { open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644) }
+        let fd = retryingEINTR { open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600) }
         guard fd >= 0 else { throw CheckpointError(.io(operation: "create", errno: errno), path: path) }
         return PosixFile(fd: fd, path: path)
     }

@@ -285,6 +285,9 @@ public struct ReconcilerConfiguration: Sendable {
             c.reconcile.repair = try r.bool("repair") ?? false
             c.reconcile.repairDryRun = try r.bool("repair_dry_run") ?? false
             c.reconcile.repairPerSecond = try r.double("repair_per_second") ?? c.reconcile.repairPerSecond
+            guard c.reconcile.repairPerSecond > 0, c.reconcile.repairPerSecond <= 1_000_000, c.reconcile.repairPerSecond.isFinite else {
+                throw ConfigurationError("[reconcile] repair_per_second must be above 0 and at most 1000000 (a rate below 1 repairs one key every 1/rate seconds), got \(c.reconcile.repairPerSecond)")
+            }
             c.reconcile.report = try r.string("report") ?? "-"
             c.reconcile.reportStream = try r.string("report_stream")
             c.reconcile.reportStreamMaxLength = try r.int("report_stream_maxlen") ?? c.reconcile.reportStreamMaxLength

@@ -162,7 +162,7 @@ extension ReconcilerDaemon {
             }
             let divergences = engine.openDivergences.compactMap { r -> CheckpointDivergence? in
                 guard let w = configuration.watches.firstIndex(where: { $0.name == r.watch }) else { return nil }
-                let key = configuration.watches[w].target.keyTemplate.parse(r.redisKey, keyColumnCount: configuration.watches[w].keyColumns.count) ?? .text(r.key)
+                guard let key = r.rowKey else { return nil }
                 return CheckpointDivergence(
                     id: UInt64(truncatingIfNeeded: r.id.hashValue), watch: r.watch, key: key, redisKey: r.redisKey, kind: r.kind.rawValue,
                     firstSeenMillis: Int64(r.firstSeen * 1000), expected: r.expected, redisValue: r.redis,

@@ -59,6 +59,9 @@ public final class ReconcilerDaemon: @unchecked Sendable {
     static let readRetry = RedisRetryPolicy(maxAttempts: 2, initialDelay: .milliseconds(50), maxDelay: .milliseconds(100))
 
     var stream: ReplicationStream?
+    /// Per watch, whether each key column is an integer column (information_schema at start; nil
+    /// when unknown): how Redis key names are read back into row keys.
+    var keyIntegerColumns: [[Bool]?] = []
     /// The source as seen at start: its flavour (from its version string), `@@server_id` and, for
     /// MySQL, `@@server_uuid`. Recorded in every checkpoint.
     var sourceIdentity = CheckpointSource(flavour: .mariadb, serverID: 0)
@@ -106,6 +109,9 @@ public final class ReconcilerDaemon: @unchecked Sendable {
         let sql = try SQLConnection(configuration: sourceConfig)
         logger.info("connected to the source", metadata: ["server": "\(sql.serverVersion)", "endpoint": "\(sourceConfig.endpoint)"])
         sourceIdentity = try Self.identify(sql)
+        keyIntegerColumns = configuration.watches.map { w in
+            (try? Bootstrap.schema(sql, database: w.database, table: w.table)).flatMap { $0 }.map { schema in w.keyColumns.map { schema.isInteger($0) } }
+        }
         var store: CheckpointStore?
         if let dir = configuration.checkpoint.directory, !options.checkOnce {
             store = try CheckpointStore(directory: dir, keep: configuration.checkpoint.keep)
@@ -201,6 +207,10 @@ public final class ReconcilerDaemon: @unchecked Sendable {
         var assembler = TransactionAssembler(watches: configuration.watches) { db, table in
             let conn = try SQLConnection(configuration: config)
             return try Bootstrap.schema(conn, database: db, table: table)?.names
+        }
+        let log = logger
+        assembler.onWarning = { message, details in
+            log.warning("\(message)", metadata: details.mapValues { Logger.MetadataValue.string($0) })
         }
         var attempt = 0
         var byGTID = false
@@ -451,14 +461,17 @@ public final class ReconcilerDaemon: @unchecked Sendable {
             for r in records {
                 if r.event == .divergence { metrics.recordDivergenceOpened(kind: r.kind) }
                 sink.write(r)
-                if r.event == .divergence && configuration.reconcile.repair { repairLogged(r, redis: redis) }
+            }
+            if configuration.reconcile.repair && caught && monotonicSeconds() >= redisRetryAt {
+                repairPass(redis)
             }
             if now >= nextMetrics {
                 nextMetrics = now + 0.5
                 updateMetrics(now: now, caught: caught)
             }
             if options.checkOnce {
-                let idle = lock.withLock { engine.pendingReads == 0 && finished && wasCaughtUp }
+                let repairing = configuration.reconcile.repair
+                let idle = lock.withLock { engine.pendingReads == 0 && finished && wasCaughtUp && (!repairing || engine.repairableCount == 0) }
                 let maxWindow = configuration.watches.map { $0.leadSeconds + $0.lagSeconds + $0.confirmSeconds }.max() ?? 4
                 if idle {
                     if quietSince == nil { quietSince = now }
@@ -558,11 +571,29 @@ public final class ReconcilerDaemon: @unchecked Sendable {
             if configuration.watches[w].scanOrphans {
                 let t = configuration.watches[w].target.keyTemplate
                 let found = try redis.withRetry { conn throws(RedisError) in try conn.scanAll(pattern: t.scanPattern) }
+                let integers = keyIntegerColumns[w]
+                // A name is an orphan only when no row key that renders to it has a row. One that
+                // several row keys render to (a separator inside a text column, or unknown column
+                // types) is reported under its first reading and never written or deleted.
+                var ambiguous: [ShadowKey] = []
                 let orphans: [ShadowKey] = lock.withLock {
-                    found.compactMap { t.parse($0, keyColumnCount: configuration.watches[w].keyColumns.count) }.filter { state.maps[w][$0] == nil }
+                    found.compactMap { name -> ShadowKey? in
+                        let candidates = t.candidates(name, integerColumns: integers)
+                        guard let first = candidates.first, !candidates.contains(where: { state.maps[w][$0] != nil }) else { return nil }
+                        if candidates.count > 1 {
+                            ambiguous.append(first)
+                            engine.markReportOnly(watch: w, key: first)
+                        }
+                        return first
+                    }
                 }
                 if !orphans.isEmpty {
                     logger.info("orphan scan: Redis keys without a row", metadata: ["watch": "\(configuration.watches[w].name)", "keys": "\(orphans.count)"])
+                    if !ambiguous.isEmpty {
+                        logger.warning("orphan scan: Redis keys that several row keys could render to; reported, never repaired", metadata: [
+                            "watch": "\(configuration.watches[w].name)", "keys": "\(ambiguous.count)", "example": "\(t.render(ambiguous[0]))",
+                        ])
+                    }
                     try read(orphans.map { (w, $0) }, redis: redis, trigger: .sweep)
                 }
             }
@@ -575,59 +606,86 @@ public final class ReconcilerDaemon: @unchecked Sendable {
 
     // MARK: - Repair
 
-    private var repairTokens = 0.0
+    private var repairTokens = 1.0
     private var repairRefilledAt = monotonicSeconds()
+    private var repairLimitLoggedAt = -Double.infinity
 
-    /// `repair`, with its failures counted and logged instead of stopping the loop.
-    func repairLogged(_ r: ReportRecord, redis: RedisConnection) {
-        do { try repair(r, redis: redis) } catch {
-            metrics.recordRepair(.failed)
-            metrics.recordRedisError()
-            logger.warning("repair failed", metadata: ["key": "\(r.redisKey)", "error": "\(error)"])
+    /// Repairs what the rate limit allows of the open divergences whose latest decided read still
+    /// disagrees (new ones, ones restored from a checkpoint, ones skipped earlier). Called only
+    /// while the tail is caught up. A repair that cannot run now stays a candidate.
+    func repairPass(_ redis: RedisConnection) {
+        let rate = configuration.reconcile.repairPerSecond
+        let now = monotonicSeconds()
+        // A bucket of at least one token, so a rate below 1/s repairs one key every 1/rate s.
+        repairTokens = min(max(1, rate), repairTokens + (now - repairRefilledAt) * rate)
+        repairRefilledAt = now
+        let (candidates, waiting) = lock.withLock { (engine.repairCandidates(limit: Int(repairTokens)), engine.repairableCount) }
+        if waiting > candidates.count && now - repairLimitLoggedAt >= 10 {
+            repairLimitLoggedAt = now
+            logger.warning("repair rate limit reached; the rest are repaired later", metadata: ["waiting": "\(waiting - candidates.count)", "repair_per_second": "\(rate)"])
+        }
+        for c in candidates {
+            do {
+                if try repair(c, redis: redis) { repairTokens -= 1 }
+            } catch {
+                metrics.recordRepair(.failed)
+                metrics.recordRedisError()
+                logger.warning("repair failed", metadata: ["key": "\(c.record.redisKey)", "error": "\(error)"])
+                return
+            }
         }
     }
 
-    /// Writes the expected value with compare-and-set, only if the key is quiet on both sides.
-    func repair(_ r: ReportRecord, redis: RedisConnection) throws {
-        guard let w = configuration.watches.firstIndex(where: { $0.name == r.watch }) else { return }
-        let watch = configuration.watches[w]
-        let key = watch.target.keyTemplate.parse(r.redisKey, keyColumnCount: watch.keyColumns.count) ?? .text(r.key)
+    /// Writes the shadow value of a divergent row key with compare-and-set against the Redis
+    /// reading the verdict was made on, only while caught up and when the key is quiet on the
+    /// binlog side. The Redis key is rendered from the row key; a row the shadow map does not hold
+    /// (looked up by that row key) is the only case that deletes. Returns whether it used a token.
+    func repair(_ c: (watch: Int, key: ShadowKey, redis: RedisObservation, record: ReportRecord), redis: RedisConnection) throws -> Bool {
+        let watch = configuration.watches[c.watch]
         let now = monotonicSeconds()
-        repairTokens = min(configuration.reconcile.repairPerSecond, repairTokens + (now - repairRefilledAt) * configuration.reconcile.repairPerSecond)
-        repairRefilledAt = now
-        guard repairTokens >= 1 else {
-            logger.warning("repair rate limit reached; not repaired now", metadata: ["key": "\(r.redisKey)"])
-            return
+        let (quiet, expected, caught) = lock.withLock {
+            (engine.isQuiet(watch: c.watch, key: c.key, from: now - watch.lagSeconds - watch.leadSeconds, to: now), state.maps[c.watch][c.key], isCaughtUp(now: now))
         }
-        let (quiet, expected) = lock.withLock {
-            (engine.isQuiet(watch: w, key: key, from: now - watch.lagSeconds - watch.leadSeconds, to: now), state.maps[w][key])
+        guard caught, quiet else { return false }
+        let observed: String?
+        switch c.redis {
+        case .value(let v): observed = v
+        case .missing: observed = nil
+        case .wrongType:
+            // Not a value compare-and-set can replace: left to a person.
+            lock.withLock { engine.repairDeferred(watch: c.watch, key: c.key) }
+            logger.warning("not repaired: the Redis key holds another type", metadata: ["key": "\(c.record.redisKey)"])
+            return false
         }
-        guard quiet else { return }
+        let target = expected?.redisText
+        let redisKey = watch.target.keyTemplate.render(c.key)
         if configuration.reconcile.repairDryRun {
-            logger.notice("dry run: would repair", metadata: ["key": "\(r.redisKey)", "from": "\(r.redis ?? "nil")", "to": "\(expected?.redisText ?? "nil")"])
-            return
+            lock.withLock { engine.repairDeferred(watch: c.watch, key: c.key) }
+            logger.notice("dry run: would repair", metadata: ["key": "\(redisKey)", "from": "\(observed ?? "nil")", "to": "\(target ?? "nil (delete)")"])
+            return true
         }
-        repairTokens -= 1
         let wrote: Bool
         switch watch.target {
         case .string:
-            wrote = try redis.withRetry(Self.readRetry) { conn throws(RedisError) in try conn.compareAndSet(key: r.redisKey, expected: r.redis, new: expected?.redisText) }
+            wrote = try redis.withRetry(Self.readRetry) { conn throws(RedisError) in try conn.compareAndSet(key: redisKey, expected: observed, new: target) }
         case .hash(_, let f):
-            wrote = try redis.withRetry(Self.readRetry) { conn throws(RedisError) in try conn.compareAndSetHashField(key: r.redisKey, field: f.render(key), expected: r.redis, new: expected?.redisText) }
+            wrote = try redis.withRetry(Self.readRetry) { conn throws(RedisError) in try conn.compareAndSetHashField(key: redisKey, field: f.render(c.key), expected: observed, new: target) }
         }
         guard wrote else {
+            lock.withLock { engine.repairDeferred(watch: c.watch, key: c.key) }
             metrics.recordRepair(.conflict)
-            logger.info("repair skipped: Redis changed since it was read", metadata: ["key": "\(r.redisKey)"])
-            return
+            logger.info("repair skipped: Redis changed since it was read", metadata: ["key": "\(redisKey)"])
+            return true
         }
         metrics.recordRepair(.repaired)
-        let closed = lock.withLock { engine.repaired(watch: w, key: key) }
-        var record = closed ?? r
+        let closed = lock.withLock { engine.repaired(watch: c.watch, key: c.key) }
+        var record = closed ?? c.record
         record.event = .repaired
-        record.expected = expected?.redisText
-        record.redis = r.redis
+        record.expected = target
+        record.redis = observed
         record.detectedAt = Date().timeIntervalSince1970
         sink.write(record)
+        return true
     }
 
     // MARK: - Notifications
@@ -654,10 +712,16 @@ public final class ReconcilerDaemon: @unchecked Sendable {
             let now = monotonicSeconds()
             switch n {
             case .keys(let names):
+                let integers = self.keyIntegerColumns
                 self.lock.withLock {
                     for name in names {
                         for (w, watch) in watches.enumerated() {
-                            if let k = watch.target.keyTemplate.parse(name, keyColumnCount: watch.keyColumns.count) {
+                            // The row keys that render to this name and have a row; else the only
+                            // reading (a key written without a row); an ambiguous name without a
+                            // row is left to the orphan scan.
+                            let candidates = watch.target.keyTemplate.candidates(name, integerColumns: integers[w])
+                            let rows = candidates.filter { self.state.maps[w][$0] != nil }
+                            for k in rows.isEmpty && candidates.count == 1 ? candidates : rows {
                                 self.engine.noteNotification(watch: w, key: k, at: now)
                             }
                         }

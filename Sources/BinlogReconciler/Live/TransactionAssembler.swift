@@ -66,7 +66,18 @@ public struct TransactionAssembler {
 
     private var inTransaction = false
     private var standalone = false
+    /// The transaction's changes in binlog order, applied at its commit.
     private var pending: [(watch: Int, key: ShadowKey, new: ShadowValue?)] = []
+    /// The latest entry of `pending` for each key, built the first time a row needs the value a
+    /// key has inside the transaction (MINIMAL images, JSON diffs) and kept up to date from then
+    /// on, so such a transaction applies in linear time. FULL-image transactions never build it.
+    private var pendingIndex: [PendingKey: Int]?
+    struct PendingKey: Hashable {
+        var watch: Int
+        var key: ShadowKey
+    }
+    /// Statements noticed but not acted on (a DDL whose target cannot be read).
+    public var onWarning: ((String, [String: String]) -> Void)?
     private var currentGTID: String?
     private var currentMariaGTID: MariaDBGTID?
     private var currentMySQLGTID: GTIDEvent?
@@ -154,12 +165,23 @@ public struct TransactionAssembler {
     private mutating func begin(timestamp ts: UInt32) {
         inTransaction = true
         standalone = false
-        pending.removeAll(keepingCapacity: true)
+        clearPending()
         timestamp = ts
     }
 
+    private mutating func clearPending() {
+        // Storage grown by a very large transaction is given back.
+        pending.removeAll(keepingCapacity: pending.count <= 65_536)
+        pendingIndex = nil
+    }
+
+    private mutating func appendPending(_ watch: Int, _ key: ShadowKey, _ new: ShadowValue?) {
+        pending.append((watch, key, new))
+        if pendingIndex != nil { pendingIndex![PendingKey(watch: watch, key: key)] = pending.count - 1 }
+    }
+
     private mutating func rollback() {
-        pending.removeAll(keepingCapacity: true)
+        clearPending()
         inTransaction = false
         standalone = false
         currentGTID = nil
@@ -181,7 +203,7 @@ public struct TransactionAssembler {
         state.position = end
         state.transactionsApplied += 1
         let tx = CommittedTransaction(gtid: currentGTID, end: end, timestamp: timestamp, changes: changes)
-        pending.removeAll(keepingCapacity: true)
+        clearPending()
         inTransaction = false
         standalone = false
         currentGTID = nil
@@ -191,8 +213,14 @@ public struct TransactionAssembler {
     }
 
     /// The value a key has, with this transaction's pending changes.
-    private func current(_ watch: Int, _ key: ShadowKey, state: ShadowState) -> ShadowValue? {
-        for p in pending.reversed() where p.watch == watch && p.key == key { return p.new }
+    private mutating func current(_ watch: Int, _ key: ShadowKey, state: ShadowState) -> ShadowValue? {
+        if pendingIndex == nil {
+            var index: [PendingKey: Int] = [:]
+            index.reserveCapacity(pending.count)
+            for (i, p) in pending.enumerated() { index[PendingKey(watch: p.watch, key: p.key)] = i }
+            pendingIndex = index
+        }
+        if let i = pendingIndex![PendingKey(watch: watch, key: key)] { return pending[i].new }
         return state.maps[watch][key]
     }
 
@@ -286,10 +314,10 @@ public struct TransactionAssembler {
                 switch kind {
                 case .write:
                     if let k = key(s.after) {
-                        pending.append((x.watch, k, s.after.isAbsent(valuePosition) ? .null : ShadowValue(s.after[valuePosition])))
+                        appendPending(x.watch, k, s.after.isAbsent(valuePosition) ? .null : ShadowValue(s.after[valuePosition]))
                     }
                 case .delete:
-                    if let k = key(s.before) { pending.append((x.watch, k, nil)) }
+                    if let k = key(s.before) { appendPending(x.watch, k, nil) }
                 case .update:
                     let beforeKey = key(s.before)
                     guard let newKey = key(s.after) ?? beforeKey else { continue }
@@ -304,8 +332,8 @@ public struct TransactionAssembler {
                             value = ShadowValue(v)
                         }
                     }
-                    if let b = beforeKey, b != newKey { pending.append((x.watch, b, nil)) }
-                    pending.append((x.watch, newKey, value))
+                    if let b = beforeKey, b != newKey { appendPending(x.watch, b, nil) }
+                    appendPending(x.watch, newKey, value)
                 }
             }
         }
@@ -327,10 +355,10 @@ public struct TransactionAssembler {
                 switch kind {
                 case .write:
                     if let a = after, let k = key(a) {
-                        pending.append((x.watch, k, a.absent.contains(x.value) ? .null : ShadowValue(a.values[x.value])))
+                        appendPending(x.watch, k, a.absent.contains(x.value) ? .null : ShadowValue(a.values[x.value]))
                     }
                 case .delete:
-                    if let k = beforeKey { pending.append((x.watch, k, nil)) }
+                    if let k = beforeKey { appendPending(x.watch, k, nil) }
                 case .update:
                     guard let a = after, let newKey = key(a) ?? beforeKey else { continue }
                     var value: ShadowValue?
@@ -341,53 +369,66 @@ public struct TransactionAssembler {
                     } else {
                         value = ShadowValue(a.values[x.value])
                     }
-                    if let b = beforeKey, b != newKey { pending.append((x.watch, b, nil)) }
-                    pending.append((x.watch, newKey, value))
+                    if let b = beforeKey, b != newKey { appendPending(x.watch, b, nil) }
+                    appendPending(x.watch, newKey, value)
                 }
             }
         }
     }
 
-    /// DDL on a watched table: column names are looked up again; TRUNCATE empties its maps.
+    /// DDL: column names of a watched table are looked up again after any statement that may
+    /// have changed them; its keys are removed only when the statement is read exactly (database
+    /// and table, with the statement's default database) as removing its rows: `TRUNCATE`,
+    /// `DROP TABLE`, `DROP DATABASE`, `CREATE OR REPLACE TABLE`, or a rename away from the
+    /// watched name. A rename onto a watched name, or a partition operation that removes or swaps
+    /// rows, leaves contents the binlog does not describe: the tail stops and names
+    /// `--rebootstrap`. A statement whose targets cannot be read is logged, never acted on.
     private mutating func handleDDL(_ sql: String, defaultDatabase: String, state: inout ShadowState) throws {
-        let upper = sql.uppercased()
-        guard upper.hasPrefix("ALTER") || upper.hasPrefix("DROP") || upper.hasPrefix("RENAME") || upper.hasPrefix("TRUNCATE") || upper.hasPrefix("CREATE") else { return }
-        let normalized = upper.replacingBackticks()
-        for (table, ws) in watchesByTable {
-            let parts = table.uppercased().split(separator: ".", maxSplits: 1)
-            guard parts.count == 2 else { continue }
-            let qualified = parts[0] + "." + parts[1]
-            let mentions = normalized.contains(String(qualified)) || (defaultDatabase.uppercased() == String(parts[0]) && normalized.containsWord(String(parts[1])))
-            guard mentions else { continue }
-            namesCache[table] = nil
-            resolvedFor.removeAll()
-            if upper.hasPrefix("TRUNCATE") || upper.hasPrefix("DROP TABLE") {
-                for w in ws {
-                    state.maps[w].forEach { k, _ in pending.append((w, k, nil)) }
+        let upper = sql.prefix(64).uppercased()
+        guard upper.contains("ALTER") || upper.contains("DROP") || upper.contains("RENAME") || upper.contains("TRUNCATE") || upper.contains("CREATE") else { return }
+        let lowered = sql.lowercased()
+        let mentioned = watchesByTable.filter { table, _ in
+            let name = table.split(separator: ".", maxSplits: 1).last.map(String.init) ?? table
+            return lowered.contains(name.lowercased())
+        }
+        guard !mentioned.isEmpty else { return }
+        // Looking the columns up again is always safe.
+        for (table, _) in mentioned { namesCache[table] = nil }
+        resolvedFor.removeAll()
+        guard let effects = DDLStatement.effects(of: sql, defaultDatabase: defaultDatabase) else {
+            onWarning?("a DDL statement names a watched table but its targets could not be read; not acted on", ["statement": String(sql.prefix(200)), "default_database": defaultDatabase])
+            return
+        }
+        func watched(_ t: TableIdentity) -> [Int] {
+            if let ws = watchesByTable[t.description] { return ws }
+            if let (table, _) = watchesByTable.first(where: { $0.key.lowercased() == t.description.lowercased() }) {
+                onWarning?("a DDL statement names a table that differs from a watched one only in letter case; not acted on (with lower_case_table_names=0 they are different tables)", ["statement": String(sql.prefix(200)), "watched": table, "named": t.description])
+            }
+            return []
+        }
+        func removeKeys(_ ws: [Int]) {
+            for w in ws { state.maps[w].forEach { k, _ in appendPending(w, k, nil) } }
+        }
+        for effect in effects {
+            switch effect {
+            case .truncate(let t), .drop(let t):
+                removeKeys(watched(t))
+            case .create(let t, let replace):
+                if replace { removeKeys(watched(t)) }
+            case .dropDatabase(let db):
+                removeKeys(watches.indices.filter { watches[$0].database == db })
+            case .rename(let from, let to):
+                removeKeys(watched(from))
+                if !watched(to).isEmpty {
+                    throw ApplyError("\(to) is watched and a table was renamed onto it (\(from) → \(to)): its rows are not in the binlog; restart with --rebootstrap to read them")
+                }
+            case .alter:
+                break
+            case .contentsUnknown(let t):
+                if !watched(t).isEmpty {
+                    throw ApplyError("\(t) is watched and a partition or tablespace operation changed its rows without logging them (\(sql.prefix(120))); restart with --rebootstrap to read them again")
                 }
             }
         }
-    }
-}
-
-extension String {
-    func replacingBackticks() -> String { String(self.filter { $0 != "`" }) }
-
-    /// Whether `word` appears delimited by non-identifier characters.
-    func containsWord(_ word: String) -> Bool {
-        let chars = Array(self)
-        let w = Array(word)
-        guard w.count <= chars.count else { return false }
-        func isIdent(_ c: Character) -> Bool { c.isLetter || c.isNumber || c == "_" || c == "$" }
-        var i = 0
-        while i + w.count <= chars.count {
-            if Array(chars[i..<(i + w.count)]) == w {
-                let before = i == 0 || !isIdent(chars[i - 1])
-                let after = i + w.count == chars.count || !isIdent(chars[i + w.count])
-                if before && after { return true }
-            }
-            i += 1
-        }
-        return false
     }
 }

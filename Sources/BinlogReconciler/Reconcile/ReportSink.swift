@@ -23,7 +23,8 @@ public final class ReportSink: @unchecked Sendable {
         if path == "-" {
             output = OutputSink(fd: 1, bufferSize: 0)
         } else {
-            let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+            // 0600: reports carry keys and values (an existing file keeps its mode).
+            let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw ConfigurationError("report file \(path): \(String(cString: strerror(errno)))") }
             output = OutputSink(fd: fd, bufferSize: 0)
         }

@@ -45,6 +45,10 @@ public struct ReportRecord: Sendable {
     public var reason: String? = nil
     public var keys: Int? = nil
     public var summary: SummaryDetails? = nil
+    /// The row key and watch index a divergence is about (not printed: `key` and `watch` are). A
+    /// repair works from these, never from `redisKey` parsed back.
+    public var rowKey: ShadowKey? = nil
+    public var watchIndex: Int? = nil
 }
 
 /// The extra fields of a `summary` record (a Redis flush or restart).
@@ -114,6 +118,12 @@ public final class VerdictEngine {
     public var wallOffset: Double
 
     private var keys: [WatchKey: KeyState] = [:]
+    /// Open divergences whose latest decided read still disagrees, with that read: what a repair
+    /// may compare-and-set from. A consistent read, a resolution or a repair removes the entry;
+    /// the next inconsistent decided read puts it back.
+    private var repairable: [WatchKey: RedisObservation] = [:]
+    /// Keys reported but never to be written (a Redis key name that maps to several rows).
+    private var reportOnly = Set<WatchKey>()
     /// Scheduled reads: a min-heap on time with lazy deletion; `scheduledAt` holds the live entry
     /// of each key (an entry whose time differs is stale and skipped when popped).
     private var schedule = MinHeap<Scheduled>()
@@ -202,7 +212,11 @@ public final class VerdictEngine {
     }
 
     /// Restores an open divergence (from a checkpoint), so it is not reported again as new.
+    /// Its first inconsistent read after the restart makes it repairable like a new one.
     public func restore(open record: ReportRecord, watch: Int, key: ShadowKey) {
+        var record = record
+        record.rowKey = key
+        record.watchIndex = watch
         keys[WatchKey(watch: watch, key: key), default: KeyState()].open = record
         scheduleRead(WatchKey(watch: watch, key: key), at: 0, trigger: .change)
     }
@@ -293,6 +307,7 @@ public final class VerdictEngine {
                 let consistent = isConsistent(obs.result, with: window, watch: wk.watch)
                 let expectedAtT = value(st, at: obs.at, current: cur)
                 if consistent {
+                    repairable.removeValue(forKey: wk)
                     if case .value(let r) = obs.result { recordLead(st, redis: r, at: obs.at, expected: expectedAtT, tol: tol) }
                     st.lastAgreedAt = obs.at
                     st.lastAgreedGTID = gtid
@@ -316,11 +331,16 @@ public final class VerdictEngine {
                         out.append(open)
                         st.open = nil
                         st.firstInconsistent = nil
+                        repairable.removeValue(forKey: wk)
+                        reportOnly.remove(wk)
                     }
                     continue
                 }
                 let kind = classify(obs.result, window: window, expected: expectedAtT, watch: wk.watch)
-                guard st.open == nil else { continue }
+                guard st.open == nil else {
+                    if !reportOnly.contains(wk) { repairable[wk] = obs.result }
+                    continue
+                }
                 if let first = st.firstInconsistent {
                     if obs.at - first.at >= tol.confirm - 1e-9 {
                         let record = ReportRecord(
@@ -330,8 +350,9 @@ public final class VerdictEngine {
                             expected: (cur ?? expectedAtT)?.redisText, redis: text(obs.result), kind: kind,
                             firstSeen: first.at + wallOffset, detectedAt: now + wallOffset,
                             lastAgreedAt: st.lastAgreedAt.map { $0 + wallOffset }, lastAgreedGTID: st.lastAgreedGTID,
-                            binlog: position, binlogGTID: gtid)
+                            binlog: position, binlogGTID: gtid, rowKey: wk.key, watchIndex: wk.watch)
                         st.open = record
+                        if !reportOnly.contains(wk) { repairable[wk] = obs.result }
                         out.append(record)
                     }
                 } else {
@@ -354,6 +375,7 @@ public final class VerdictEngine {
     /// Marks an open divergence as repaired (the caller wrote the expected value with CAS).
     public func repaired(watch: Int, key: ShadowKey) -> ReportRecord? {
         let wk = WatchKey(watch: watch, key: key)
+        repairable.removeValue(forKey: wk)
         guard var st = keys[wk], let open = st.open else { return nil }
         st.open = nil
         st.firstInconsistent = nil
@@ -363,6 +385,34 @@ public final class VerdictEngine {
         st.awaitingConfirmation = false
         keys[wk] = st
         return open
+    }
+
+    /// Open divergences a repair may act on now: each with its row key and the Redis reading of
+    /// its latest decided (inconsistent) read, which the compare-and-set must still find.
+    public func repairCandidates(limit: Int) -> [(watch: Int, key: ShadowKey, redis: RedisObservation, record: ReportRecord)] {
+        var out: [(watch: Int, key: ShadowKey, redis: RedisObservation, record: ReportRecord)] = []
+        for (wk, observed) in repairable {
+            guard out.count < limit else { break }
+            guard let open = keys[wk]?.open else { continue }
+            out.append((wk.watch, wk.key, observed, open))
+        }
+        return out
+    }
+
+    /// Keys with an open divergence a repair may act on.
+    public var repairableCount: Int { repairable.count }
+
+    /// A repair did not write (Redis changed since the read, or a dry run logged it): the key waits
+    /// for its next inconsistent decided read before it is tried again.
+    public func repairDeferred(watch: Int, key: ShadowKey) {
+        repairable.removeValue(forKey: WatchKey(watch: watch, key: key))
+    }
+
+    /// The key's divergences are reported but never repaired (its Redis name maps to several rows).
+    public func markReportOnly(watch: Int, key: ShadowKey) {
+        let wk = WatchKey(watch: watch, key: key)
+        reportOnly.insert(wk)
+        repairable.removeValue(forKey: wk)
     }
 
     /// Forgets pending observations (after a reconnect: reads taken while behind are discarded).

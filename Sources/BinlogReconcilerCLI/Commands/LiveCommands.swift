@@ -75,7 +75,7 @@ struct RunCommand: ParsableCommand {
         // transaction, to join with the writer's commit times for the apply lag.
         var appliedSink: OutputSink?
         if let appliedLog {
-            let fd = open(appliedLog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            let fd = open(appliedLog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw ValidationError("--applied-log \(appliedLog): cannot open it") }
             let sink = OutputSink(fd: fd)
             appliedSink = sink
@@ -105,9 +105,18 @@ struct CheckCommand: ParsableCommand {
 
     @OptionGroup var options: ConfigOptions
     @Option(help: "Give up after this many seconds.") var timeout: Double = 120
+    @Flag(help: "Also repair confirmed divergences with compare-and-set. `check` never repairs without this flag, whatever the file's [reconcile] repair says.")
+    var repair = false
+    @Flag(name: .customLong("dry-run"), help: "With --repair: log what would be repaired, write nothing.") var dryRun = false
 
     func run() throws {
-        let config = try options.load()
+        var config = try options.load()
+        if config.reconcile.repair && !repair {
+            printError("binlog-reconciler: check does not repair without --repair ([reconcile] repair = true applies to run only)")
+        }
+        config.reconcile.repair = repair
+        config.reconcile.repairDryRun = dryRun || (repair && config.reconcile.repairDryRun)
+        if dryRun && !repair { throw ValidationError("--dry-run needs --repair") }
         let logger = options.logger(config)
         try Preflight.require(config, logger: logger)
         var o = ReconcilerDaemon.Options()
