@@ -117,7 +117,7 @@ enum Tmpfs {
     func diskFullDuringWrite() throws {
         let dir = makeTempDirectory("full")
         defer { removeTree(dir) }
-        #expect(mount("tmpfs", dir, "tmpfs", 0, "size=256k") == 0)
+        #expect(mount("tmpfs", dir, "tmpfs", 0, "size=256k,mode=0700") == 0)
         defer { umount(dir) }
         let store = try CheckpointStore(directory: dir, keep: 3)
         let small = try store.write(checkpoint(marker: 1))

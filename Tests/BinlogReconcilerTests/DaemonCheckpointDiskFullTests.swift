@@ -19,7 +19,7 @@ import Glibc
         defer { DaemonCheckTests.tearDown(db, prefix) }
         let dir = makeTempDirectory("daemon-full")
         defer { removeTree(dir) }
-        #expect(mount("tmpfs", dir, "tmpfs", 0, "size=256k") == 0)
+        #expect(mount("tmpfs", dir, "tmpfs", 0, "size=256k,mode=0700") == 0)
         defer { umount(dir) }
 
         var config = try ReconcilerConfiguration.load(path: try DaemonCheckTests.config(db: db, prefix: prefix), environment: ["BR_TEST_MYSQL_PASSWORD": "reconciler"])
