@@ -266,7 +266,7 @@ public struct BinlogEventDecoder: Sendable {
     }
 
     /// Estimated bytes of the cached table maps.
-    private var tableMapCacheBytes = 0
+    private(set) var tableMapCacheBytes = 0
     private var lastTableMapCost = 0
 
     /// Makes a table map the one in force for its id, unless the maps in force (one statement's)
