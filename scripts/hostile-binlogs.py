@@ -89,11 +89,11 @@ def mariadb_zlib_bomb():
 
 
 def mariadb_rows_amplifier():
-    # Valid: 4,096 nullable columns, every row NULL (a 512-byte bitmap): 12 MiB of row images
+    # Valid: 4,096 nullable columns, every row NULL (a 512-byte bitmap): 4 MiB of row images
     # compressed to a few KB, each row printed as 4,096 nulls.
     columns = 4096
     row = b"\xff" * (columns // 8)
-    data = row * ((12 << 20) // len(row))
+    data = row * ((4 << 20) // len(row))
     rows = struct.pack("<Q", 7)[:6] + struct.pack("<H", 1) + lenenc(columns) + b"\xff" * (columns // 8)
     rows += mariadb_compressed(len(data), zlib.compress(data, 9))
     return binlog(fde(), table_map(7, [3] * columns), event(166, rows))

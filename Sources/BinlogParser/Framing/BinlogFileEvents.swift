@@ -106,13 +106,14 @@ public final class BinlogFileEvents {
     /// Calls `body` with each event, in file order, as ``next()`` would return them, until `body`
     /// returns false or the file ends. The same events and errors as calling ``next()`` in a loop,
     /// but faster: the events of each read-ahead chunk are framed from a local copy of the chunk.
-    /// `body` must not call ``next()`` or `forEach` (errors it throws are passed on as they are).
+    /// `body` must not call ``next()`` or `forEach` (errors it throws are passed on with the file
+    /// name filled in when they have none, e.g. a row that fails to decode).
     public func forEach(_ body: (LocatedEvent) throws(BinlogDecodingError) -> Bool) throws(BinlogDecodingError) {
         startReadAheadOnce()
         while true {
             if expandingPayload || !reader.readsAhead {
                 guard let e = try next() else { return }
-                if try !body(e) { return }
+                if try !call(body, e) { return }
                 continue
             }
             let taken: ReadAheadCursor?
@@ -128,9 +129,21 @@ public final class BinlogFileEvents {
                     throw located(error)
                 }
                 guard let event else { continue }
-                if try !body(event) { return }
+                if try !call(body, event) { return }
                 if expandingPayload { break }
             }
+        }
+    }
+
+    @inline(__always)
+    private func call(_ body: (LocatedEvent) throws(BinlogDecodingError) -> Bool, _ e: LocatedEvent) throws(BinlogDecodingError) -> Bool {
+        do {
+            return try body(e)
+        } catch {
+            var err = error
+            if err.source == nil { err.source = reader.path }
+            if err.inPayload == nil, let p = e.inPayload, err.eventType != .transactionPayload { err.inPayload = p }
+            throw err
         }
     }
 
