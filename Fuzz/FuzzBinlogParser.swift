@@ -1,16 +1,48 @@
-// libFuzzer entry point for the binlog parser: the input is a binlog file (magic optional).
-// Built and run by scripts/fuzz (swiftc -sanitize=fuzzer,address); any trap is a finding.
+// libFuzzer entry point for the binlog parser. Built and run by scripts/fuzz
+// (swiftc -sanitize=fuzzer,address); any trap, and any allocation or RSS over libFuzzer's limit
+// (-rss_limit_mb / -malloc_limit_mb), is a finding. BR_FUZZ_TARGET picks what the input is:
+//   binlog      (default) a binlog file, magic optional: framed, decoded, rows and payloads expanded;
+//   json        a MySQL binary JSON document (type byte, value), decoded and printed;
+//   compressed  first byte even: a MariaDB compressed body (header byte, length, zlib stream);
+//               odd: a zstd TRANSACTION_PAYLOAD whose inner events are decoded.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+let fuzzTarget: String = getenv("BR_FUZZ_TARGET").map { String(cString: $0) } ?? "binlog"
+
+/// The fuzz limits: small, so that an input that gets around them is caught by the RSS limit.
+let fuzzLimits: DecodingLimits = {
+    var l = DecodingLimits()
+    l.maxDecompressedEventSize = 1 << 20
+    l.maxDecompressedBytesPerFile = 16 << 20
+    l.maxTableMapBytes = 16 << 20
+    return l
+}()
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    var bytes = Array(UnsafeBufferPointer(start: data, count: size))
+    let input = UnsafeRawBufferPointer(start: data, count: size)
+    switch fuzzTarget {
+    case "json": fuzzJSON(input)
+    case "compressed": fuzzCompressed(input)
+    default: fuzzBinlog(input)
+    }
+    return 0
+}
+
+func fuzzBinlog(_ input: UnsafeRawBufferPointer) {
+    var bytes = Array(input)
     if bytes.count < 4 || Array(bytes.prefix(4)) != BinlogFramer.magic { bytes = BinlogFramer.magic + bytes }
     var framer = BinlogFramer(startOffset: 0, expectMagic: true)
     framer.maxEventSize = 1 << 20
     framer.append(bytes)
     var decoder = BinlogEventDecoder()
-    decoder.verifyChecksums = size & 1 == 0
-    decoder.maxUncompressedSize = 1 << 20
+    decoder.verifyChecksums = input.count & 1 == 0
+    decoder.limits = fuzzLimits
     do {
         while let raw = try framer.next() {
             let e = try decoder.decode(raw)
@@ -21,21 +53,73 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
                     try? r.forEachRow(into: &selection) { (s: inout RowSelection) throws(BinlogDecodingError) in n += s.after.isAbsent(0) ? 1 : 0 }
                 }
                 var w = JSONWriter()
-                let rows = try r.rows()
-                EventJSON.write(e, file: "fuzz", rows: rows, into: &w)
+                try EventJSON.write(e, file: "fuzz", streamingRowsOf: r, into: &w, drainAt: 1 << 16) { w in w.bytes.removeAll(keepingCapacity: true) }
             }
             if case .transactionPayload(let p) = e.body {
-                var reader = try TransactionPayloadReader(p, eventStart: e.offset, maxEventSize: 1 << 20)
-                var n = 0
-                while let inner = try reader.next(), n < 1000 {
-                    _ = try decoder.decode(inner, insidePayload: true)
-                    n += 1
-                }
+                try expandPayload(p, eventStart: e.offset, decoder: &decoder)
             }
         }
         try framer.finish()
     } catch {
         _ = error.description
     }
-    return 0
 }
+
+func expandPayload(_ p: TransactionPayloadEvent, eventStart: UInt64, decoder: inout BinlogEventDecoder) throws(BinlogDecodingError) {
+    var reader = try TransactionPayloadReader(
+        p, eventStart: eventStart, maxEventSize: fuzzLimits.maxDecompressedEventSize, maxTotalSize: fuzzLimits.maxDecompressedBytesPerFile)
+    var n = 0
+    while let inner = try reader.next(), n < 1000 {
+        let e = try decoder.decode(inner, insidePayload: true)
+        if case .rows(let r) = e.body {
+            try r.forEachRow { (_: RowImage?, _: RowImage?) throws(BinlogDecodingError) in }
+        }
+        n += 1
+    }
+}
+
+func fuzzJSON(_ input: UnsafeRawBufferPointer) {
+    do {
+        let v = try BinaryJSON.decode(input, baseOffset: 0)
+        var w = JSONWriter()
+        EventJSON.writeJSONValue(v, into: &w)
+    } catch {
+        _ = error.description
+    }
+}
+
+func fuzzCompressed(_ input: UnsafeRawBufferPointer) {
+    guard let mode = input.first else { return }
+    let rest = UnsafeRawBufferPointer(rebasing: input[1...])
+    do {
+        if mode & 1 == 0 {
+            let out = try MariaDBCompression.uncompress(rest, maxSize: fuzzLimits.maxDecompressedEventSize, field: "rows.compressed", at: 0)
+            precondition(out.count <= fuzzLimits.maxDecompressedEventSize)
+        } else {
+            // Inner events are decoded under a MySQL 8.0 FDE, as in a real file.
+            var decoder = BinlogEventDecoder()
+            decoder.limits = fuzzLimits
+            _ = try decoder.decode(RawEvent(offset: 4, bytes: ArraySlice(fuzzFormatDescription)))
+            let payload = TransactionPayloadEvent(
+                compressionType: 0, payloadSize: UInt64(rest.count), uncompressedSize: nil, payload: ArraySlice(rest), payloadOffset: 0)
+            try expandPayload(payload, eventStart: 0, decoder: &decoder)
+        }
+    } catch {
+        _ = error.description
+    }
+}
+
+/// A MySQL 8.0.35 FORMAT_DESCRIPTION_EVENT without checksum.
+let fuzzFormatDescription: [UInt8] = {
+    let postHeaders: [UInt8] = [
+        0, 13, 0, 8, 0, 0, 0, 0, 4, 0, 4, 0, 0, 0, 98, 0, 4, 26, 8, 0, 0, 0, 8, 8, 8, 2, 0, 0, 0, 10, 10, 10, 42, 42, 0,
+        18, 52, 0, 10, 40, 0, 0,
+    ]
+    var body: [UInt8] = [4, 0] + Array("8.0.35".utf8) + [UInt8](repeating: 0, count: 44) + [0, 0, 0, 0, 19] + postHeaders + [0]
+    let size = UInt32(19 + body.count)
+    var e: [UInt8] = [0, 0, 0, 0, 15, 1, 0, 0, 0]
+    e += [UInt8(size & 0xff), UInt8(size >> 8 & 0xff), 0, 0, 0, 0, 0, 0, 0, 0]
+    e += body
+    body = []
+    return e
+}()

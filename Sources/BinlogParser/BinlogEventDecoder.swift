@@ -15,8 +15,18 @@ public struct BinlogEventDecoder: Sendable {
     /// The checksum algorithm of events that arrive before any FDE (a replication stream's first,
     /// artificial ROTATE): what the connection negotiated.
     public var checksumBeforeFormatDescription: ChecksumAlgorithm = .off
-    /// Upper bound for a MariaDB compressed event's uncompressed size.
-    public var maxUncompressedSize = 1 << 30
+    /// Bounds on decompressed sizes and table-map memory (see ``DecodingLimits``). The per-file
+    /// decompression limit is enforced by ``BinlogFileEvents`` (a decoder may follow an endless
+    /// stream); this decoder counts in ``decompressedByteCount``.
+    public var limits = DecodingLimits()
+    /// Upper bound for a MariaDB compressed event's uncompressed size
+    /// (`limits.maxDecompressedEventSize`).
+    public var maxUncompressedSize: Int {
+        get { limits.maxDecompressedEventSize }
+        set { limits.maxDecompressedEventSize = newValue }
+    }
+    /// Bytes produced by decompressing MariaDB compressed events so far.
+    public private(set) var decompressedByteCount: UInt64 = 0
     /// The FDE in force, nil before the first one.
     public private(set) var formatDescription: FormatDescriptionEvent?
     /// How many FDEs were seen (relay logs and concatenated inputs have several).
@@ -159,7 +169,9 @@ public struct BinlogEventDecoder: Sendable {
         case 1:
             throw c.fail(.unsupported("binlog format v1/v3 (START_EVENT_V3, MySQL 3.23–4.x)"), "header.type")
         case 2, 165:
-            return .query(try QueryEvent.decode(&c, postHeaderLength: postHeader(.query, default: 13), compressed: type.rawValue == 165, maxSize: maxUncompressedSize))
+            let q = try QueryEvent.decode(&c, postHeaderLength: postHeader(.query, default: 13), compressed: type.rawValue == 165, maxSize: limits.maxDecompressedEventSize)
+            if type.rawValue == 165 { decompressedByteCount &+= UInt64(q.query.utf8.count) }
+            return .query(q)
         case 3:
             return .stop
         case 4:
@@ -226,24 +238,47 @@ public struct BinlogEventDecoder: Sendable {
         let id = c.loadLE(at: c.position, width: min(idSize, c.remaining))
         if let last = lastTableMapEvent, last.tableID == id, CachedTableMap.same(lastTableMapBytes, body) {
             c.position = c.end
-            tables[id] = last
+            try putInForce(last, cost: lastTableMapCost, &c)
             return last
         }
         if let cached = tableMapCache[id], cached.matches(body) {
             c.position = c.end
-            tables[id] = cached.event
+            try putInForce(cached.event, cost: cached.cost, &c)
             lastTableMapBytes = cached.bytes
             lastTableMapEvent = cached.event
+            lastTableMapCost = cached.cost
             return cached.event
         }
         let event = try TableMapEvent.decode(&c, tableIDSize: idSize, mariadb: formatDescription?.isMariaDB ?? false)
         let entry = CachedTableMap(bytes: Array(body), event: event)
-        tableMapCache[event.tableID] = entry
-        if tableMapCache.count > 4096 { tableMapCache.removeAll() }
+        try putInForce(event, cost: entry.cost, &c)
+        // The cache is bounded by count and by (estimated) bytes: past either, it starts afresh.
+        if let old = tableMapCache.updateValue(entry, forKey: event.tableID) { tableMapCacheBytes -= old.cost }
+        tableMapCacheBytes += entry.cost
+        if tableMapCache.count > 4096 || tableMapCacheBytes > limits.maxTableMapBytes {
+            tableMapCache.removeAll()
+            tableMapCacheBytes = 0
+        }
         lastTableMapBytes = entry.bytes
         lastTableMapEvent = event
-        tables[event.tableID] = event
+        lastTableMapCost = entry.cost
         return event
+    }
+
+    /// Estimated bytes of the cached table maps.
+    private(set) var tableMapCacheBytes = 0
+    private var lastTableMapCost = 0
+
+    /// Makes a table map the one in force for its id, unless the maps in force (one statement's)
+    /// would take more than `limits.maxTableMapBytes`: a hostile file of table maps with no rows
+    /// events ending a statement would otherwise keep every one of them.
+    @inline(__always)
+    private mutating func putInForce(_ event: TableMapEvent, cost: Int, _ c: inout ByteCursor) throws(BinlogDecodingError) {
+        if let previous = tables.setCharging(event, cost: cost), previous > limits.maxTableMapBytes {
+            throw c.fail(
+                .invalidValue("the table maps in force take about \(previous) bytes, over the \(limits.maxTableMapBytes)-byte limit (a statement with this many or this wide tables)"),
+                "tableMap")
+        }
     }
 
     private mutating func decodeRows(type: BinlogEventType, _ c: inout ByteCursor, raw: RawEvent) throws(BinlogDecodingError) -> RowsEvent {
@@ -260,9 +295,10 @@ public struct BinlogEventDecoder: Sendable {
             extra = try c.bytes(extraLength - 2, "rows.extraData")
         }
         let rawCount = try c.lengthEncoded("rows.columnCount")
-        guard rawCount <= 4096 else { throw c.fail(.invalidValue("\(rawCount) columns (MySQL allows 4096)"), "rows.columnCount") }
+        guard rawCount <= UInt64(DecodingLimits.maxColumns) else {
+            throw c.fail(.invalidValue("\(rawCount) columns (MySQL allows \(DecodingLimits.maxColumns))"), "rows.columnCount")
+        }
         let count = Int(rawCount)
-        guard count <= 4096 else { throw c.fail(.invalidValue("\(count) columns (MySQL allows 4096)"), "rows.columnCount") }
         let present = try c.bitmap(count, "rows.columnsPresent")
         let kind = type.rowsKind ?? .write
         var presentAfter: Bitmap? = nil
@@ -279,7 +315,8 @@ public struct BinlogEventDecoder: Sendable {
         var dataOffset: UInt64? = raw.offset + UInt64(start)
         if (166...171).contains(code) {
             let compressed = c.rest()
-            data = ArraySlice(try MariaDBCompression.uncompress(compressed, maxSize: maxUncompressedSize, field: "rows.compressed", at: raw.offset + UInt64(start)))
+            data = ArraySlice(try MariaDBCompression.uncompress(compressed, maxSize: limits.maxDecompressedEventSize, field: "rows.compressed", at: raw.offset + UInt64(start)))
+            decompressedByteCount &+= UInt64(data.count)
             dataOffset = nil
         }
         c.position = c.end
@@ -315,10 +352,20 @@ public struct BinlogEventDecoder: Sendable {
 final class CachedTableMap: Sendable {
     let bytes: [UInt8]
     let event: TableMapEvent
+    /// Estimated memory of the entry (the event bytes and the decoded map).
+    let cost: Int
 
     init(bytes: [UInt8], event: TableMapEvent) {
         self.bytes = bytes
         self.event = event
+        cost = Self.estimatedCost(bytes: bytes.count, columns: event.columns.count)
+    }
+
+    /// What a decoded table map takes, roughly: per column its `ColumnInfo` twice (the array and
+    /// the codec storage) and a `ColumnCodec`; per event byte, room for the strings and arrays
+    /// decoded from it (names, ENUM/SET values: up to a `String` per byte).
+    static func estimatedCost(bytes: Int, columns: Int) -> Int {
+        256 + bytes * 24 + columns * (2 * MemoryLayout<ColumnInfo>.stride + MemoryLayout<ColumnCodec>.stride)
     }
 
     func matches(_ body: UnsafeRawBufferPointer) -> Bool { Self.same(bytes, body) }
@@ -344,6 +391,23 @@ struct TableMaps: Sendable {
     private var count = 0
     private var index: [UInt64: Int] = [:]
     private static let listLimit = 16
+    /// Estimated bytes of the maps in force, as charged by ``setCharging(_:cost:)``.
+    private var charged = 0
+
+    /// Puts a map in force and adds `cost` to the maps' estimated bytes; returns the new total
+    /// when it is above 1 MiB (for the caller to compare with its limit), nil otherwise. The same
+    /// map already in force under its id is not charged again.
+    @inline(__always)
+    mutating func setCharging(_ map: TableMapEvent, cost: Int) -> Int? {
+        if let i = position(map.tableID) {
+            if maps[i] === map { return nil }
+            maps[i] = map
+        } else {
+            self[map.tableID] = map
+        }
+        charged += cost
+        return charged > 1 << 20 ? charged : nil
+    }
 
     subscript(id: UInt64) -> TableMapEvent? {
         get { position(id).map { maps[$0] } }
@@ -380,6 +444,7 @@ struct TableMaps: Sendable {
     /// Forgets every map; with `keepingReferences`, the list keeps them for reuse.
     mutating func removeAll(keepingReferences: Bool = false) {
         count = 0
+        charged = 0
         if !index.isEmpty { index.removeAll() }
         if !keepingReferences {
             ids.removeAll()

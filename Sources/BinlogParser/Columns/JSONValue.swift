@@ -31,13 +31,31 @@ public struct JSONMember: Sendable, Hashable {
 /// ```
 /// Offsets are relative to the start of the enclosing object or array (after its type byte).
 /// Literals, int16/uint16 (and int32/uint32 in large containers) are inlined in value entries.
+///
+/// Offsets are not trusted to be increasing or disjoint (MySQL's partial in-place updates move
+/// values into free space of the document), but a document whose entries point at the same bytes
+/// again and again would decode to 2^depth values: decoding is given a budget of the document's
+/// size. Each value costs 1 and each string, key or opaque value its length, which a document
+/// whose values occupy their own bytes never exceeds (a value entry alone takes 3 bytes); more
+/// means entries share bytes, and decoding stops with an error. The decoded tree is thus
+/// proportional to the document, never exponential in it.
 enum BinaryJSON {
     static let maxDepth = 100
 
     static func decode(_ raw: UnsafeRawBufferPointer, baseOffset: UInt64) throws(BinlogDecodingError) -> JSONValue {
         if raw.isEmpty { return .null }
         let type = raw[0]
-        return try value(type: type, raw, from: 1, end: raw.count, baseOffset: baseOffset, depth: 0)
+        var budget = raw.count
+        return try value(type: type, raw, from: 1, end: raw.count, baseOffset: baseOffset, depth: 0, budget: &budget)
+    }
+
+    /// Spends `cost` of the document's budget (see the type's comment).
+    @inline(__always)
+    private static func spend(_ cost: Int, _ budget: inout Int, _ raw: UnsafeRawBufferPointer, _ at: Int, _ base: UInt64) throws(BinlogDecodingError) {
+        budget -= cost
+        if budget < 0 {
+            throw fail("entries overlap: the \(raw.count)-byte document holds more values, keys and strings than it has bytes", at, base)
+        }
     }
 
     private static func fail(_ why: String, _ at: Int, _ base: UInt64) -> BinlogDecodingError {
@@ -52,11 +70,12 @@ enum BinaryJSON {
     }
 
     /// Decodes a value of `type` whose data starts at `start` (a container's data includes its header).
-    static func value(type: UInt8, _ raw: UnsafeRawBufferPointer, from start: Int, end: Int, baseOffset: UInt64, depth: Int) throws(BinlogDecodingError) -> JSONValue {
+    static func value(type: UInt8, _ raw: UnsafeRawBufferPointer, from start: Int, end: Int, baseOffset: UInt64, depth: Int, budget: inout Int) throws(BinlogDecodingError) -> JSONValue {
         guard depth < maxDepth else { throw fail("nested deeper than \(maxDepth)", start, baseOffset) }
+        try spend(1, &budget, raw, start, baseOffset)
         switch type {
         case 0x00, 0x01, 0x02, 0x03:
-            return try container(type: type, raw, from: start, end: end, baseOffset: baseOffset, depth: depth)
+            return try container(type: type, raw, from: start, end: end, baseOffset: baseOffset, depth: depth, budget: &budget)
         case 0x04:
             let lit = try load(raw, start, 1, end, baseOffset)
             return try literal(lit, start, baseOffset)
@@ -71,6 +90,7 @@ enum BinaryJSON {
             var at = start
             let length = try varlen(raw, &at, end, baseOffset)
             guard length <= end - at else { throw fail("string longer than the document", at, baseOffset) }
+            try spend(length, &budget, raw, start, baseOffset)
             return .string(String(decoding: UnsafeRawBufferPointer(rebasing: raw[at..<(at + length)]), as: UTF8.self))
         case 0x0f:
             guard start < end else { throw fail("truncated opaque", start, baseOffset) }
@@ -78,6 +98,7 @@ enum BinaryJSON {
             var at = start + 1
             let length = try varlen(raw, &at, end, baseOffset)
             guard length <= end - at else { throw fail("opaque longer than the document", at, baseOffset) }
+            try spend(length, &budget, raw, start, baseOffset)
             let data = UnsafeRawBufferPointer(rebasing: raw[at..<(at + length)])
             return opaque(fieldType: fieldType, data)
         default:
@@ -106,7 +127,7 @@ enum BinaryJSON {
         throw fail("length over 5 bytes", at, base)
     }
 
-    private static func container(type: UInt8, _ raw: UnsafeRawBufferPointer, from start: Int, end: Int, baseOffset: UInt64, depth: Int) throws(BinlogDecodingError) -> JSONValue {
+    private static func container(type: UInt8, _ raw: UnsafeRawBufferPointer, from start: Int, end: Int, baseOffset: UInt64, depth: Int, budget: inout Int) throws(BinlogDecodingError) -> JSONValue {
         let large = type == 0x01 || type == 0x03
         let isObject = type <= 0x01
         let w = large ? 4 : 2
@@ -126,6 +147,7 @@ enum BinaryJSON {
                 let off = Int(try load(raw, e, w, cend, baseOffset))
                 let len = Int(try load(raw, e + w, 2, cend, baseOffset))
                 guard off <= size, len <= size - off else { throw fail("key outside its object", e, baseOffset) }
+                try spend(len, &budget, raw, e, baseOffset)
                 keys.append(String(decoding: UnsafeRawBufferPointer(rebasing: raw[(start + off)..<(start + off + len)]), as: UTF8.self))
             }
         }
@@ -142,11 +164,11 @@ enum BinaryJSON {
             default: inlined = false
             }
             if inlined {
-                values.append(try value(type: t, raw, from: e + 1, end: cend, baseOffset: baseOffset, depth: depth + 1))
+                values.append(try value(type: t, raw, from: e + 1, end: cend, baseOffset: baseOffset, depth: depth + 1, budget: &budget))
             } else {
                 let off = Int(try load(raw, e + 1, w, cend, baseOffset))
                 guard off < size else { throw fail("value offset \(off) outside its container", e, baseOffset) }
-                values.append(try value(type: t, raw, from: start + off, end: cend, baseOffset: baseOffset, depth: depth + 1))
+                values.append(try value(type: t, raw, from: start + off, end: cend, baseOffset: baseOffset, depth: depth + 1, budget: &budget))
             }
         }
         if isObject {

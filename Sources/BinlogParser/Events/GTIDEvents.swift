@@ -89,7 +89,8 @@ public struct GTIDSetEntry: Sendable, Hashable {
     var ends: [Int64] = []
 
     public var description: String {
-        let ranges = zip(starts, ends).map { s, e in e - 1 == s ? "\(s)" : "\(s)-\(e - 1)" }
+        // Wire values: `end` may be anything, Int64.min included (wrapping, never trapping).
+        let ranges = zip(starts, ends).map { s, e in e &- 1 == s ? "\(s)" : "\(s)-\(e &- 1)" }
         return ([uuidString(sid)] + (tag.isEmpty ? [] : [tag]) + ranges).joined(separator: ":")
     }
 }

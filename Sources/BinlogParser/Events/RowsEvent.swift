@@ -47,6 +47,8 @@ public final class RowsEvent: @unchecked Sendable {
     public let isPartialUpdate: Bool
     /// The row images (decompressed for MariaDB's compressed events).
     let rowData: ArraySlice<UInt8>
+    /// Bytes of row images (after decompression, for MariaDB's compressed events).
+    public var rowDataByteCount: Int { rowData.count }
     /// Absolute offset of `rowData`'s first byte, or nil when the data was decompressed.
     let rowDataOffset: UInt64?
     let eventStart: UInt64

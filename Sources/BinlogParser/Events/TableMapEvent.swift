@@ -192,7 +192,13 @@ public final class TableMapEvent: @unchecked Sendable, Hashable {
         let tableLength = Int(try c.u8("tableMap.tableLength"))
         let table = try c.string(tableLength, "tableMap.table")
         try c.skip(1, "tableMap.table.nul")
-        let count = try c.lengthEncodedCount("tableMap.columnCount")
+        let countAt = c.position
+        let rawCount = try c.lengthEncoded("tableMap.columnCount")
+        guard rawCount <= UInt64(DecodingLimits.maxColumns) else {
+            c.position = countAt
+            throw c.fail(.invalidValue("\(rawCount) columns (MySQL and MariaDB allow \(DecodingLimits.maxColumns))"), "tableMap.columnCount")
+        }
+        let count = Int(rawCount)
         let types = try c.rawBytes(count, "tableMap.columnTypes")
         let metadataLength = try c.lengthEncodedCount("tableMap.metadataLength")
         var meta = try c.subCursor(metadataLength, "tableMap.metadata")

@@ -59,8 +59,10 @@ public struct TransactionPayloadEvent: Sendable {
 /// Streams the inner events out of a TRANSACTION_PAYLOAD_EVENT.
 ///
 /// Memory stays bounded by ``chunkSize`` plus the largest inner event (itself bounded by
-/// `maxEventSize`), however large the transaction. Offsets of the inner events are positions in
-/// the decompressed payload, starting at 0.
+/// `maxEventSize`, by default ``DecodingLimits/maxDecompressedEventSize``), however large the
+/// transaction; the payload's whole decompressed size is bounded by `maxTotalSize`. Buffers grow
+/// as decompressed bytes arrive, never to a size an inner header merely declares. Offsets of the
+/// inner events are positions in the decompressed payload, starting at 0.
 public struct TransactionPayloadReader: Sendable {
     public static let chunkSize = 256 * 1024
     private let event: TransactionPayloadEvent
@@ -69,12 +71,25 @@ public struct TransactionPayloadReader: Sendable {
     private var inPos = 0
     private var produced: UInt64 = 0
     private var inputDone = false
+    private let maxEventSize: Int
+    private let maxTotalSize: UInt64
     /// Absolute offset of the enclosing payload event, for errors.
     public let eventStart: UInt64
+    /// Bytes decompressed so far.
+    public var decompressedByteCount: UInt64 { produced }
 
-    public init(_ event: TransactionPayloadEvent, eventStart: UInt64, maxEventSize: Int = 1 << 30) throws(BinlogDecodingError) {
+    /// - Parameters:
+    ///   - maxEventSize: the largest inner event accepted.
+    ///   - maxTotalSize: the most bytes the payload may decompress to (what is left of a file's
+    ///     ``DecodingLimits/maxDecompressedBytesPerFile``).
+    public init(
+        _ event: TransactionPayloadEvent, eventStart: UInt64, maxEventSize: Int = DecodingLimits().maxDecompressedEventSize,
+        maxTotalSize: UInt64 = DecodingLimits().maxDecompressedBytesPerFile
+    ) throws(BinlogDecodingError) {
         self.event = event
         self.eventStart = eventStart
+        self.maxEventSize = maxEventSize
+        self.maxTotalSize = maxTotalSize
         framer.maxEventSize = maxEventSize
         if event.compressionType == 0 {
             stream = try ZstdStream()
@@ -92,6 +107,9 @@ public struct TransactionPayloadReader: Sendable {
             } catch {
                 var e = error
                 e.inPayload = eventStart
+                if case .invalidEventLength(let size) = e.kind, size > UInt64(maxEventSize) {
+                    e.kind = .decompression("the event declares \(size) bytes, over the \(maxEventSize)-byte limit for a decompressed event (--max-decompressed-bytes)")
+                }
                 throw e
             }
             if inputDone {
@@ -109,7 +127,9 @@ public struct TransactionPayloadReader: Sendable {
     private mutating func pump() throws(BinlogDecodingError) {
         guard let stream else { inputDone = true; return }
         var pos = inPos
-        let want = max(Self.chunkSize, framer.bytesWanted)
+        // Never past the total allowed (plus one byte, to tell "exactly at" from "over").
+        let left = maxTotalSize >= produced ? maxTotalSize - produced : 0
+        let want = Int(clamping: min(UInt64(framer.nextReadSize(chunk: Self.chunkSize)), left < UInt64.max ? left + 1 : left))
         var failure: String?
         var frameDone = false
         let payload = event.payload
@@ -131,6 +151,9 @@ public struct TransactionPayloadReader: Sendable {
         produced += UInt64(written)
         if let failure {
             throw BinlogDecodingError(.decompression("zstd: \(failure)"), field: "payload", byteOffset: event.payloadOffset + UInt64(inPos), eventType: .transactionPayload, eventStart: eventStart)
+        }
+        if produced > maxTotalSize {
+            throw BinlogDecodingError(.decompression("payload decompresses to more than \(maxTotalSize) bytes, the limit left for this file (--max-decompressed-file-bytes)"), field: "payload", byteOffset: event.payloadOffset + UInt64(inPos), eventType: .transactionPayload, eventStart: eventStart)
         }
         if let limit = event.uncompressedSize, produced > limit {
             throw BinlogDecodingError(.decompression("payload decompresses to more than its declared \(limit) bytes"), field: "payload", byteOffset: event.payloadOffset + UInt64(inPos), eventType: .transactionPayload, eventStart: eventStart)

@@ -23,6 +23,14 @@ public final class BinlogFileEvents {
     private var skipBits: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
     /// Events verified and passed over because their type is skipped.
     public private(set) var skippedCount = 0
+    /// Bytes decompressed from the transaction payloads finished so far.
+    private var payloadBytesDone: UInt64 = 0
+
+    /// Bytes decompressed so far in this file (MariaDB compressed events and transaction payloads),
+    /// which ``DecodingLimits/maxDecompressedBytesPerFile`` bounds.
+    public var decompressedByteCount: UInt64 {
+        decoder.decompressedByteCount &+ payloadBytesDone &+ (payload?.decompressedByteCount ?? 0)
+    }
 
     /// Event types the caller does not want: their checksums are still verified, but they are not
     /// decoded or returned (e.g. ANNOTATE_ROWS for a reader that only wants row values).
@@ -63,9 +71,11 @@ public final class BinlogFileEvents {
     ///     before a bad event is returned before its error is thrown. The decoder settings in force
     ///     at the first ``next()`` are the ones the second thread checks with; the decoder checks
     ///     again whatever it was not told is verified.
-    public init(path: String, verifyChecksums: Bool = true, readAhead: Bool = true) throws(BinlogDecodingError) {
+    ///   - limits: bounds on decompressed sizes and table-map memory (see ``DecodingLimits``).
+    public init(path: String, verifyChecksums: Bool = true, readAhead: Bool = true, limits: DecodingLimits = DecodingLimits()) throws(BinlogDecodingError) {
         reader = try BinlogFileReader(path: path)
         decoder.verifyChecksums = verifyChecksums
+        decoder.limits = limits
         readsAhead = readAhead
     }
 
@@ -96,13 +106,14 @@ public final class BinlogFileEvents {
     /// Calls `body` with each event, in file order, as ``next()`` would return them, until `body`
     /// returns false or the file ends. The same events and errors as calling ``next()`` in a loop,
     /// but faster: the events of each read-ahead chunk are framed from a local copy of the chunk.
-    /// `body` must not call ``next()`` or `forEach` (errors it throws are passed on as they are).
+    /// `body` must not call ``next()`` or `forEach` (errors it throws are passed on with the file
+    /// name filled in when they have none, e.g. a row that fails to decode).
     public func forEach(_ body: (LocatedEvent) throws(BinlogDecodingError) -> Bool) throws(BinlogDecodingError) {
         startReadAheadOnce()
         while true {
             if expandingPayload || !reader.readsAhead {
                 guard let e = try next() else { return }
-                if try !body(e) { return }
+                if try !call(body, e) { return }
                 continue
             }
             let taken: ReadAheadCursor?
@@ -118,9 +129,21 @@ public final class BinlogFileEvents {
                     throw located(error)
                 }
                 guard let event else { continue }
-                if try !body(event) { return }
+                if try !call(body, event) { return }
                 if expandingPayload { break }
             }
+        }
+    }
+
+    @inline(__always)
+    private func call(_ body: (LocatedEvent) throws(BinlogDecodingError) -> Bool, _ e: LocatedEvent) throws(BinlogDecodingError) -> Bool {
+        do {
+            return try body(e)
+        } catch {
+            var err = error
+            if err.source == nil { err.source = reader.path }
+            if err.inPayload == nil, let p = e.inPayload, err.eventType != .transactionPayload { err.inPayload = p }
+            throw err
         }
     }
 
@@ -135,8 +158,16 @@ public final class BinlogFileEvents {
             return nil
         }
         let e = try decoder.decode(raw, insidePayload: false, checksumVerified: verified)
+        let limit = decoder.limits.maxDecompressedBytesPerFile
+        if decoder.decompressedByteCount &+ payloadBytesDone > limit {
+            throw BinlogDecodingError(
+                .decompression("the file's compressed events decompress to more than \(limit) bytes (--max-decompressed-file-bytes)"),
+                field: "compressed", byteOffset: raw.offset, eventType: raw.type, eventStart: raw.offset)
+        }
         if case .transactionPayload(let t) = e.body {
-            payload = try TransactionPayloadReader(t, eventStart: e.offset)
+            let used = decoder.decompressedByteCount &+ payloadBytesDone
+            payload = try TransactionPayloadReader(
+                t, eventStart: e.offset, maxEventSize: decoder.limits.maxDecompressedEventSize, maxTotalSize: limit - used)
             expandingPayload = true
             payloadEnd = e.nextOffset
         }
@@ -157,6 +188,7 @@ public final class BinlogFileEvents {
         var next = try p.next()
         while let raw = next, skips(raw.type) { skippedCount += 1; next = try p.next() }
         guard let raw = next else {
+            payloadBytesDone &+= p.decompressedByteCount
             payload = nil
             expandingPayload = false
             return nil

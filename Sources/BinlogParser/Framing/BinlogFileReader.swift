@@ -142,7 +142,7 @@ public final class BinlogFileReader {
     }
 
     private func fill() throws(BinlogDecodingError) {
-        let want = max(chunkSize, framer.bytesWanted)
+        let want = framer.nextReadSize(chunk: chunkSize)
         var readError: Int32 = 0
         let fd = self.fd
         let n = framer.append(capacity: want) { buf in

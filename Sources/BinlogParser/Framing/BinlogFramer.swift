@@ -39,7 +39,19 @@ public struct BinlogFramer: Sendable {
         let size = buffer.withUnsafeBytes { raw -> Int in
             Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: readIndex + 9, as: UInt32.self)))
         }
-        return max(1, size - available)
+        // Never more than an acceptable event could need (`nextRange()` refuses the rest).
+        return max(1, min(size, maxEventSize) - available)
+    }
+
+    /// How many bytes a reader should append next: at least `chunk` (less what is pending, with
+    /// `minusPending`), and what the next event still needs, but no more than is buffered already
+    /// (or `chunk`): a header's declared size is believed only as its bytes arrive, so a short input
+    /// whose last header declares a huge event costs a buffer about its own size, and a real large
+    /// event is read in doublings.
+    public func nextReadSize(chunk: Int, minusPending: Bool = false) -> Int {
+        let pending = bufferedByteCount
+        let base = minusPending ? max(1, chunk - pending) : max(1, chunk)
+        return max(base, min(bytesWanted, max(chunk, pending)))
     }
 
     /// Appends a chunk. When nothing is pending the chunk becomes the buffer without a copy.

@@ -26,24 +26,61 @@ enum MariaDBCompression {
         var length = 0
         for i in 0..<lengthBytes { length = length << 8 | Int(raw[1 + i]) }
         guard length <= maxSize else {
-            throw BinlogDecodingError(.decompression("uncompressed length \(length) is over the limit \(maxSize)"), field: field, byteOffset: offset + 1)
+            throw BinlogDecodingError(
+                .decompression("the header declares \(length) decompressed bytes, over the \(maxSize)-byte limit (--max-decompressed-bytes)"),
+                field: field, byteOffset: offset + 1)
         }
         let input = UnsafeRawBufferPointer(rebasing: raw[(1 + lengthBytes)...])
-        var produced: uLongf = uLongf(length)
-        var status: Int32 = Z_OK
-        let out = [UInt8](unsafeUninitializedCapacity: max(length, 1)) { buf, count in
-            status = CZlib.uncompress(
-                buf.baseAddress, &produced, input.baseAddress?.assumingMemoryBound(to: Bytef.self) ?? nil, uLong(input.count))
-            count = status == Z_OK ? Int(produced) : 0
+        let dataOffset = offset + UInt64(1 + lengthBytes)
+        // The declared length only bounds the output: the buffer grows as zlib produces bytes
+        // (starting small when the declared length is large), so a short event declaring a large
+        // size allocates about what it really decompresses to.
+        let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
+        stream.initialize(to: z_stream())
+        defer {
+            inflateEnd(stream)
+            stream.deinitialize(count: 1)
+            stream.deallocate()
         }
+        var status = inflateInit_(stream, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
         guard status == Z_OK else {
-            throw BinlogDecodingError(.decompression("zlib error \(status)"), field: field, byteOffset: offset + UInt64(1 + lengthBytes))
+            throw BinlogDecodingError(.decompression("zlib init error \(status)"), field: field, byteOffset: dataOffset)
+        }
+        stream.pointee.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self))
+        stream.pointee.avail_in = uInt(input.count)
+        var out: [UInt8] = []
+        var capacity = length <= initialOutputSize ? length : max(initialOutputSize, min(length, input.count * 4))
+        while true {
+            let old = out
+            out = [UInt8](unsafeUninitializedCapacity: max(capacity, 1)) { buf, count in
+                if !old.isEmpty {
+                    old.withUnsafeBufferPointer { o in _ = buf.initialize(from: o) }
+                }
+                let base = buf.baseAddress! + old.count
+                stream.pointee.next_out = base
+                stream.pointee.avail_out = uInt(capacity - old.count)
+                status = inflate(stream, Z_FINISH)
+                count = old.count + (stream.pointee.next_out! - base)
+            }
+            if status == Z_STREAM_END { break }
+            // Z_BUF_ERROR with output room left: the input ended in the middle of the stream.
+            guard status == Z_OK || (status == Z_BUF_ERROR && stream.pointee.avail_out == 0) else {
+                let why = status == Z_BUF_ERROR ? "zlib stream is truncated" : "zlib error \(status)"
+                throw BinlogDecodingError(.decompression(why), field: field, byteOffset: dataOffset + UInt64(input.count - Int(stream.pointee.avail_in)))
+            }
+            guard out.count < length else {
+                throw BinlogDecodingError(.decompression("zlib produces more than the \(length) bytes the header says"), field: field, byteOffset: offset)
+            }
+            capacity = min(length, max(out.count * 2, initialOutputSize))
         }
         guard out.count == length else {
             throw BinlogDecodingError(.decompression("zlib produced \(out.count) bytes, header says \(length)"), field: field, byteOffset: offset)
         }
         return out
     }
+
+    /// Output buffer of a decompression whose declared length is larger (then grown by doubling).
+    static let initialOutputSize = 1 << 20
 }
 
 /// A zstd decompression context that frees itself.

@@ -219,7 +219,7 @@ final class ReadAhead: @unchecked Sendable {
             // Every buffer is `chunkSize` bytes in all (pending bytes included) unless an event
             // needs more: same-sized blocks are reused by malloc instead of being mapped afresh
             // (a quarter of the page faults).
-            let want = max(chunkSize - framer.bufferedByteCount, framer.bytesWanted)
+            let want = framer.nextReadSize(chunk: chunkSize, minusPending: true)
             var readError: Int32 = 0
             let fd = self.fd
             let n = framer.append(capacity: want) { buf in

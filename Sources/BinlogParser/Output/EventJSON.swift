@@ -13,6 +13,51 @@ public enum EventJSON {
     public static func write(
         _ event: BinlogEvent, file: String, inPayload: UInt64? = nil, rows: [RowChange]? = nil, into w: inout JSONWriter
     ) {
+        writeEvent(event, file: file, inPayload: inPayload, into: &w) { (w: inout JSONWriter) in
+            guard let rows else { return }
+            w.memberKey("rows")
+            w.beginArray()
+            for row in rows {
+                w.beginObject()
+                if let b = row.before { writeImage("before", b, into: &w) }
+                if let a = row.after { writeImage("after", a, into: &w) }
+                w.endObject()
+            }
+            w.endArray()
+        }
+    }
+
+    /// Writes one event as ``write(_:file:inPayload:rows:into:)`` does, decoding the rows of a rows
+    /// event one at a time as they are written: no array of rows is built, and whenever the JSON
+    /// written reaches `drainAt` bytes in the middle of the rows, `drain` is called to take
+    /// `w.bytes` away (and empty them; the writer's nesting is kept), so a huge event never has its
+    /// rows, nor its JSON, in memory at once.
+    ///
+    /// A row that fails to decode throws with the part of the object before it written (or
+    /// drained): callers that must print nothing of a bad event decode its rows once first
+    /// (`RowsEvent.forEachRow { _, _ in }`), which holds no more than a row either.
+    public static func write(
+        _ event: BinlogEvent, file: String, inPayload: UInt64? = nil, streamingRowsOf rows: RowsEvent, into w: inout JSONWriter,
+        drainAt: Int = 1 << 20, drain: (inout JSONWriter) -> Void
+    ) throws(BinlogDecodingError) {
+        try writeEvent(event, file: file, inPayload: inPayload, into: &w) { (w: inout JSONWriter) throws(BinlogDecodingError) in
+            w.memberKey("rows")
+            w.beginArray()
+            try rows.forEachRow { (before: RowImage?, after: RowImage?) throws(BinlogDecodingError) in
+                w.beginObject()
+                if let b = before { writeImage("before", b, into: &w) }
+                if let a = after { writeImage("after", a, into: &w) }
+                w.endObject()
+                if w.bytes.count >= drainAt { drain(&w) }
+            }
+            w.endArray()
+        }
+    }
+
+    private static func writeEvent<E: Error>(
+        _ event: BinlogEvent, file: String, inPayload: UInt64?, into w: inout JSONWriter,
+        rowsMember: (inout JSONWriter) throws(E) -> Void
+    ) throws(E) {
         w.beginObject()
         w.member("file", file)
         w.member("pos", event.offset)
@@ -104,17 +149,7 @@ public enum EventJSON {
                     w.endArray()
                 }
             }
-            if let rows {
-                w.memberKey("rows")
-                w.beginArray()
-                for row in rows {
-                    w.beginObject()
-                    if let b = row.before { writeImage("before", b, into: &w) }
-                    if let a = row.after { writeImage("after", a, into: &w) }
-                    w.endObject()
-                }
-                w.endArray()
-            }
+            try rowsMember(&w)
         case .transactionPayload(let p):
             w.member("compression", p.compressionName)
             w.member("payload_size", p.payloadSize)

@@ -88,6 +88,8 @@ public struct BinlogAnalyzer {
         /// With a timeline key, every committed change of that key is reported.
         public var timelineKey: String?
         public var verifyChecksums = true
+        /// Bounds on decompressed sizes and table-map memory (`--max-decompressed-bytes`).
+        public var limits = DecodingLimits()
 
         public init(table: String, keyColumns: [String], valueColumn: String) {
             self.table = table
@@ -180,7 +182,7 @@ public struct BinlogAnalyzer {
         guard !stopped else { return }
         let fileIndex = files.count
         files.append(path)
-        let events = try BinlogFileEvents(path: path, verifyChecksums: options.verifyChecksums)
+        let events = try BinlogFileEvents(path: path, verifyChecksums: options.verifyChecksums, limits: options.limits)
         events.skipTypes([.annotateRows, .rowsQuery, .binlogCheckpoint, .previousGTIDs, .mariadbGTIDList, .heartbeat, .heartbeatV2, .intvar, .rand, .userVar])
         // A transaction never spans files; whatever is open at a file boundary stays open.
         var n = 0

@@ -27,6 +27,12 @@ public final class OutputSink: @unchecked Sendable {
         if buffer.count >= flushAt { flush() }
     }
 
+    /// Appends bytes without a newline (part of a line that is being written in pieces).
+    public func append(_ bytes: [UInt8]) {
+        buffer.append(contentsOf: bytes)
+        if buffer.count >= flushAt { flush() }
+    }
+
     public func writeLine(_ writer: inout JSONWriter) {
         writeLine(writer.bytes)
         writer.reset()

@@ -48,6 +48,8 @@ struct AnalyzeCommand: ParsableCommand {
     @Flag(name: .customLong("no-verify-checksum"), help: "Do not verify CRC32 event checksums.")
     var noVerifyChecksum = false
 
+    @OptionGroup var limits: DecodingLimitOptions
+
     func validate() throws {
         if [untilPos, untilGTID, untilTime].compactMap({ $0 }).count > 1 {
             throw ValidationError("give at most one of --until-pos, --until-gtid, --until-time")
@@ -62,6 +64,7 @@ struct AnalyzeCommand: ParsableCommand {
         options.columnNames = columns.map { $0.split(separator: ",").map { String($0).trimmed } }
         options.timelineKey = timeline
         options.verifyChecksums = !noVerifyChecksum
+        options.limits = try limits.decodingLimits()
         if let p = untilPos, let (f, pos) = parsePosition(p) { options.stop = .position(file: f, pos: pos) }
         if let g = untilGTID { options.stop = .gtid(g) }
         if let t = untilTime, let secs = parseUTCTime(t) { options.stop = .time(secs) }

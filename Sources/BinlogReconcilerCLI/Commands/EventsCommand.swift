@@ -28,31 +28,51 @@ struct EventsCommand: ParsableCommand {
     @Option(name: .customLong("stop-position"), help: "Stop at the first event that starts at or after this offset.")
     var stopPosition: UInt64?
 
+    @OptionGroup var limits: DecodingLimitOptions
+
+    /// Rows events with more bytes of row images than this are checked before they are printed.
+    static let rowsCheckedFirst = 64 << 10
+
     func run() throws {
         let out = OutputSink.standardOutput
         var w = JSONWriter()
         defer { out.flush() }
         // Read once: option property wrappers are slow to read per event.
         let startPosition = self.startPosition, stopPosition = self.stopPosition, verify = !noVerifyChecksum
+        let limits = try self.limits.decodingLimits()
         for file in files {
             do throws(BinlogDecodingError) {
-                let events = try BinlogFileEvents(path: file, verifyChecksums: verify)
+                let events = try BinlogFileEvents(path: file, verifyChecksums: verify, limits: limits)
                 try events.forEach { located throws(BinlogDecodingError) in
                     let e = located.event
                     if located.inPayload == nil {
                         if let s = startPosition, e.offset < s { return true }
                         if let s = stopPosition, e.offset >= s { return false }
                     }
-                    var rows: [RowChange]? = nil
                     if case .rows(let r) = e.body {
-                        do throws(BinlogDecodingError) { rows = try r.rows() } catch {
+                        // Rows are decoded and written one at a time, never all held. A large event's
+                        // rows are decoded once first, so that a bad row is reported before any of
+                        // its event is printed (its JSON is then written out in pieces).
+                        let large = r.rowDataByteCount > Self.rowsCheckedFirst
+                        do throws(BinlogDecodingError) {
+                            if large { try r.forEachRow { (_: RowImage?, _: RowImage?) throws(BinlogDecodingError) in } }
+                            try EventJSON.write(
+                                e, file: file, inPayload: located.inPayload, streamingRowsOf: r, into: &w,
+                                drainAt: large ? 1 << 20 : Int.max
+                            ) { w in
+                                out.append(w.bytes)
+                                w.bytes.removeAll(keepingCapacity: true)
+                            }
+                        } catch {
+                            w.reset()
                             var err = error
                             err.source = file
                             err.inPayload = located.inPayload
                             throw err
                         }
+                    } else {
+                        EventJSON.write(e, file: file, inPayload: located.inPayload, into: &w)
                     }
-                    EventJSON.write(e, file: file, inPayload: located.inPayload, rows: rows, into: &w)
                     out.writeLine(&w)
                     return !out.failed
                 }
