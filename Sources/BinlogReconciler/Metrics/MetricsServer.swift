@@ -132,7 +132,7 @@ public final class MetricsServer: Sendable {
                 logger.info("metrics server listening", metadata: [
                     "address": "\(address)", "max_connections": "\(maxConnections)",
                     "rlimit_nofile": "\(softLimit.map(String.init) ?? "unlimited")", "fd_reserve": "\(reserve)",
-                    "idle_timeout_seconds": "\(limits.idleTimeout)", "max_pipelined_requests": "\(limits.maxPipelinedRequests)",
+                    "idle_timeout_seconds": "\(Double(limits.idleTimeout.components.seconds) + Double(limits.idleTimeout.components.attoseconds) / 1e18)", "max_pipelined_requests": "\(limits.maxPipelinedRequests)",
                     "max_header_bytes": "\(limits.maxHeaderBytes)", "max_body_bytes": "\(limits.maxBodyBytes)",
                 ])
             } catch {
