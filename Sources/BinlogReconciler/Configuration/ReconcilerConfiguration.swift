@@ -164,6 +164,9 @@ public struct CheckpointSettings: Sendable {
 public struct MetricsSettings: Sendable {
     /// `host:port`; loopback unless told otherwise. nil disables the endpoint.
     public var listen: String? = "127.0.0.1:9187"
+    /// Connection, timeout and request-size caps of the endpoint (`max_connections`,
+    /// `idle_timeout_seconds`, `max_pipelined_requests`, `max_header_bytes`, `max_body_bytes`).
+    public var limits = MetricsServer.Limits()
 }
 
 /// The whole configuration file (TOML; a commented example is in docs/configuration.md).
@@ -310,6 +313,25 @@ public struct ReconcilerConfiguration: Sendable {
             var r = Reader(s, "metrics")
             let l = try r.string("listen")
             c.metrics.listen = (l == nil || l == "") ? (s["listen"] == nil ? c.metrics.listen : nil) : l
+            var limits = c.metrics.limits
+            func bounded(_ key: String, _ value: Int?, _ range: ClosedRange<Int>) throws(ConfigurationError) -> Int? {
+                guard let value else { return nil }
+                guard range.contains(value) else {
+                    throw ConfigurationError("[metrics] \(key) must be between \(range.lowerBound) and \(range.upperBound), got \(value)")
+                }
+                return value
+            }
+            limits.maxConnections = try bounded("max_connections", r.int("max_connections"), 1...65536) ?? limits.maxConnections
+            limits.maxPipelinedRequests = try bounded("max_pipelined_requests", r.int("max_pipelined_requests"), 1...10000) ?? limits.maxPipelinedRequests
+            limits.maxHeaderBytes = try bounded("max_header_bytes", r.int("max_header_bytes"), 1024...1_048_576) ?? limits.maxHeaderBytes
+            limits.maxBodyBytes = try bounded("max_body_bytes", r.int("max_body_bytes"), 0...16_777_216) ?? limits.maxBodyBytes
+            if let t = try r.double("idle_timeout_seconds") {
+                guard t >= 0.1, t <= 3600 else {
+                    throw ConfigurationError("[metrics] idle_timeout_seconds must be between 0.1 and 3600, got \(t)")
+                }
+                limits.idleTimeout = .milliseconds(Int64((t * 1000).rounded()))
+            }
+            c.metrics.limits = limits
             try r.finish()
         }
         if let s = doc["log"]?.table {

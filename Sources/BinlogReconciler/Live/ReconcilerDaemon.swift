@@ -165,7 +165,7 @@ public final class ReconcilerDaemon: @unchecked Sendable {
         if let listen = configuration.metrics.listen, !options.checkOnce {
             let parts = listen.split(separator: ":")
             guard parts.count == 2, let port = Int(parts[1]) else { throw ConfigurationError("[metrics] listen must be host:port, got \(listen)") }
-            let server = MetricsServer(metrics: metrics, health: health, logger: logger)
+            let server = MetricsServer(metrics: metrics, health: health, logger: logger, limits: configuration.metrics.limits)
             try server.start(host: String(parts[0]), port: port)
             metricsServer = server
             logger.info("serving /metrics and /health", metadata: ["address": "\(parts[0]):\(server.boundPort ?? port)"])
