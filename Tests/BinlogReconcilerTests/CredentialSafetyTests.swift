@@ -28,7 +28,7 @@ struct CredentialSafetyTests {
     func passwordNeverReachesAPlaintextServer(mode: SourceConfiguration.SSLMode, scenario: String) throws {
         let fake = try FakeMySQLServer(scenario: scenario)
         let password = "pw-\(UInt64.random(in: 1...UInt64.max))-SECRET"
-        #expect(throws: SQLError.self, "\(mode) against a fake \(scenario) server without TLS must fail") {
+        let error = #expect(throws: SQLError.self, "\(mode) against a fake \(scenario) server without TLS must fail") {
             try SQLConnection(configuration: Self.configuration(port: fake.port, mode: mode, password: password))
         }
         fake.waitUntilIdle()
@@ -38,6 +38,17 @@ struct CredentialSafetyTests {
         if mode != .disabled && mode != .preferred {
             // TLS is mandatory: nothing at all is sent (not even the user name) to a server without TLS.
             #expect(received.isEmpty, "\(mode)/\(scenario): sent \(received.count) bytes before TLS")
+        }
+        // On the fixed code: refused before authentication (no TLS), or the method is not allowed
+        // without TLS (CR_PLUGIN_NOT_ALLOWED), never "access denied" after the password went out.
+        if let error, error.code != 1045 {
+            #expect(error.code == (mode == .disabled || mode == .preferred ? 5010 : 2026), "\(error)")
+            #expect(!error.description.contains(password))
+        }
+        if mode == .preferred {
+            // First a TLS attempt that sends nothing, then the plaintext retry.
+            #expect(fake.connections == 2)
+            #expect(fake.received(connection: 1).isEmpty)
         }
     }
 }
