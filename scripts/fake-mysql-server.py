@@ -2,6 +2,7 @@
 """A hostile fake MySQL server for the TLS-before-credentials tests (not a real server).
 
 Usage: scripts/fake-mysql-server.py --log FILE [--scenario clear_password|dialog|caching_sha2]
+                                    [--tls-cert PEM --tls-key PEM]
 
 Listens on a free 127.0.0.1 port and prints that port on the first line of stdout. For every
 connection it sends a protocol-10 handshake WITHOUT the CLIENT_SSL capability (so TLS cannot be
@@ -11,6 +12,9 @@ negotiated), then tries to get the password:
   caching_sha2    announces caching_sha2_password and answers the scramble with "perform full
                   authentication" (0x01 0x04): a client that believes the connection is secure
                   sends the password in clear; one that asks for the RSA key (0x02) gets an error
+With --tls-cert/--tls-key it offers CLIENT_SSL instead and, after the client's SSLRequest, runs
+the same exchange inside TLS (then the log holds the decrypted bytes, marked "recv-tls"): the
+control case, where sending the password for a cleartext method is legitimate.
 Every byte received is appended to FILE as hex, one line per read ("conn N recv HEX"), then
 "conn N closed" when the client has gone; the tests search these bytes for the password. After
 the client's answer to the switch it sends ERR 1045. Runs until killed (SIGTERM).
@@ -55,11 +59,12 @@ class Conn:
     def __init__(self, sock, n, path):
         self.sock, self.n, self.path = sock, n, path
         self.buffer = b""
+        self.tls = False
 
     def recv_some(self):
         data = self.sock.recv(65536)
         if data:
-            log(self.path, f"conn {self.n} recv {data.hex()}")
+            log(self.path, f"conn {self.n} {'recv-tls' if self.tls else 'recv'} {data.hex()}")
         return data
 
     def read_packet(self):
@@ -88,11 +93,11 @@ class Conn:
             pass
 
 
-def handshake(plugin, scramble):
-    p = bytes([10]) + b"5.7.99-fake-no-tls\x00" + struct.pack("<I", 4242)
+def handshake(plugin, scramble, capabilities):
+    p = bytes([10]) + b"5.7.99-fake\x00" + struct.pack("<I", 4242)
     p += scramble[:8] + b"\x00"
-    p += struct.pack("<H", CAPABILITIES & 0xFFFF)
-    p += bytes([45]) + struct.pack("<H", 0x0002) + struct.pack("<H", CAPABILITIES >> 16)
+    p += struct.pack("<H", capabilities & 0xFFFF)
+    p += bytes([45]) + struct.pack("<H", 0x0002) + struct.pack("<H", capabilities >> 16)
     p += bytes([len(scramble) + 1]) + b"\x00" * 10
     p += scramble[8:] + b"\x00"
     p += plugin.encode() + b"\x00"
@@ -103,13 +108,20 @@ def err_packet(code, state, message):
     return b"\xff" + struct.pack("<H", code) + b"#" + state.encode() + message.encode()
 
 
-def serve(conn, scenario):
+def serve(conn, scenario, tls_context):
     scramble = os.urandom(20).replace(b"\x00", b"\x01")
     first_plugin = "caching_sha2_password" if scenario == "caching_sha2" else "mysql_native_password"
-    conn.send_packet(0, handshake(first_plugin, scramble))
-    seq, response = conn.read_packet()  # HandshakeResponse41 (or an SSLRequest, never answered: no TLS)
+    capabilities = CAPABILITIES | (CLIENT_SSL if tls_context else 0)
+    conn.send_packet(0, handshake(first_plugin, scramble, capabilities))
+    seq, response = conn.read_packet()  # HandshakeResponse41, or an SSLRequest (32 bytes) with CLIENT_SSL
     if response is None:
         return
+    if tls_context and len(response) == 32 and int.from_bytes(response[:4], "little") & CLIENT_SSL:
+        conn.sock = tls_context.wrap_socket(conn.sock, server_side=True)
+        conn.tls = True
+        seq, response = conn.read_packet()
+        if response is None:
+            return
     seq += 1
     if scenario == "clear_password":
         conn.send_packet(seq, b"\xfe" + b"mysql_clear_password\x00")
@@ -129,7 +141,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--log", required=True)
     ap.add_argument("--scenario", default="clear_password", choices=["clear_password", "dialog", "caching_sha2"])
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
     args = ap.parse_args()
+    tls_context = None
+    if args.tls_cert:
+        import ssl
+        tls_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls_context.load_cert_chain(args.tls_cert, args.tls_key)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
@@ -144,7 +163,7 @@ def main():
         def run(sock=sock, n=n):
             c = Conn(sock, n, args.log)
             try:
-                serve(c, args.scenario)
+                serve(c, args.scenario, tls_context)
             except OSError:
                 pass
             finally:

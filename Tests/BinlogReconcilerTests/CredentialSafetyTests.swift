@@ -53,6 +53,32 @@ struct CredentialSafetyTests {
     }
 }
 
+/// The control case: inside TLS, `required` does answer a cleartext method (PAM/LDAP accounts need
+/// it), and the password is only in the encrypted part of the exchange.
+@Suite("Cleartext authentication inside TLS")
+struct CleartextInsideTLSTests {
+    @Test func requiredSendsTheClearPasswordOnlyInsideTLS() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("br-fake-tls-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let made = try TestEnv.run("openssl", [
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+            "-keyout", dir + "/key.pem", "-out", dir + "/cert.pem",
+        ])
+        try #require(made.status == 0, "openssl: \(made.stderr)")
+        let fake = try FakeMySQLServer(scenario: "clear_password", tls: (dir + "/cert.pem", dir + "/key.pem"))
+        let password = "inside-tls-\(UInt64.random(in: 1...UInt64.max))"
+        let error = #expect(throws: SQLError.self) {
+            try SQLConnection(configuration: CredentialSafetyTests.configuration(port: fake.port, mode: .required, password: password))
+        }
+        #expect(error?.code == 1045, "\(String(describing: error))")  // the fake's "access denied" after the password
+        fake.waitUntilIdle()
+        #expect(fake.received(insideTLS: true).contains(bytes: Array(password.utf8)))
+        #expect(!fake.received().contains(bytes: Array(password.utf8)))
+        #expect(!fake.received().isEmpty)  // the SSLRequest and the TLS handshake
+    }
+}
+
 /// `password_file`: a regular file, not readable by group or others, at most 64 KiB.
 @Suite("Password files")
 struct PasswordFileTests {

@@ -13,7 +13,8 @@ final class FakeMySQLServer {
     let logPath: String
     private let pid: pid_t
 
-    init(scenario: String) throws {
+    /// - Parameter tls: a certificate and key: then the fake offers TLS and runs the exchange inside it.
+    init(scenario: String, tls: (cert: String, key: String)? = nil) throws {
         logPath = FileManager.default.temporaryDirectory
             .appendingPathComponent("br-fake-mysql-\(UUID().uuidString).log").path
         FileManager.default.createFile(atPath: logPath, contents: nil)
@@ -27,7 +28,8 @@ final class FakeMySQLServer {
         posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
         posix_spawn_file_actions_addclose(&actions, fds[0])
         let script = TestEnv.repoRoot.appendingPathComponent("scripts/fake-mysql-server.py").path
-        let args = ["python3", script, "--log", logPath, "--scenario", scenario]
+        var args = ["python3", script, "--log", logPath, "--scenario", scenario]
+        if let tls { args += ["--tls-cert", tls.cert, "--tls-key", tls.key] }
         var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         defer { for a in argv { free(a) } }
         var child: pid_t = 0
@@ -79,12 +81,13 @@ final class FakeMySQLServer {
         }
     }
 
-    /// Every byte received on connection `n` (1-based), or on all connections.
-    func received(connection n: Int? = nil) -> [UInt8] {
+    /// Every byte received on connection `n` (1-based), or on all connections: by default what
+    /// came in clear on the wire, with `insideTLS` what came inside TLS (decrypted).
+    func received(connection n: Int? = nil, insideTLS: Bool = false) -> [UInt8] {
         var out: [UInt8] = []
         for line in lines {
             let parts = line.split(separator: " ")
-            guard parts.count == 4, parts[2] == "recv" else { continue }
+            guard parts.count == 4, parts[2] == (insideTLS ? "recv-tls" : "recv") else { continue }
             if let n, parts[1] != "\(n)" { continue }
             var hex = parts[3].utf8.makeIterator()
             while let hi = hex.next(), let lo = hex.next() {
