@@ -42,7 +42,7 @@ public struct Doctor {
             } else {
                 fix = "check host, port, user and password; the user needs: GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO \(SQLQuoting.literal(config.user))@'%'"
             }
-            return [Finding(check: "source.connect", severity: .error, detail: "cannot connect to \(config.endpoint): \(error)", fix: fix)]
+            return [Finding(check: "source.connect", severity: .error, detail: "\(error)", fix: fix)]  // its context names the endpoint
         }
         out.append(Finding(check: "source.connect", severity: .ok, detail: "\(conn.serverVersion) at \(config.endpoint)", fix: nil))
         out.append(Self.transportFinding(conn, mode: config.tls.mode, unixSocket: config.unixSocket != nil))

@@ -161,7 +161,8 @@ public final class SQLConnection {
             mysql_close(h)
             if e.code == 2026, e.message.contains("server does not support") {
                 e.message = "TLS mode \(c.tls.mode.rawValue): \(SQLError.serverWithoutTLS) (refused before authentication: nothing was sent). "
-                    + "Configure TLS on the server (ssl_cert/ssl_key) or, knowing the password would then cross the network unprotected, set [source.tls] mode = \"disabled\""
+                    + "Configure TLS on the server (ssl_cert/ssl_key), or accept an unencrypted session (queries and binlog events in clear, "
+                    + "the password used only by challenge-response methods) with [source.tls] mode = \"preferred\" or \"disabled\""
             } else if e.code == 5010 {  // CR_PLUGIN_NOT_ALLOWED: its own text names the wrong plugin
                 e.message = "the server asked for an authentication method that is not allowed without TLS (allowed: "
                     + plaintextAuthentication.replacing(",", with: ", ")
