@@ -36,6 +36,17 @@ static inline int cmariadb_set_option_string(MYSQL *mysql, enum mysql_option opt
     return mysql_optionsv(mysql, option, value);
 }
 
+/* MARIADB_OPT_TLS_PEER_FP and MARIADB_OPT_RESTRICTED_AUTH are string options too (strdup()ed by
+   OPT_SET_EXTENDED_VALUE_STR in libmariadb 3.3; an empty string is stored as "", not as NULL). */
+
+/* The negotiated TLS protocol ("TLSv1.3"), or NULL for a plaintext connection
+   (mariadb_get_infov(MARIADB_CONNECTION_TLS_VERSION) writes a const char * through arg). */
+static inline const char *cmariadb_tls_version(MYSQL *mysql) {
+    const char *version = NULL;
+    if (mariadb_get_infov(mysql, MARIADB_CONNECTION_TLS_VERSION, &version) != 0) return NULL;
+    return version;
+}
+
 /* MYSQL_OPT_CONNECT_ATTR_ADD: two strings (key, value), both copied. */
 static inline int cmariadb_add_connect_attribute(MYSQL *mysql, const char *key, const char *value) {
     return mysql_optionsv(mysql, MYSQL_OPT_CONNECT_ATTR_ADD, key, value);

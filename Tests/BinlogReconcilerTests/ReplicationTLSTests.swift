@@ -1,3 +1,4 @@
+import Logging
 import Testing
 
 @testable import BinlogReconciler
@@ -34,6 +35,35 @@ struct ReplicationTLSTests {
         #expect(c.tlsCipher != nil)
         let row = try c.query("SHOW SESSION STATUS LIKE 'Ssl_cipher'").first
         #expect((row?[1] ?? "")?.isEmpty == false)
+    }
+
+    @Test func requiredDoesNotCheckTheCertificateAndNamesTheNegotiatedProtocol() throws {
+        // No CA at all: the empty fingerprint that makes libmariadb refuse a server without TLS
+        // must not turn into a certificate or fingerprint check.
+        let c = try SQLConnection(configuration: TLSSource.configuration(.init(mode: .required)))
+        let version = try #require(c.tlsVersion)
+        #expect(version.hasPrefix("TLSv1."))
+        let row = try c.query("SHOW SESSION STATUS LIKE 'Ssl_version'").first
+        #expect(row?[1] == version)
+        #expect(c.transport == "\(version) \(c.tlsCipher ?? "")")
+    }
+
+    @Test func preferredUsesTLSWithoutAWarning() throws {
+        let log = CapturedLog()
+        var config = TLSSource.configuration(.init(mode: .preferred))
+        config.logger = Logger(label: "tls-test") { _ in CapturingLogHandler(log) }
+        let c = try SQLConnection(configuration: config)
+        #expect(c.tlsCipher != nil)
+        #expect(log.lines.isEmpty)
+    }
+
+    @Test func doctorShowsTheNegotiatedProtocolAndCipher() throws {
+        let c = try SQLConnection(
+            configuration: TLSSource.configuration(.init(mode: .verifyIdentity, caFile: TLSSource.ca), host: "localhost"))
+        let finding = Doctor.transportFinding(c, mode: .verifyIdentity, unixSocket: false)
+        #expect(finding.severity == .ok)
+        #expect(finding.detail == "\(c.transport) (mode verify_identity, certificate verified)")
+        #expect(finding.detail.hasPrefix("TLSv1."))
     }
 
     @Test func disabledStaysPlaintext() throws {

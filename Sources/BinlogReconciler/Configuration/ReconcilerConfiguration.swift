@@ -14,7 +14,9 @@ public struct Secret: Sendable, CustomStringConvertible {
         self.source = source
     }
 
-    /// `password_env = "NAME"` or `password_file = "/path"`; a literal `password` is refused.
+    /// `password_env = "NAME"` or `password_file = "/path"`; a literal `password` is refused. The
+    /// file must be a regular file of at most 64 KiB that only its owner can access (see
+    /// `readSecretFile`); trailing line terminators are stripped.
     static func read(_ t: [String: TOMLValue], section: String, env: [String: String]) throws(ConfigurationError) -> Secret {
         if t["password"] != nil {
             throw ConfigurationError("[\(section)] password: passwords are not accepted in the file; use password_env = \"VAR\" or password_file = \"/path\"")
@@ -24,10 +26,13 @@ public struct Secret: Sendable, CustomStringConvertible {
             return Secret(value: v, source: "$" + name)
         }
         if let path = t["password_file"]?.string {
-            guard let text = readWholeFile(path) else { throw ConfigurationError("[\(section)] password_file: cannot read \(path)") }
-            var v = text
-            while v.hasSuffix("\n") || v.hasSuffix("\r") { v.removeLast() }
-            return Secret(value: v, source: path)
+            var bytes: [UInt8]
+            switch readSecretFile(path) {
+            case .success(let b): bytes = b
+            case .failure(let e): throw ConfigurationError("[\(section)] password_file: \(e.message)")
+            }
+            while let last = bytes.last, last == 0x0A || last == 0x0D { bytes.removeLast() }
+            return Secret(value: String(decoding: bytes, as: UTF8.self), source: path)
         }
         return Secret(value: nil, source: "none")
     }

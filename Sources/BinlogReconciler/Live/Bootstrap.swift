@@ -100,9 +100,9 @@ public struct Bootstrap {
             let keyInt = w.keyColumns.map { schema.isInteger($0) }
             let valueInt = schema.isInteger(w.valueColumn)
             let order = schema.primaryKey.isEmpty ? w.keyColumns : schema.primaryKey
-            let q = { (s: String) in "`" + s.split(separator: "`", omittingEmptySubsequences: false).joined(separator: "``") + "`" }
+            let q = SQLQuoting.identifier
             let select = (w.keyColumns + [w.valueColumn] + order).map(q).joined(separator: ", ")
-            let table = q(w.database) + "." + q(w.table)
+            let table = SQLQuoting.qualified(w.database, w.table)
             var last: [String?]? = nil
             var total = 0
             let started = monotonicSeconds()

@@ -34,9 +34,20 @@ public struct Doctor {
         }
         let conn: SQLConnection
         do { conn = try SQLConnection(configuration: config) } catch {
-            return [Finding(check: "source.connect", severity: .error, detail: "cannot connect to \(config.endpoint): \(error)", fix: "check host, port, user and password; the user needs: GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '\(config.user)'@'%'")]
+            let fix: String
+            if error.isServerWithoutTLS {
+                fix = "give the server a certificate (ssl_cert, ssl_key in my.cnf [mysqld]) and restart it; [source.tls] mode = \"\(config.tls.mode.rawValue)\" never sends credentials without TLS"
+            } else if error.code == 5010 {
+                fix = "enable TLS on the server and set [source.tls] mode = \"verify_identity\" (or \"required\"), or give \(config.user) a challenge-response method: ALTER USER \(SQLQuoting.literal(config.user))@'%' IDENTIFIED VIA ed25519 USING PASSWORD('...')"
+            } else {
+                fix = "check host, port, user and password; the user needs: GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO \(SQLQuoting.literal(config.user))@'%'"
+            }
+            return [Finding(check: "source.connect", severity: .error, detail: "\(error)", fix: fix)]  // its context names the endpoint
         }
         out.append(Finding(check: "source.connect", severity: .ok, detail: "\(conn.serverVersion) at \(config.endpoint)", fix: nil))
+        out.append(Self.transportFinding(conn, mode: config.tls.mode, unixSocket: config.unixSocket != nil))
+        // The user name as a string literal, escaped for this session (fixes are meant to be pasted).
+        let user = (try? conn.quoted(config.user)) ?? SQLQuoting.literal(config.user)
         let mariadb = conn.flavor == .mariadb
         func variable(_ name: String) -> String? {
             (try? conn.query("SELECT @@GLOBAL.\(name)").first?.first) ?? nil
@@ -80,27 +91,48 @@ public struct Doctor {
         let client = all || grants.contains("REPLICATION CLIENT") || grants.contains("BINLOG MONITOR") || grants.contains("SLAVE MONITOR")
         out.append(replication
             ? Finding(check: "grant.replication_slave", severity: .ok, detail: "granted", fix: nil)
-            : Finding(check: "grant.replication_slave", severity: .error, detail: "\(config.user) cannot read the binlog", fix: "GRANT REPLICATION SLAVE ON *.* TO '\(config.user)'@'%';"))
+            : Finding(check: "grant.replication_slave", severity: .error, detail: "\(config.user) cannot read the binlog", fix: "GRANT REPLICATION SLAVE ON *.* TO \(user)@'%';"))
         out.append(client
             ? Finding(check: "grant.replication_client", severity: .ok, detail: "granted", fix: nil)
-            : Finding(check: "grant.replication_client", severity: .error, detail: "\(config.user) cannot read the source's position (SHOW MASTER STATUS)", fix: "GRANT REPLICATION CLIENT ON *.* TO '\(config.user)'@'%';"))
+            : Finding(check: "grant.replication_client", severity: .error, detail: "\(config.user) cannot read the source's position (SHOW MASTER STATUS)", fix: "GRANT REPLICATION CLIENT ON *.* TO \(user)@'%';"))
         for w in configuration.watches {
+            let table = SQLQuoting.qualified(w.database, w.table)
             do {
                 guard let schema = try Bootstrap.schema(conn, database: w.database, table: w.table) else {
-                    out.append(Finding(check: "watch.\(w.name).table", severity: .error, detail: "\(w.qualifiedTable) does not exist or \(config.user) cannot see it", fix: "GRANT SELECT ON \(w.database).\(w.table) TO '\(config.user)'@'%';"))
+                    out.append(Finding(check: "watch.\(w.name).table", severity: .error, detail: "\(w.qualifiedTable) does not exist or \(config.user) cannot see it", fix: "GRANT SELECT ON \(table) TO \(user)@'%';"))
                     continue
                 }
                 let missing = (w.keyColumns + [w.valueColumn]).filter { !schema.names.contains($0) }
                 if !missing.isEmpty {
                     out.append(Finding(check: "watch.\(w.name).columns", severity: .error, detail: "\(w.qualifiedTable) has no column \(missing.joined(separator: ",")) (columns: \(schema.names.joined(separator: ",")))", fix: "fix key/value in the [[watch]] block"))
                 }
-                _ = try conn.query("SELECT 1 FROM `\(w.database)`.`\(w.table)` LIMIT 1")
+                _ = try conn.query("SELECT 1 FROM \(table) LIMIT 1")
                 out.append(Finding(check: "watch.\(w.name).select", severity: .ok, detail: "can read \(w.qualifiedTable)", fix: nil))
             } catch {
-                out.append(Finding(check: "watch.\(w.name).select", severity: .error, detail: "\(error)", fix: "GRANT SELECT ON \(w.database).\(w.table) TO '\(config.user)'@'%';"))
+                out.append(Finding(check: "watch.\(w.name).select", severity: .error, detail: "\(error)", fix: "GRANT SELECT ON \(table) TO \(user)@'%';"))
             }
         }
         return out
+    }
+
+    /// What protects the session: the TLS version and cipher, or plaintext (a warning unless it is
+    /// a local Unix socket).
+    static func transportFinding(_ conn: SQLConnection, mode: SourceConfiguration.SSLMode, unixSocket: Bool) -> Finding {
+        let check = "source.tls"
+        if conn.tlsCipher != nil {
+            let verified = mode == .verifyCA || mode == .verifyIdentity
+            return Finding(
+                check: check, severity: .ok,
+                detail: "\(conn.transport) (mode \(mode.rawValue), certificate \(verified ? "verified" : "not verified"))",
+                fix: verified ? nil : "set [source.tls] mode = \"verify_identity\" with ca = \"/path/ca.pem\" to check the server's certificate")
+        }
+        if unixSocket {
+            return Finding(check: check, severity: .ok, detail: "plaintext over a local Unix socket (mode \(mode.rawValue))", fix: nil)
+        }
+        return Finding(
+            check: check, severity: .warning,
+            detail: "plaintext (mode \(mode.rawValue)\(mode == .preferred ? ": the server offers no TLS" : "")): queries and binlog events cross the network unencrypted; only challenge-response authentication is allowed",
+            fix: "give the server a certificate (ssl_cert, ssl_key) and set [source.tls] mode = \"verify_identity\" with ca = \"/path/ca.pem\"")
     }
 
     func checkRedis() -> [Finding] {

@@ -35,14 +35,26 @@ public final class SQLConnection {
     public let connectionID: UInt64
     /// The negotiated TLS cipher, nil for a plaintext connection.
     public let tlsCipher: String?
+    /// The negotiated TLS protocol (`TLSv1.3`), nil for a plaintext connection.
+    public let tlsVersion: String?
     /// `user@host:port`, for messages.
     public let endpoint: String
+
+    /// What protects the session: `TLSv1.3 TLS_AES_256_GCM_SHA384`, or `plaintext`.
+    public var transport: String {
+        guard let tlsCipher else { return "plaintext" }
+        return [tlsVersion, tlsCipher].compactMap { $0 }.joined(separator: " ")
+    }
 
     /// Connects with the configuration's timeouts and TLS settings.
     public convenience init(configuration: SourceConfiguration) throws(SQLError) {
         try self.init(configuration: configuration, readTimeout: configuration.readTimeout, maxAllowedPacket: nil)
     }
 
+    /// Every connection this package opens to the source comes through here (SQL sessions, the
+    /// bootstrap, the position poller, doctor, and the replication stream's own session), so the
+    /// TLS rule of ``SourceConfiguration/TLSOptions`` holds for all of them.
+    ///
     /// - Parameters:
     ///   - readTimeout: overrides the configuration's read timeout (`nil`: no limit).
     ///   - maxAllowedPacket: the largest packet the client accepts (`MYSQL_OPT_MAX_ALLOWED_PACKET`).
@@ -50,6 +62,69 @@ public final class SQLConnection {
         try c.validate()
         MariaDBLibrary.initializeOnce()
         let context = "connect to \(c.endpoint)"
+        func open(_ transport: Transport) throws(SQLError) -> UnsafeMutablePointer<MYSQL> {
+            try Self.open(c, transport: transport, readTimeout: readTimeout, maxAllowedPacket: maxAllowedPacket, context: context)
+        }
+        let h: UnsafeMutablePointer<MYSQL>
+        switch c.tls.mode {
+        case .disabled:
+            h = try open(.plaintext)
+        case .preferred:
+            do {
+                h = try open(.tls(verify: false))
+            } catch where error.isServerWithoutTLS {
+                c.logger.warning(
+                    "the source offers no TLS: connecting in plaintext because [source.tls] mode = \"preferred\"; only challenge-response authentication (mysql_native_password, client_ed25519) is allowed; set mode = \"verify_identity\" (or \"required\") to refuse plaintext",
+                    metadata: ["endpoint": "\(c.endpoint)"])
+                h = try open(.plaintext)
+            }
+        case .required:
+            h = try open(.tls(verify: false))
+        case .verifyCA, .verifyIdentity:
+            h = try open(.tls(verify: true))
+        }
+        let cipher = mysql_get_ssl_cipher(h).map { String(cString: $0) }
+        // Defence in depth: the options above already refuse before authentication.
+        if cipher == nil, c.tls.mode != .disabled, c.tls.mode != .preferred {
+            mysql_close(h)
+            throw SQLError(
+                code: 2026, sqlState: "HY000",
+                message: "TLS mode \(c.tls.mode.rawValue) but the server did not negotiate TLS (is it configured with ssl_cert/ssl_key?)",
+                context: context)
+        }
+        handle = h
+        tlsCipher = cipher
+        tlsVersion = cipher == nil ? nil : cmariadb_tls_version(h).map { String(cString: $0) }
+        endpoint = c.endpoint
+        serverVersion = mysql_get_server_info(h).map { String(cString: $0) } ?? ""
+        connectionID = UInt64(mysql_thread_id(h))
+        switch c.flavor {
+        case .auto: flavor = ServerFlavor.detect(version: serverVersion)
+        case .mariadb: flavor = .mariadb
+        case .mysql: flavor = .mysql
+        }
+    }
+
+    /// How one connection attempt protects the credentials.
+    enum Transport {
+        /// No TLS; only the ``plaintextAuthentication`` methods.
+        case plaintext
+        /// TLS before anything else is sent, or no connection; `verify` checks the certificate.
+        case tls(verify: Bool)
+    }
+
+    /// The authentication methods allowed without TLS: challenge-response ones, which never send
+    /// the password. Not `mysql_clear_password` or `dialog` (they send it as is), not
+    /// `sha256_password` / `caching_sha2_password` (their full authentication sends it in clear
+    /// when libmariadb believes the connection is secure, or RSA-encrypted under a public key the
+    /// server itself supplies). libmariadb 3.3 checks each method the server asks for, also after
+    /// an AuthSwitchRequest, with `strstr` on this list (none of the refused names is a substring).
+    static let plaintextAuthentication = "mysql_native_password,client_ed25519"
+
+    /// One `mysql_real_connect` with the options for `transport`; returns the connected handle.
+    private static func open(
+        _ c: SourceConfiguration, transport: Transport, readTimeout: Duration?, maxAllowedPacket: Int?, context: String
+    ) throws(SQLError) -> UnsafeMutablePointer<MYSQL> {
         guard let h = mysql_init(nil) else {
             throw SQLError(code: 2008, sqlState: "HY000", message: "mysql_init failed (out of memory)", context: context)
         }
@@ -68,7 +143,7 @@ public final class SQLConnection {
             ok = ok && cmariadb_set_option_size(h, MYSQL_OPT_MAX_ALLOWED_PACKET, maxAllowedPacket) == 0
         }
         ok = ok && cmariadb_add_connect_attribute(h, "program_name", "binlog-reconciler") == 0
-        ok = ok && Self.applyTLS(c.tls, to: h)
+        ok = ok && applyTransport(transport, tls: c.tls, to: h)
         guard ok else {
             let e = SQLError(handle: h, context: context + " (setting client options)")
             mysql_close(h)
@@ -82,27 +157,47 @@ public final class SQLConnection {
                 return c.user.withCString { u in c.host.withCString { host in mysql_real_connect(h, host, u, pw, nil, UInt32(c.port), nil, 0) } }
             }
         guard connected != nil else {
-            let e = SQLError(handle: h, context: context)
+            var e = SQLError(handle: h, context: context)
             mysql_close(h)
+            if e.code == 2026, e.message.contains("server does not support") {
+                e.message = "TLS mode \(c.tls.mode.rawValue): \(SQLError.serverWithoutTLS) (refused before authentication: nothing was sent). "
+                    + "Configure TLS on the server (ssl_cert/ssl_key), or accept an unencrypted session (queries and binlog events in clear, "
+                    + "the password used only by challenge-response methods) with [source.tls] mode = \"preferred\" or \"disabled\""
+            } else if e.code == 5010 {  // CR_PLUGIN_NOT_ALLOWED: its own text names the wrong plugin
+                e.message = "the server asked for an authentication method that is not allowed without TLS (allowed: "
+                    + plaintextAuthentication.replacing(",", with: ", ")
+                    + "); a method that sends the password (mysql_clear_password, dialog/PAM, sha256_password, caching_sha2_password) needs [source.tls] mode = \"required\" or stricter"
+            }
             throw e
         }
-        let cipher = mysql_get_ssl_cipher(h).map { String(cString: $0) }
-        if cipher == nil, c.tls.mode != .disabled, c.tls.mode != .preferred {
-            mysql_close(h)
-            throw SQLError(
-                code: 2026, sqlState: "HY000",
-                message: "TLS mode \(c.tls.mode.rawValue) but the server did not negotiate TLS (is it configured with ssl_cert/ssl_key?)",
-                context: context)
-        }
-        handle = h
-        tlsCipher = cipher
-        endpoint = c.endpoint
-        serverVersion = mysql_get_server_info(h).map { String(cString: $0) } ?? ""
-        connectionID = UInt64(mysql_thread_id(h))
-        switch c.flavor {
-        case .auto: flavor = ServerFlavor.detect(version: serverVersion)
-        case .mariadb: flavor = .mariadb
-        case .mysql: flavor = .mysql
+        return h
+    }
+
+    /// Sets the TLS and authentication options for one connection attempt (see
+    /// ``SourceConfiguration/TLSOptions`` for why these options do what the modes promise).
+    private static func applyTransport(
+        _ transport: Transport, tls: SourceConfiguration.TLSOptions, to h: UnsafeMutablePointer<MYSQL>
+    ) -> Bool {
+        switch transport {
+        case .plaintext:
+            // No CA/cert/key here: libmariadb turns use_ssl back on when any of them is set.
+            var ok = cmariadb_set_option_bool(h, MYSQL_OPT_SSL_ENFORCE, 0) == 0
+            ok = ok && cmariadb_set_option_string(h, MARIADB_OPT_RESTRICTED_AUTH, plaintextAuthentication) == 0
+            return ok
+        case .tls(let verify):
+            var ok = cmariadb_set_option_bool(h, MYSQL_OPT_SSL_ENFORCE, 1) == 0
+            if verify {
+                ok = ok && cmariadb_set_option_bool(h, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, 1) == 0
+            } else {
+                // An empty fingerprint: refuse a server without TLS before sending anything, but
+                // compare no fingerprint (libmariadb 3.3 tests `tls_fp` for the first and `tls_fp[0]`
+                // for the second).
+                ok = ok && cmariadb_set_option_string(h, MARIADB_OPT_TLS_PEER_FP, "") == 0
+            }
+            if let ca = tls.caFile { ok = ok && cmariadb_set_option_string(h, MYSQL_OPT_SSL_CA, ca) == 0 }
+            if let cert = tls.certFile { ok = ok && cmariadb_set_option_string(h, MYSQL_OPT_SSL_CERT, cert) == 0 }
+            if let key = tls.keyFile { ok = ok && cmariadb_set_option_string(h, MYSQL_OPT_SSL_KEY, key) == 0 }
+            return ok
         }
     }
 
@@ -210,18 +305,6 @@ public final class SQLConnection {
         }
         if rc != 0 { throw SQLError(handle: h, context: "query: " + abbreviatedSQL(sql)) }
         return h
-    }
-
-    /// Maps the TLS options (see ``SourceConfiguration/TLSOptions``) onto libmariadb 3.3's options.
-    private static func applyTLS(_ tls: SourceConfiguration.TLSOptions, to h: UnsafeMutablePointer<MYSQL>) -> Bool {
-        if tls.mode == .disabled { return true }
-        var ok = cmariadb_set_option_bool(h, MYSQL_OPT_SSL_ENFORCE, 1) == 0
-        let verify: my_bool = (tls.mode == .verifyCA || tls.mode == .verifyIdentity) ? 1 : 0
-        ok = ok && cmariadb_set_option_bool(h, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, verify) == 0
-        if let ca = tls.caFile { ok = ok && cmariadb_set_option_string(h, MYSQL_OPT_SSL_CA, ca) == 0 }
-        if let cert = tls.certFile { ok = ok && cmariadb_set_option_string(h, MYSQL_OPT_SSL_CERT, cert) == 0 }
-        if let key = tls.keyFile { ok = ok && cmariadb_set_option_string(h, MYSQL_OPT_SSL_KEY, key) == 0 }
-        return ok
     }
 }
 

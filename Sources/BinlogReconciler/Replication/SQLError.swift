@@ -50,6 +50,15 @@ public struct SQLError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 }
 
+extension SQLError {
+    /// The words that mark a refusal because the server's handshake offers no TLS.
+    static let serverWithoutTLS = "the server does not offer TLS"
+
+    /// The connection was refused before authentication because the server offers no TLS (the
+    /// case where `preferred` falls back to plaintext).
+    var isServerWithoutTLS: Bool { code == 2026 && message.contains(Self.serverWithoutTLS) }
+}
+
 /// Shortens SQL for error contexts (statements can be long; they never carry the password).
 func abbreviatedSQL(_ sql: String, limit: Int = 200) -> String {
     sql.count <= limit ? sql : String(sql.prefix(limit)) + "…"

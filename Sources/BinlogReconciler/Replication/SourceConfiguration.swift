@@ -1,3 +1,5 @@
+import Logging
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -35,12 +37,16 @@ public struct SourceConfiguration: Sendable, CustomStringConvertible {
     public var heartbeatPeriod: Duration
     /// Which server family to expect; `.auto` detects it from the server version.
     public var flavor: FlavorSetting
+    /// Where a connection reports what it negotiated, e.g. the warning when `preferred` falls back
+    /// to plaintext. Defaults to a logger labelled `binlog-reconciler.source` (the process's
+    /// `LoggingSystem` decides where it goes).
+    public var logger: Logger
 
     public init(
         host: String = "127.0.0.1", port: Int = 3306, unixSocket: String? = nil, user: String,
         password: SourcePassword, tls: TLSOptions = TLSOptions(), connectTimeout: Duration = .seconds(10),
         readTimeout: Duration? = .seconds(30), replicaServerID: UInt32, heartbeatPeriod: Duration = .seconds(1),
-        flavor: FlavorSetting = .auto
+        flavor: FlavorSetting = .auto, logger: Logger = Logger(label: "binlog-reconciler.source")
     ) {
         self.host = host
         self.port = port
@@ -53,6 +59,7 @@ public struct SourceConfiguration: Sendable, CustomStringConvertible {
         self.replicaServerID = replicaServerID
         self.heartbeatPeriod = heartbeatPeriod
         self.flavor = flavor
+        self.logger = logger
     }
 
     /// `user@host:port` (or `user@unix:path`), for logs and error messages. Never the password.
@@ -99,15 +106,26 @@ public struct SourceConfiguration: Sendable, CustomStringConvertible {
 
     /// TLS settings, in MySQL's `--ssl-mode` vocabulary, mapped onto libmariadb 3.3's options.
     ///
-    /// libmariadb 3.3 has no ssl-mode option. The mapping:
-    /// - `disabled`: no TLS option is set (3.3 does not try TLS on its own).
-    /// - `preferred`: `MYSQL_OPT_SSL_ENFORCE` = 1 (TLS when the server offers it, plaintext otherwise).
-    /// - `required`: as `preferred`, and after the handshake the connection is refused unless a cipher
-    ///   was negotiated (3.3 itself only fails on a non-TLS server when verification is on).
-    /// - `verify_ca` / `verify_identity`: `MYSQL_OPT_SSL_VERIFY_SERVER_CERT` = 1 with the CA file.
-    ///   3.3 checks the chain *and* the host name for both (so `verify_ca` is as strict as
-    ///   `verify_identity`: connect by the name in the certificate).
-    /// CA, certificate and key files go to `MYSQL_OPT_SSL_CA`, `MYSQL_OPT_SSL_CERT`, `MYSQL_OPT_SSL_KEY`.
+    /// The rule: nothing that reveals the password goes out before the connection is encrypted.
+    /// libmariadb 3.3 has no ssl-mode option; ``SQLConnection`` maps the modes like this:
+    /// - `required`: `MYSQL_OPT_SSL_ENFORCE` = 1 and an empty `MARIADB_OPT_TLS_PEER_FP`. libmariadb
+    ///   refuses a server whose handshake lacks CLIENT_SSL when a fingerprint option is set, before
+    ///   it writes anything (`send_client_reply_packet` in plugins/auth/my_auth.c), and skips the
+    ///   fingerprint comparison when the fingerprint is empty (`ma_pvio_start_ssl` tests
+    ///   `tls_fp[0]`), so the certificate is not checked, as `required` means.
+    /// - `verify_ca` / `verify_identity`: `MYSQL_OPT_SSL_VERIFY_SERVER_CERT` = 1 with the CA file
+    ///   (the same pre-authentication refusal). 3.3 checks the chain *and* the host name for both
+    ///   (so `verify_ca` is as strict as `verify_identity`: connect by the name in the certificate).
+    /// - `disabled`: no TLS, and `MARIADB_OPT_RESTRICTED_AUTH` allows only challenge-response
+    ///   methods (`mysql_native_password`, `client_ed25519`), so a server asking for
+    ///   `mysql_clear_password`, `dialog`, `sha256_password` or `caching_sha2_password`'s full
+    ///   authentication (which sends the password, in clear or under a key the server chooses) is
+    ///   refused.
+    /// - `preferred`: tries as `required`; when the server offers no TLS (and only then: a failed
+    ///   TLS handshake is an error) it logs a warning and connects again as `disabled`.
+    /// In the modes that guarantee TLS, every authentication method is allowed: it runs encrypted.
+    /// CA, certificate and key files go to `MYSQL_OPT_SSL_CA`, `MYSQL_OPT_SSL_CERT`, `MYSQL_OPT_SSL_KEY`
+    /// (never on a plaintext connection: libmariadb would turn TLS back on for them).
     public struct TLSOptions: Sendable, Hashable {
         public var mode: SSLMode
         /// PEM file of the CA(s) that signed the server certificate.
@@ -155,26 +173,75 @@ public struct SourcePassword: Sendable, CustomStringConvertible, CustomDebugStri
         return SourcePassword(String(cString: p))
     }
 
-    /// The first line of a file (without its line terminator), as in a Docker/Kubernetes secret file.
+    /// The first line of a file (without its line terminator), as in a Docker/Kubernetes secret
+    /// file. The file must pass ``readSecretFile(_:)``'s checks.
     public static func fromFile(_ path: String) throws(SQLError) -> SourcePassword {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw SQLError(client: "cannot open password file \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw SQLError(client: "cannot read password file \(path): \(String(cString: strerror(errno)))")
-            }
-            if n == 0 { break }
-            bytes.append(contentsOf: chunk[0..<n])
-            if bytes.count > 1 << 16 { throw SQLError(client: "password file \(path) is larger than 64 KiB") }
+        var bytes: [UInt8]
+        switch readSecretFile(path) {
+        case .success(let b): bytes = b
+        case .failure(let e): throw SQLError(client: e.message)
         }
         if let nl = bytes.firstIndex(where: { $0 == 0x0A || $0 == 0x0D }) { bytes.removeSubrange(nl...) }
         return SourcePassword(String(decoding: bytes, as: UTF8.self))
     }
+}
+
+// MARK: - Secret files
+
+/// Why a secret file was refused; ``message`` names the file and the fix, never the content.
+struct SecretFileError: Error, Sendable {
+    var message: String
+}
+
+/// The largest secret file read (a password is a line; anything bigger is a wrong path).
+let secretFileLimit = 64 * 1024
+
+/// Reads a password file (`password_file` of `[source]` and `[redis]`, `--password-file`).
+///
+/// Refused: anything but a regular file (after symbolic links, which Kubernetes secret volumes
+/// use), so `/dev/zero` or a FIFO cannot hang or exhaust the process; a file whose mode gives group
+/// or others any access (a password others can read is already disclosed, and one others can write
+/// can be swapped), with the `chmod 600` fix in the message; more than ``secretFileLimit`` bytes.
+/// The bytes are returned as they are: each caller strips its line terminator.
+func readSecretFile(_ path: String) -> Result<[UInt8], SecretFileError> {
+    // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below).
+    let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+    guard fd >= 0 else {
+        return .failure(SecretFileError(message: "cannot open password file \(path): \(String(cString: strerror(errno)))"))
+    }
+    defer { close(fd) }
+    var st = stat()
+    guard fstat(fd, &st) == 0 else {
+        return .failure(SecretFileError(message: "cannot stat password file \(path): \(String(cString: strerror(errno)))"))
+    }
+    guard st.st_mode & 0o170000 == 0o100000 else {
+        return .failure(SecretFileError(message: "password file \(path) is not a regular file"))
+    }
+    let permissions = st.st_mode & 0o7777
+    guard permissions & 0o077 == 0 else {
+        let octal = String(permissions, radix: 8)
+        return .failure(SecretFileError(
+            message: "password file \(path) is accessible to group or others (mode \(String(repeating: "0", count: max(0, 4 - octal.count)) + octal)); "
+                + "make it private to the service user: chmod 600 \(path)"))
+    }
+    guard st.st_size <= secretFileLimit else {
+        return .failure(SecretFileError(message: "password file \(path) is larger than 64 KiB"))
+    }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 4096)
+    while bytes.count <= secretFileLimit {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 {
+            if errno == EINTR { continue }
+            return .failure(SecretFileError(message: "cannot read password file \(path): \(String(cString: strerror(errno)))"))
+        }
+        if n == 0 { break }
+        bytes.append(contentsOf: chunk[0..<n])
+    }
+    guard bytes.count <= secretFileLimit else {
+        return .failure(SecretFileError(message: "password file \(path) is larger than 64 KiB"))
+    }
+    return .success(bytes)
 }
 
 // MARK: - ServerFlavor
