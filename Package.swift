@@ -30,10 +30,14 @@ let package = Package(
             dependencies: ["CZstd", "CZlib"],
             swiftSettings: strict + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
+        // The transaction boundary rules of the binlog (BEGIN/COMMIT/XID, GTID groups, XA, DDL
+        // targets), shared by the offline analyzer and the live tail; parser only, so the fuzzer
+        // can build it.
+        .target(name: "BinlogFold", dependencies: ["BinlogParser"], swiftSettings: strict),
         .target(
             name: "BinlogReconciler",
             dependencies: [
-                "BinlogParser", "CMariaDB", "CHiredis", "CZstd",
+                "BinlogParser", "BinlogFold", "CMariaDB", "CHiredis", "CZstd",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -54,6 +58,6 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "BinlogParserTests", dependencies: ["BinlogParser", "CZstd"], swiftSettings: strict),
-        .testTarget(name: "BinlogReconcilerTests", dependencies: ["BinlogReconciler", "BinlogParser"], swiftSettings: strict),
+        .testTarget(name: "BinlogReconcilerTests", dependencies: ["BinlogReconciler", "BinlogParser", "BinlogFold"], swiftSettings: strict),
     ]
 )

@@ -1,4 +1,5 @@
 import BinlogParser
+import Foundation
 import Logging
 
 /// Reads the watched tables in one consistent snapshot together with the binlog coordinates of
@@ -52,42 +53,72 @@ public struct Bootstrap {
         return .composite(parts.map { $0 ?? "" })
     }
 
+    /// How long the bootstrap waits for prepared XA transactions to end before it gives up.
+    public static let xaWaitSeconds = 30.0
+
     /// Snapshots every watch; returns the state and the coordinates it holds at.
     public static func run(_ conn: SQLConnection, watches: [WatchConfiguration], logger: Logger) throws -> ShadowState {
         _ = try conn.execute("SET SESSION time_zone = '+00:00'")
         _ = try conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        var coordinates: BinlogPosition
+        var coordinates = BinlogPosition(file: "", position: 4)
         var mysqlExecuted: String?
-        if conn.flavor == .mariadb {
-            _ = try conn.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
-            let status = try conn.query("SHOW STATUS LIKE 'binlog_snapshot_%'")
-            var file: String?, pos: UInt64?
-            for row in status {
-                if row[0] == "Binlog_snapshot_file" { file = row[1] ?? nil }
-                if row[0] == "Binlog_snapshot_position", let text = row[1] ?? nil { pos = UInt64(text) }
-            }
-            guard let file, let pos, !file.isEmpty else {
-                throw ApplyError("the source reports no binlog snapshot position: is log_bin on?")
-            }
-            coordinates = BinlogPosition(file: file, position: pos)
-        } else {
-            _ = try conn.execute("FLUSH TABLES WITH READ LOCK")
-            do {
+        // An XA transaction prepared before the snapshot and committed after it would be missed:
+        // its rows are not in the snapshot and its prepare is before the coordinates. So the
+        // snapshot is taken only when `XA RECOVER` lists none; waiting at most `xaWaitSeconds`.
+        let waitStarted = monotonicSeconds()
+        var xaRecoverWarned = false
+        while true {
+            if conn.flavor == .mariadb {
                 _ = try conn.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
-                let statement = conn.flavor.binlogStatusStatement(version: conn.serverVersion)
-                let status = try conn.query(statement)
-                guard let row = status.first, let file = row[0] ?? nil, let p = row[1] ?? nil, let pos = UInt64(p) else {
-                    throw ApplyError("\(statement) returned nothing: is log_bin on?")
+                let status = try conn.query("SHOW STATUS LIKE 'binlog_snapshot_%'")
+                var file: String?, pos: UInt64?
+                for row in status {
+                    if row[0] == "Binlog_snapshot_file" { file = row[1] ?? nil }
+                    if row[0] == "Binlog_snapshot_position", let text = row[1] ?? nil { pos = UInt64(text) }
+                }
+                guard let file, let pos, !file.isEmpty else {
+                    throw ApplyError("the source reports no binlog snapshot position: is log_bin on?")
                 }
                 coordinates = BinlogPosition(file: file, position: pos)
-                // Executed_Gtid_Set (5th column, MySQL 5.6+): the GTID state at these coordinates,
-                // for resuming by GTID set (COM_BINLOG_DUMP_GTID) after a restart or a failover.
-                if row.count > 4 { mysqlExecuted = row[4] ?? nil }
-                _ = try conn.execute("UNLOCK TABLES")
-            } catch {
-                _ = try? conn.execute("UNLOCK TABLES")
-                throw error
+            } else {
+                _ = try conn.execute("FLUSH TABLES WITH READ LOCK")
+                do {
+                    _ = try conn.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+                    let statement = conn.flavor.binlogStatusStatement(version: conn.serverVersion)
+                    let status = try conn.query(statement)
+                    guard let row = status.first, let file = row[0] ?? nil, let p = row[1] ?? nil, let pos = UInt64(p) else {
+                        throw ApplyError("\(statement) returned nothing: is log_bin on?")
+                    }
+                    coordinates = BinlogPosition(file: file, position: pos)
+                    // Executed_Gtid_Set (5th column, MySQL 5.6+): the GTID state at these coordinates,
+                    // for resuming by GTID set (COM_BINLOG_DUMP_GTID) after a restart or a failover.
+                    if row.count > 4 { mysqlExecuted = row[4] ?? nil }
+                    _ = try conn.execute("UNLOCK TABLES")
+                } catch {
+                    _ = try? conn.execute("UNLOCK TABLES")
+                    throw error
+                }
             }
+            let prepared: [String]
+            do {
+                prepared = try conn.query("XA RECOVER").map { row in row.count >= 4 ? (row[3] ?? "?") : "?" }
+            } catch {
+                if !xaRecoverWarned {
+                    logger.warning("XA RECOVER failed: XA transactions prepared before the snapshot cannot be detected now; an XA COMMIT of one later stops the tail with a message (grant XA_RECOVER_ADMIN on MySQL 8)", metadata: ["error": "\(error)"])
+                    xaRecoverWarned = true
+                }
+                break
+            }
+            if prepared.isEmpty { break }
+            _ = try conn.execute("COMMIT")
+            let waited = monotonicSeconds() - waitStarted
+            if waited >= xaWaitSeconds {
+                throw ApplyError("\(prepared.count) XA transaction(s) are prepared on the source and did not end within \(Int(xaWaitSeconds)) s (\(prepared.prefix(5).joined(separator: ", "))): a snapshot now would miss their changes. Commit or roll them back (XA COMMIT / XA ROLLBACK; XA RECOVER lists them), then start again")
+            }
+            if waited < 0.3 {
+                logger.notice("waiting for prepared XA transactions to end before the snapshot", metadata: ["prepared": "\(prepared.count)", "max_wait_seconds": "\(Int(xaWaitSeconds))"])
+            }
+            Thread.sleep(forTimeInterval: 0.2)
         }
         var state = ShadowState(watchCount: watches.count, position: coordinates)
         for (i, w) in watches.enumerated() {

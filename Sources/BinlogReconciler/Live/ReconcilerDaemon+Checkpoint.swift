@@ -147,7 +147,21 @@ extension ReconcilerDaemon {
 
     /// Takes a snapshot under the lock (cheap: later writes go to an overlay), writes it off the
     /// apply path, then lets the maps merge their overlays back.
-    func writeCheckpoint(_ store: CheckpointStore) {
+    /// - Returns: false when it was deferred (XA transactions prepared).
+    @discardableResult
+    func writeCheckpoint(_ store: CheckpointStore) -> Bool {
+        // A checkpoint does not record the changes held by prepared XA transactions yet: one
+        // taken while some are prepared would lose them on resume (their XA COMMIT would then stop
+        // the tail). So it waits until none is prepared, and the previous checkpoint stays.
+        let prepared = lock.withLock { state.heldXA.count }
+        if prepared > 0 {
+            let now = monotonicSeconds()
+            if now - checkpointDeferredLoggedAt >= 60 {
+                checkpointDeferredLoggedAt = now
+                logger.notice("checkpoint deferred while XA transactions are prepared", metadata: ["prepared": "\(prepared)"])
+            }
+            return false
+        }
         let started = monotonicSeconds()
         let (checkpoint, txCount): (Checkpoint, Int) = lock.withLock {
             var watches: [CheckpointWatch] = []
@@ -195,6 +209,7 @@ extension ReconcilerDaemon {
         lock.withLock {
             for i in state.maps.indices { state.maps[i].endSnapshot() }
         }
+        return true
     }
 
     /// Writes checkpoints every interval or every N transactions until shutdown, then once more.
@@ -210,9 +225,11 @@ extension ReconcilerDaemon {
             }
             let now = monotonicSeconds()
             if now - lastAt >= configuration.checkpoint.intervalSeconds || tx - lastTx >= configuration.checkpoint.everyTransactions {
-                writeCheckpoint(store)
-                lastAt = monotonicSeconds()
-                lastTx = tx
+                // Deferred (XA prepared): tried again on the next 100 ms tick.
+                if writeCheckpoint(store) {
+                    lastAt = monotonicSeconds()
+                    lastTx = tx
+                }
             }
         }
     }

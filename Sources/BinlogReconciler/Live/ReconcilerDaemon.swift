@@ -1,3 +1,4 @@
+import BinlogFold
 import BinlogParser
 import Foundation
 import Logging
@@ -62,6 +63,8 @@ public final class ReconcilerDaemon: @unchecked Sendable {
     /// Per watch, whether each key column is an integer column (information_schema at start; nil
     /// when unknown): how Redis key names are read back into row keys.
     var keyIntegerColumns: [[Bool]?] = []
+    /// When "checkpoint deferred while XA transactions are prepared" was last logged.
+    var checkpointDeferredLoggedAt = -Double.infinity
     /// The source as seen at start: its flavour (from its version string), `@@server_id` and, for
     /// MySQL, `@@server_uuid`. Recorded in every checkpoint.
     var sourceIdentity = CheckpointSource(flavour: .mariadb, serverID: 0)
@@ -194,8 +197,11 @@ public final class ReconcilerDaemon: @unchecked Sendable {
             if let store {
                 while !lock.withLock({ tailFinished }) { Thread.sleep(forTimeInterval: 0.02) }
                 while checkpointer?.isExecuting == true { Thread.sleep(forTimeInterval: 0.02) }
-                writeCheckpoint(store)
-                logger.notice("final checkpoint written", metadata: ["position": "\(lock.withLock { state.position })"])
+                if writeCheckpoint(store) {
+                    logger.notice("final checkpoint written", metadata: ["position": "\(lock.withLock { state.position })"])
+                } else {
+                    logger.notice("no final checkpoint: XA transactions are prepared; the next run resumes from the previous checkpoint and reads them again")
+                }
             }
         }
         return try reconcileLoop(redis)
@@ -292,22 +298,17 @@ public final class ReconcilerDaemon: @unchecked Sendable {
                     }
                     let inFile = raw.header.logPosition != 0 && !raw.header.isArtificial
                     let end = BinlogPosition(file: s.eventFile, position: UInt64(raw.header.logPosition))
-                    let now = monotonicSeconds()
                     health.recordBinlogEvent()
-                    let committed = try lock.withLock { () -> CommittedTransaction? in
-                        if inFile { lastEventEnd = end }
-                        let tx = try assembler.consume(event, end: end, state: &state)
-                        if let tx, !tx.changes.isEmpty { engine.noteCommit(tx, at: now) }
-                        if let tx, tx.timestamp > 0 { lastCommitTimestamp = tx.timestamp }
-                        inTransaction = assembler.isInTransaction
-                        return tx
+                    // MySQL 8.0.20+ binlog_transaction_compression: the events inside a payload,
+                    // XID included, go through the fold, each at the payload's end.
+                    do {
+                        try StreamEvents.expand(event, raw: raw, decoder: &decoder) { e, inner in
+                            try apply(e, end: end, inFile: inFile && !inner, assembler: &assembler)
+                        }
+                    } catch let e as BinlogDecodingError {
+                        throw ApplyError("\(s.eventFile):\(e.description)")
                     }
-                    if let tx = committed {
-                        onApplied?(tx, monotonicSeconds())
-                        let lag = tx.timestamp > 0 ? max(0, Date().timeIntervalSince1970 - Double(tx.timestamp)) : nil
-                        metrics.recordTransactionApplied(events: 1, rows: tx.changes.count, applyLag: lag)
-                        metrics.setBinlogPosition(tx.end)
-                    }
+                    if case .transactionPayload = event.body, inFile { lock.withLock { lastEventEnd = end } }
                     if isStopping { break }
                 }
                 if options.checkOnce { break }
@@ -343,6 +344,33 @@ public final class ReconcilerDaemon: @unchecked Sendable {
         lock.withLock {
             tailFinished = true
             stream = nil
+        }
+    }
+
+    /// One decoded event through the fold, under the lock; the engine hears of committed changes
+    /// and of the values XA transactions hold while prepared.
+    func apply(_ event: BinlogEvent, end: BinlogPosition, inFile: Bool, assembler: inout TransactionAssembler) throws {
+        let now = monotonicSeconds()
+        let committed = try lock.withLock { () -> CommittedTransaction? in
+            if inFile { lastEventEnd = end }
+            let tx = try assembler.consume(event, end: end, state: &state)
+            if let tx {
+                if !tx.changes.isEmpty { engine.noteCommit(tx, at: now) }
+                switch tx.xa {
+                case .prepared(let xid, let changes)?: engine.noteHeld(xid: xid, changes: changes)
+                case .committed(let xid)?, .rolledBack(let xid)?: engine.releaseHeld(xid: xid)
+                case nil: break
+                }
+                if tx.timestamp > 0 { lastCommitTimestamp = tx.timestamp }
+            }
+            inTransaction = assembler.isInTransaction
+            return tx
+        }
+        if let tx = committed {
+            onApplied?(tx, monotonicSeconds())
+            let lag = tx.timestamp > 0 ? max(0, Date().timeIntervalSince1970 - Double(tx.timestamp)) : nil
+            metrics.recordTransactionApplied(events: 1, rows: tx.changes.count, applyLag: lag)
+            metrics.setBinlogPosition(tx.end)
         }
     }
 
@@ -494,9 +522,11 @@ public final class ReconcilerDaemon: @unchecked Sendable {
     /// The gauges computed from state (every half second) and the lead/lag samples.
     func updateMetrics(now: Double, caught: Bool) {
         let watches = configuration.watches
-        let (tracked, suspects, open, samples, lastTS) = lock.withLock {
-            (watches.indices.map { engine.trackedKeys(watch: $0) }, engine.suspects, engine.openDivergences, engine.drainLeadSamples(), lastCommitTimestamp)
+        let (tracked, suspects, open, samples, lastTS, xaCount, xaOldest) = lock.withLock {
+            (watches.indices.map { engine.trackedKeys(watch: $0) }, engine.suspects, engine.openDivergences, engine.drainLeadSamples(), lastCommitTimestamp,
+             state.heldXA.count, state.heldXA.oldestTimestamp)
         }
+        metrics.setXAPrepared(count: xaCount, oldestSeconds: xaOldest.map { max(0, Date().timeIntervalSince1970 - Double($0)) } ?? 0)
         for (w, watch) in watches.enumerated() {
             metrics.setKeysTracked(tracked[w], watch: watch.name)
             for kind in DivergenceKind.allForMetrics {

@@ -1,3 +1,4 @@
+import BinlogFold
 import BinlogParser
 
 /// A change to one watched key, applied at its transaction's commit.
@@ -17,7 +18,21 @@ public struct CommittedTransaction: Sendable {
     public var end: BinlogPosition
     public var timestamp: UInt32
     public var changes: [CommittedChange]
+    /// For an XA group: what happened to the XA transaction.
+    public var xa: XAOutcome? = nil
 }
+
+/// What an XA group did.
+public enum XAOutcome: Sendable, Hashable {
+    /// Prepared: `changes` are held (not applied) until its XA COMMIT; `old` is the value now.
+    case prepared(xid: String, changes: [CommittedChange])
+    /// Committed: its held changes are the transaction's `changes`.
+    case committed(xid: String)
+    case rolledBack(xid: String)
+}
+
+/// A row change waiting for its transaction's commit (or, held, for its XA COMMIT).
+public typealias PendingChange = (watch: Int, key: ShadowKey, new: ShadowValue?)
 
 /// Why the live pipeline must stop rather than apply values it cannot trust.
 public struct ApplyError: Error, CustomStringConvertible, Sendable {
@@ -41,6 +56,8 @@ public struct ShadowState: Sendable {
     public var gtid = GTIDState()
     public var schemas: [ResolvedSchema?]
     public var transactionsApplied = 0
+    /// XA transactions prepared and not yet committed or rolled back, with their row changes.
+    public var heldXA = HeldTransactions<[PendingChange]>()
 
     public init(watchCount: Int, position: BinlogPosition) {
         maps = Array(repeating: ShadowMap(), count: watchCount)
@@ -64,10 +81,9 @@ public struct TransactionAssembler {
     /// DDL on a watched table.
     public var columnNames: (_ database: String, _ table: String) throws -> [String]?
 
-    private var inTransaction = false
-    private var standalone = false
+    private var boundaries = TransactionBoundaries()
     /// The transaction's changes in binlog order, applied at its commit.
-    private var pending: [(watch: Int, key: ShadowKey, new: ShadowValue?)] = []
+    private var pending: [PendingChange] = []
     /// The latest entry of `pending` for each key, built the first time a row needs the value a
     /// key has inside the transaction (MINIMAL images, JSON diffs) and kept up to date from then
     /// on, so such a transaction applies in linear time. FULL-image transactions never build it.
@@ -78,10 +94,6 @@ public struct TransactionAssembler {
     }
     /// Statements noticed but not acted on (a DDL whose target cannot be read).
     public var onWarning: ((String, [String: String]) -> Void)?
-    private var currentGTID: String?
-    private var currentMariaGTID: MariaDBGTID?
-    private var currentMySQLGTID: GTIDEvent?
-    private var timestamp: UInt32 = 0
     private var resolvedFor: [ObjectIdentifier: ResolvedRows] = [:]
     /// The row selection of the last resolved table read (nil while it is in use, or after an
     /// error in a row), and the resolution it was made for.
@@ -100,73 +112,75 @@ public struct TransactionAssembler {
     }
 
     /// Whether a transaction is open (its changes are not applied yet).
-    public var isInTransaction: Bool { inTransaction }
+    public var isInTransaction: Bool { boundaries.inTransaction }
 
     /// Drops a transaction in progress (the stream broke in its middle; the reader resumes from
     /// the last commit and reads it again).
     public mutating func abandonTransaction() {
-        rollback()
+        clearPending()
+        boundaries.abandon()
         resolvedFor.removeAll()
     }
 
     /// Feeds one event; `end` is the source position right after it. Returns the transaction it
-    /// committed, if any, after applying it to `state`.
+    /// committed (or the XA transaction it prepared or rolled back: a group that moves the
+    /// position), if any, after applying it to `state`. The boundary rules are
+    /// ``TransactionBoundaries``'s, shared with the offline analyzer.
     public mutating func consume(_ event: BinlogEvent, end: BinlogPosition, state: inout ShadowState) throws -> CommittedTransaction? {
-        switch event.body {
-        case .mariadbGTID(let g):
-            begin(timestamp: event.header.timestamp)
-            currentGTID = g.gtid
-            currentMariaGTID = MariaDBGTID(domainID: g.domainID, serverID: g.serverID, sequence: g.sequence)
-            standalone = g.isStandalone
+        if case .rotate = event.body { resolvedFor.removeAll() }
+        if case .formatDescription = event.body { resolvedFor.removeAll() }
+        let step = boundaries.step(event)
+        switch step {
+        case .none:
             return nil
-        case .gtid(let g):
-            currentGTID = g.isAnonymous ? nil : g.gtid
-            currentMySQLGTID = g
-            timestamp = event.header.timestamp
+        case .begin:
+            begin()
             return nil
-        case .query(let q):
-            let sql = q.query
-            if sql.utf8.count <= 9 {
-                switch sql.uppercased() {
-                case "BEGIN", "XA START":
-                    if !inTransaction { begin(timestamp: event.header.timestamp) }
-                    return nil
-                case "COMMIT":
-                    return try commit(end: end, state: &state)
-                case "ROLLBACK":
-                    rollback()
-                    return nil
-                default: break
-                }
-            }
-            // DDL or a statement-based change: a transaction of its own unless inside BEGIN.
-            let own = !inTransaction || standalone
-            if !inTransaction { begin(timestamp: event.header.timestamp) }
-            try handleDDL(sql, defaultDatabase: q.database, state: &state)
-            return own ? try commit(end: end, state: &state) : nil
-        case .xid:
+        case .rows(let b, let c):
+            guard case .rows(let r) = event.body else { return nil }
+            if b { begin() }
+            if let ws = watchesByTable[r.table.qualifiedName] { try applyRows(r, watches: ws, state: state) }
+            return c ? try commit(end: end, state: &state) : nil
+        case .statement(let b, let c):
+            guard case .query(let q) = event.body else { return nil }
+            if b { begin() }
+            try handleDDL(q.query, defaultDatabase: q.database, state: &state)
+            return c ? try commit(end: end, state: &state) : nil
+        case .commit:
             return try commit(end: end, state: &state)
-        case .rows(let r):
-            guard let ws = watchesByTable[r.table.qualifiedName] else { return nil }
-            let implicit = !inTransaction
-            if implicit { begin(timestamp: event.header.timestamp) }
-            try applyRows(r, watches: ws, state: state)
-            if implicit && r.isStatementEnd { return try commit(end: end, state: &state) }
+        case .rollback:
+            clearPending()
             return nil
-        case .rotate, .formatDescription:
-            // Table maps do not survive a new FDE; resolved columns are per table map object.
-            resolvedFor.removeAll()
-            return nil
-        default:
-            return nil
+        case .prepare(let xid):
+            let held = pending
+            guard state.heldXA.hold(xid, changes: held, count: held.count, at: "\(end)", timestamp: boundaries.timestamp) else {
+                throw ApplyError("XA PREPARE \(xid) at \(end): holding its \(held.count) row changes would pass the bound of \(state.heldXA.maxChanges) row changes held for prepared XA transactions (\(state.heldXA.count) prepared now); stopping rather than dropping them")
+            }
+            // Nothing is applied; the position and GTID advance as for any group.
+            clearPending()
+            var tx = try commit(end: end, state: &state)
+            tx.xa = .prepared(xid: xid, changes: held.map { CommittedChange(watch: $0.watch, key: $0.key, old: state.maps[$0.watch][$0.key], new: $0.new) })
+            return tx
+        case .xaCommit(let xid):
+            guard let held = state.heldXA.release(xid) else {
+                throw ApplyError("XA COMMIT \(xid) at \(end): its XA PREPARE was not seen (prepared before the bootstrap snapshot, or before the checkpoint this run resumed from), so its changes are unknown; restart with --rebootstrap to read the tables again")
+            }
+            clearPending()
+            for p in held.changes { appendPending(p.watch, p.key, p.new) }
+            var tx = try commit(end: end, state: &state)
+            tx.xa = .committed(xid: xid)
+            return tx
+        case .xaRollback(let xid):
+            _ = state.heldXA.release(xid)
+            clearPending()
+            var tx = try commit(end: end, state: &state)
+            tx.xa = .rolledBack(xid: xid)
+            return tx
         }
     }
 
-    private mutating func begin(timestamp ts: UInt32) {
-        inTransaction = true
-        standalone = false
+    private mutating func begin() {
         clearPending()
-        timestamp = ts
     }
 
     private mutating func clearPending() {
@@ -180,15 +194,6 @@ public struct TransactionAssembler {
         if pendingIndex != nil { pendingIndex![PendingKey(watch: watch, key: key)] = pending.count - 1 }
     }
 
-    private mutating func rollback() {
-        clearPending()
-        inTransaction = false
-        standalone = false
-        currentGTID = nil
-        currentMariaGTID = nil
-        currentMySQLGTID = nil
-    }
-
     private mutating func commit(end: BinlogPosition, state: inout ShadowState) throws -> CommittedTransaction {
         var changes: [CommittedChange] = []
         changes.reserveCapacity(pending.count)
@@ -198,17 +203,12 @@ public struct TransactionAssembler {
             state.maps[p.watch][p.key] = p.new
             changes.append(CommittedChange(watch: p.watch, key: p.key, old: old, new: p.new))
         }
-        if let g = currentMariaGTID { state.gtid.commit(mariadb: g) }
-        if let g = currentMySQLGTID { state.gtid.commit(mysql: g) }
+        if let g = boundaries.mariadbGTID { state.gtid.commit(mariadb: g) }
+        if let g = boundaries.mysqlGTID { state.gtid.commit(mysql: g) }
         state.position = end
         state.transactionsApplied += 1
-        let tx = CommittedTransaction(gtid: currentGTID, end: end, timestamp: timestamp, changes: changes)
+        let tx = CommittedTransaction(gtid: boundaries.gtid, end: end, timestamp: boundaries.timestamp, changes: changes)
         clearPending()
-        inTransaction = false
-        standalone = false
-        currentGTID = nil
-        currentMariaGTID = nil
-        currentMySQLGTID = nil
         return tx
     }
 

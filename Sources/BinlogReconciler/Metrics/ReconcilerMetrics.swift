@@ -15,6 +15,8 @@ import Synchronization
 /// | `keys_tracked` | gauge | `watch` | ``setKeysTracked(_:watch:)`` |
 /// | `reads_total` | counter | `trigger` | ``recordReads(_:trigger:)`` |
 /// | `suspects` | gauge | | ``setSuspects(_:)`` |
+/// | `xa_prepared` | gauge | | ``setXAPrepared(count:oldestSeconds:)`` |
+/// | `xa_oldest_prepared_seconds` | gauge | | ``setXAPrepared(count:oldestSeconds:)`` |
 /// | `divergences_open` | gauge | `watch`, `kind` | ``setOpenDivergences(_:watch:kind:)`` |
 /// | `divergences_total` | counter | `kind` | ``recordDivergenceOpened(kind:)`` |
 /// | `repairs_total` | counter | `result` | ``recordRepair(_:)`` |
@@ -82,6 +84,8 @@ public final class ReconcilerMetrics: Sendable {
     private let transactionsApplied: Counter
     private let reads: [ReadTrigger: Counter]
     private let suspects: Gauge
+    private let xaPrepared: Gauge
+    private let xaOldestPrepared: Gauge
     private let divergencesTotal: [DivergenceKind: Counter]
     private let repairs: [RepairResult: Counter]
     private let sweepDuration: ValueHistogram
@@ -141,6 +145,8 @@ public final class ReconcilerMetrics: Sendable {
         let readsD = d("reads", "total", "Redis key reads, by what triggered them.")
         reads = Dictionary(uniqueKeysWithValues: ReadTrigger.allCases.map { ($0, r.makeCounter(descriptor: readsD, labels: [("trigger", $0.rawValue)])) })
         suspects = r.makeGauge(descriptor: d("suspects", "", "Keys whose last observation disagreed and await a decision."))
+        xaPrepared = r.makeGauge(descriptor: d("xa_prepared", "", "XA transactions prepared in the binlog and not yet committed or rolled back (their changes are held)."))
+        xaOldestPrepared = r.makeGauge(descriptor: d("xa_oldest_prepared_seconds", "", "Age of the oldest prepared XA transaction, from its prepare's binlog timestamp (0 when none)."))
         let divD = d("divergences", "total", "Divergences opened, by kind.")
         divergencesTotal = Dictionary(uniqueKeysWithValues: DivergenceKind.allForMetrics.map { ($0, r.makeCounter(descriptor: divD, labels: [("kind", $0.rawValue)])) })
         let repD = d("repairs", "total", "Compare-and-set repairs, by result.")
@@ -211,6 +217,12 @@ public final class ReconcilerMetrics: Sendable {
     /// Keys whose last observation disagreed and that wait for their confirmation read.
     public func setSuspects(_ count: Int) {
         suspects.set(to: Double(count))
+    }
+
+    /// XA transactions prepared and not completed, and the age of the oldest.
+    public func setXAPrepared(count: Int, oldestSeconds: Double) {
+        xaPrepared.set(to: Double(count))
+        xaOldestPrepared.set(to: oldestSeconds)
     }
 
     /// Divergences currently open for one watch and kind.

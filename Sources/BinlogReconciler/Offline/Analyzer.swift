@@ -1,3 +1,4 @@
+import BinlogFold
 import BinlogParser
 
 /// The key of a watched row: one column value, or several for a composite key.
@@ -149,9 +150,6 @@ public struct BinlogAnalyzer {
     private var pending: [Change] = []
     private var pendingKeys: [RowKey] = []
     private var pendingValues: [ColumnValue] = []
-    private var inTransaction = false
-    private var currentGTID: String?
-    private var transactionTimestamp: UInt32 = 0
     /// Keys deleted and not set again (with `state.count`, the number of keys changed).
     private var deletedKeys = Set<RowKey>()
     private var timelineFilter: String?
@@ -203,7 +201,7 @@ public struct BinlogAnalyzer {
 
     /// Call after the last file.
     public mutating func finish() {
-        summary.openTransactionAtEnd = inTransaction && !stopped
+        summary.openTransactionAtEnd = boundaries.inTransaction && !stopped
         summary.keysChanged = state.count + deletedKeys.count
     }
 
@@ -216,52 +214,104 @@ public struct BinlogAnalyzer {
             summary.lastTimestamp = max(summary.lastTimestamp ?? ts, ts)
         }
         let endPos = located.inPayload == nil ? event.nextOffset : located.resumeOffset
-        switch event.body {
-        case .mariadbGTID(let g):
-            if try checkStopBefore(ts) { return }
-            begin(gtid: g.gtid, timestamp: ts)
-            if g.isStandalone { standalonePending = true }
-        case .gtid(let g):
-            if try checkStopBefore(ts) { return }
-            currentGTID = g.gtid
-            transactionTimestamp = ts
-        case .query(let q):
-            let sql = q.query
-            if sql.count <= 9 {
-                let upper = sql.uppercased()
-                if upper == "BEGIN" || upper == "XA START" {
-                    if !inTransaction { if try checkStopBefore(ts) { return }; begin(gtid: currentGTID, timestamp: ts) }
-                    return
-                }
-                if upper == "COMMIT" {
-                    commit(fileIndex: fileIndex, file: file, pos: endPos)
-                    return
-                }
-                if upper == "ROLLBACK" {
-                    rollback()
-                    return
-                }
+        // The boundary rules are the live tail's (TransactionBoundaries).
+        switch boundaries.step(event) {
+        case .none:
+            return
+        case .begin:
+            if try checkStopBefore(boundaries.timestamp) { return }
+            clearPending()
+        case .rows(let b, let c):
+            guard case .rows(let r) = event.body else { return }
+            if b {
+                if try checkStopBefore(ts) { return }
+                clearPending()
             }
-            // DDL or a statement-based change: a transaction of its own unless inside BEGIN.
-            if !inTransaction || standalonePending {
-                if !inTransaction, try checkStopBefore(ts) { return }
-                if !inTransaction { begin(gtid: currentGTID, timestamp: ts) }
-                commit(fileIndex: fileIndex, file: file, pos: endPos)
+            try applyRows(r, selection: &selection)
+            if c { commit(fileIndex: fileIndex, file: file, pos: endPos) }
+        case .statement(let b, let c):
+            guard case .query(let q) = event.body else { return }
+            if b {
+                if try checkStopBefore(ts) { return }
+                clearPending()
             }
-        case .xid:
+            applyDDL(q, at: "\(file):\(event.offset)")
+            if c { commit(fileIndex: fileIndex, file: file, pos: endPos) }
+        case .commit:
             commit(fileIndex: fileIndex, file: file, pos: endPos)
-        case .tableMap:
-            break
-        case .rows(let r):
-            try applyRows(r, fileIndex: fileIndex, file: file, endPos: endPos, selection: &selection)
-        case .rotate, .stop, .formatDescription:
-            break
-        default:
-            break
+        case .rollback:
+            clearPending()
+        case .prepare(let xid):
+            let held = (pending, pendingKeys, pendingValues)
+            if !heldXA.hold(xid, changes: HeldChanges(changes: held.0, keys: held.1, values: held.2), count: held.0.count, at: "\(file):\(event.offset)", timestamp: boundaries.timestamp) {
+                warnings.append("\(file):\(event.offset): XA PREPARE \(xid): more than \(heldXA.maxChanges) row changes held for prepared XA transactions; its changes are dropped, the result is incomplete")
+            }
+            clearPending()
+            commit(fileIndex: fileIndex, file: file, pos: endPos)
+        case .xaCommit(let xid):
+            clearPending()
+            if let h = heldXA.release(xid) {
+                pending = h.changes.changes
+                pendingKeys = h.changes.keys
+                pendingValues = h.changes.values
+            } else {
+                warnings.append("\(file):\(event.offset): XA COMMIT \(xid): its XA PREPARE is not in the files given (prepared before the first one?): its changes are unknown and not applied")
+            }
+            commit(fileIndex: fileIndex, file: file, pos: endPos)
+        case .xaRollback(let xid):
+            _ = heldXA.release(xid)
+            clearPending()
+            commit(fileIndex: fileIndex, file: file, pos: endPos)
         }
     }
 
-    private var standalonePending = false
+    /// The changes of a prepared XA transaction, as they were pending.
+    private struct HeldChanges: Sendable {
+        var changes: [Change]
+        var keys: [RowKey]
+        var values: [ColumnValue]
+    }
+    private var boundaries = TransactionBoundaries()
+    private var heldXA = HeldTransactions<HeldChanges>()
+    /// What the user should know about the result (an XA COMMIT whose prepare was not read, a
+    /// table renamed onto the analysed one); printed on stderr by `analyze`.
+    public private(set) var warnings: [String] = []
+    /// Prepared XA transactions still held at the end (their XA COMMIT is not in the files).
+    public var preparedAtEnd: [String] { heldXA.byXID.keys.sorted() }
+
+    /// DDL on the analysed table, by the same rules as the live tail: TRUNCATE, DROP TABLE, DROP
+    /// DATABASE, CREATE OR REPLACE and a rename away remove its keys; a rename onto it, or a
+    /// partition operation that removes rows, leaves rows the binlog does not hold (a warning).
+    private mutating func applyDDL(_ q: QueryEvent, at location: String) {
+        let upper = q.query.prefix(64).uppercased()
+        guard upper.contains("ALTER") || upper.contains("DROP") || upper.contains("RENAME") || upper.contains("TRUNCATE") || upper.contains("CREATE") else { return }
+        guard q.query.lowercased().contains(tbl.lowercased()) else { return }
+        guard let effects = DDLStatement.effects(of: q.query, defaultDatabase: q.database) else {
+            warnings.append("\(location): a DDL statement names \(options.table) but its targets could not be read; not acted on: \(q.query.prefix(200))")
+            return
+        }
+        func analysed(_ t: TableIdentity) -> Bool { t.table == tbl && (db.isEmpty || t.database == db) }
+        var removes = false
+        for e in effects {
+            switch e {
+            case .truncate(let t), .drop(let t): removes = removes || analysed(t)
+            case .create(let t, let replace): removes = removes || (replace && analysed(t))
+            case .dropDatabase(let d): removes = removes || (db.isEmpty || d == db)
+            case .rename(let from, let to):
+                removes = removes || analysed(from)
+                if analysed(to) { warnings.append("\(location): a table was renamed onto \(options.table) (\(from) → \(to)): its rows are not in the binlog, the result is incomplete from here") }
+            case .contentsUnknown(let t):
+                if analysed(t) { warnings.append("\(location): a partition or tablespace operation changed the rows of \(options.table) without logging them: the result is incomplete from here") }
+            case .alter:
+                break
+            }
+        }
+        guard removes else { return }
+        // Every key goes; the pending ones of this statement's transaction first.
+        clearPending()
+        for (key, _) in state.sorted() { appendDelete(key) }
+    }
+
     /// --until-pos: the stop file has been reached (transactions of later files are not applied).
     private var reachedStopFile = false
 
@@ -269,21 +319,6 @@ public struct BinlogAnalyzer {
         pending.removeAll(keepingCapacity: true)
         if !pendingKeys.isEmpty { pendingKeys.removeAll(keepingCapacity: true) }
         if !pendingValues.isEmpty { pendingValues.removeAll(keepingCapacity: true) }
-    }
-
-    private mutating func begin(gtid: String?, timestamp: UInt32) {
-        inTransaction = true
-        clearPending()
-        currentGTID = gtid
-        transactionTimestamp = timestamp
-        standalonePending = false
-    }
-
-    private mutating func rollback() {
-        clearPending()
-        inTransaction = false
-        currentGTID = nil
-        standalonePending = false
     }
 
     /// Stops before a transaction that starts after `--until-time`.
@@ -302,9 +337,6 @@ public struct BinlogAnalyzer {
             reachedStopFile = true
             if baseName(file) != baseName(f) || pos > p {
                 clearPending()
-                inTransaction = false
-                currentGTID = nil
-                standalonePending = false
                 stopped = true
                 return
             }
@@ -335,10 +367,7 @@ public struct BinlogAnalyzer {
             if timelineFilter != nil { recordTimeline(key, old, value, file: file, pos: pos) }
         }
         clearPending()
-        let gtid = currentGTID
-        inTransaction = false
-        currentGTID = nil
-        standalonePending = false
+        let gtid = boundaries.gtid
         switch options.stop {
         case .position(let f, let p):
             if baseName(file) == baseName(f) && pos >= p { stopped = true }
@@ -351,7 +380,7 @@ public struct BinlogAnalyzer {
 
     private mutating func recordTimeline(_ key: RowKey, _ old: ColumnValue?, _ new: ColumnValue?, file: String, pos: UInt64) {
         guard let filter = timelineFilter, keyText(key) == filter else { return }
-        timeline.append(TimelineChange(file: file, pos: pos, gtid: currentGTID, timestamp: transactionTimestamp, before: old, after: new))
+        timeline.append(TimelineChange(file: file, pos: pos, gtid: boundaries.gtid, timestamp: boundaries.timestamp, before: old, after: new))
     }
 
     /// The text a user types for a key: `7`, `abc`, or `7,2` for a composite key.
@@ -405,7 +434,7 @@ public struct BinlogAnalyzer {
         return BinlogDecodingError(.invalidValue("column \(name) not found in \(table.qualifiedName); \(hint)"), field: "analyze", byteOffset: 0)
     }
 
-    private mutating func applyRows(_ r: RowsEvent, fileIndex: Int, file: String, endPos: UInt64, selection: inout RowSelection) throws(BinlogDecodingError) {
+    private mutating func applyRows(_ r: RowsEvent, selection: inout RowSelection) throws(BinlogDecodingError) {
         let table = r.table
         if table !== matchingTable {
             if table === otherTable { return }
@@ -416,15 +445,11 @@ public struct BinlogAnalyzer {
             matchingTable = table
         }
         try resolve(table, &selection)
-        // Rows outside BEGIN…COMMIT (rare: some non-transactional writers) commit at statement end.
-        let implicit = !inTransaction
-        if implicit { begin(gtid: currentGTID, timestamp: transactionTimestamp) }
         let kind = r.kind
         try r.forEachRow(into: &selection) { (s: inout RowSelection) throws(BinlogDecodingError) in
             summary.rows += 1
             applyRow(kind: kind, s)
         }
-        if implicit && r.isStatementEnd { commit(fileIndex: fileIndex, file: file, pos: endPos) }
     }
 
     private mutating func applyRow(kind: RowsEvent.Kind, _ s: borrowing RowSelection) {

@@ -124,6 +124,10 @@ public final class VerdictEngine {
     private var repairable: [WatchKey: RedisObservation] = [:]
     /// Keys reported but never to be written (a Redis key name that maps to several rows).
     private var reportOnly = Set<WatchKey>()
+    /// Values held by XA transactions prepared and not yet completed: legitimate values of their
+    /// keys while prepared (Redis may show them already, as with a pre-deduct).
+    private var held: [WatchKey: [ShadowValue?]] = [:]
+    private var heldByXID: [String: [(WatchKey, ShadowValue?)]] = [:]
     /// Scheduled reads: a min-heap on time with lazy deletion; `scheduledAt` holds the live entry
     /// of each key (an entry whose time differs is stale and skipped when popped).
     private var schedule = MinHeap<Scheduled>()
@@ -211,6 +215,32 @@ public final class VerdictEngine {
         scheduleRead(WatchKey(watch: watch, key: key), at: at, trigger: .notification)
     }
 
+    /// An XA transaction was prepared: until ``releaseHeld(xid:)`` the values it holds count as
+    /// values of their keys for the verdict rule.
+    public func noteHeld(xid: String, changes: [CommittedChange]) {
+        var list: [(WatchKey, ShadowValue?)] = []
+        for c in changes {
+            let wk = WatchKey(watch: c.watch, key: c.key)
+            held[wk, default: []].append(c.new)
+            list.append((wk, c.new))
+        }
+        heldByXID[xid, default: []] += list
+    }
+
+    /// The XA transaction was committed (its values are now changes of the shadow map) or rolled
+    /// back: its held values no longer count.
+    public func releaseHeld(xid: String) {
+        guard let list = heldByXID.removeValue(forKey: xid) else { return }
+        for (wk, v) in list {
+            guard var values = held[wk], let i = values.firstIndex(where: { $0 == v }) else { continue }
+            values.remove(at: i)
+            held[wk] = values.isEmpty ? nil : values
+        }
+    }
+
+    /// XA transactions whose held values count now.
+    public var heldTransactions: Int { heldByXID.count }
+
     /// Restores an open divergence (from a checkpoint), so it is not reported again as new.
     /// Its first inconsistent read after the restart makes it repairable like a new one.
     public func restore(open record: ReportRecord, watch: Int, key: ShadowKey) {
@@ -269,7 +299,7 @@ public final class VerdictEngine {
         // A read that matches no value known so far for [t − G, t] asks for a confirmation read.
         // (Not for a read that is itself the confirmation, nor for a key already reported.)
         let g = tolerances[watch].lag
-        let known = values(st, from: at - g, to: at, current: current)
+        let known = values(st, from: at - g, to: at, current: current) + (held[wk] ?? [])
         if st.awaitingConfirmation {
             st.awaitingConfirmation = false
             keys[wk] = st
@@ -303,7 +333,7 @@ public final class VerdictEngine {
             var remaining: [Observation] = []
             for obs in st.observations {
                 guard obs.at + tol.lead <= now else { remaining.append(obs); continue }
-                let window = values(st, from: obs.at - tol.lag, to: obs.at + tol.lead, current: cur)
+                let window = values(st, from: obs.at - tol.lag, to: obs.at + tol.lead, current: cur) + (held[wk] ?? [])
                 let consistent = isConsistent(obs.result, with: window, watch: wk.watch)
                 let expectedAtT = value(st, at: obs.at, current: cur)
                 if consistent {

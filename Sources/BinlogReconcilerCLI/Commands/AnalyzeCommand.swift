@@ -146,6 +146,11 @@ struct AnalyzeCommand: ParsableCommand {
         if s.openTransactionAtEnd {
             printError("binlog-reconciler analyze: a transaction was still open at the end of the last file; its changes were not applied")
         }
+        for w in analyzer.warnings { printError("binlog-reconciler analyze: warning: \(w)") }
+        let prepared = analyzer.preparedAtEnd
+        if !prepared.isEmpty {
+            printError("binlog-reconciler analyze: \(prepared.count) XA transaction(s) prepared and not committed in these files (their changes are not applied): \(prepared.prefix(5).joined(separator: " "))\(prepared.count > 5 ? " …" : "")")
+        }
     }
 }
 
