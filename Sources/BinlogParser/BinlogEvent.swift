@@ -16,6 +16,8 @@ public enum BinlogEventBody: Sendable {
     indirect case query(QueryEvent)
     indirect case rotate(RotateEvent)
     case xid(UInt64)
+    /// XA_PREPARE_LOG_EVENT: `XA PREPARE`, or `XA COMMIT … ONE PHASE`.
+    case xaPrepare(XAPrepareEvent)
     case stop
     case intvar(IntvarEvent)
     case rand(RandEvent)

@@ -187,6 +187,8 @@ public struct BinlogEventDecoder: Sendable {
         case 16:
             let xid = try c.u64("xid")
             return .xid(xid)
+        case 38:
+            return .xaPrepare(try XAPrepareEvent.decode(&c, postHeaderLength: postHeader(.xaPrepare, default: 0)))
         case 19:
             return .tableMap(try decodeTableMap(&c))
         case 23, 24, 25, 30, 31, 32, 39, 166, 167, 168, 169, 170, 171:

@@ -146,6 +146,7 @@ public struct MariaDBGTIDEvent: Sendable, Hashable {
     public var sequence: UInt64
     public var flags: UInt8
     public var commitID: UInt64?
+    /// `X'<hex gtrid>',X'<hex bqual>',<format id>` for XA groups, as ``XAPrepareEvent/xid`` renders it.
     public var xid: String?
     public var flagsExtra: UInt8?
     public var extraEngines: UInt8?
@@ -187,7 +188,7 @@ public struct MariaDBGTIDEvent: Sendable, Hashable {
             let g = Int(try c.u8("mariadbGTID.xid.gtridLength"))
             let b = Int(try c.u8("mariadbGTID.xid.bqualLength"))
             let data = try c.bytes(g + b, "mariadbGTID.xid.data")
-            e.xid = "X'\(hexString(Array(data[0..<g])))',X'\(hexString(Array(data[g...])))',\(format)"
+            e.xid = xidString(formatID: format, gtrid: Array(data[0..<g]), bqual: Array(data[g...]))
         }
         if !c.isAtEnd {
             let extra = try c.u8("mariadbGTID.flagsExtra")

@@ -86,6 +86,9 @@ public enum EventJSON {
             w.member("next_position", r.position)
         case .xid(let x):
             w.member("xid", x)
+        case .xaPrepare(let x):
+            w.member("one_phase", x.onePhase)
+            w.member("xid", x.xid)
         case .stop:
             break
         case .intvar(let i):
