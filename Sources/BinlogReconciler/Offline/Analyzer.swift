@@ -262,7 +262,8 @@ public struct BinlogAnalyzer {
     }
 
     private var standalonePending = false
-    /// --until-pos: the stop file has been reached (transactions of later files are not applied).
+    /// --until-pos: the stop file has been reached (transactions of files of another series given
+    /// after it are not applied).
     private var reachedStopFile = false
 
     private mutating func clearPending() {
@@ -286,6 +287,22 @@ public struct BinlogAnalyzer {
         standalonePending = false
     }
 
+    /// --until-pos: whether a commit ending at `pos` of `file` lies after the stop point: later in
+    /// the stop file, in a later file of its series (``BinlogCoordinates`` order: `mysql-bin.1000000`
+    /// follows `mysql-bin.999999`), or, for names of another series, in a file given after the stop
+    /// file.
+    private mutating func pastStop(file: String, pos: UInt64, stopFile: String, stopPos: UInt64) -> Bool {
+        let name = String(baseName(file)), stop = String(baseName(stopFile))
+        if name == stop {
+            reachedStopFile = true
+            return pos > stopPos
+        }
+        if BinlogCoordinates.sameSeries(name, stop) {
+            return BinlogCoordinates(file: stop, position: stopPos) < BinlogCoordinates(file: name, position: pos)
+        }
+        return reachedStopFile
+    }
+
     /// Stops before a transaction that starts after `--until-time`.
     private mutating func checkStopBefore(_ ts: UInt32) throws(BinlogDecodingError) -> Bool {
         if case .time(let limit) = options.stop, ts > limit {
@@ -296,18 +313,14 @@ public struct BinlogAnalyzer {
     }
 
     private mutating func commit(fileIndex: Int, file: String, pos: UInt64) {
-        // --until-pos: a transaction whose commit ends after POS (in that file, or in a later file
-        // given after it) is not applied.
-        if case .position(let f, let p) = options.stop, reachedStopFile || baseName(file) == baseName(f) {
-            reachedStopFile = true
-            if baseName(file) != baseName(f) || pos > p {
-                clearPending()
-                inTransaction = false
-                currentGTID = nil
-                standalonePending = false
-                stopped = true
-                return
-            }
+        // --until-pos: a transaction whose commit ends after FILE:POS is not applied.
+        if case .position(let f, let p) = options.stop, pastStop(file: file, pos: pos, stopFile: f, stopPos: p) {
+            clearPending()
+            inTransaction = false
+            currentGTID = nil
+            standalonePending = false
+            stopped = true
+            return
         }
         summary.transactions += 1
         for change in pending {
