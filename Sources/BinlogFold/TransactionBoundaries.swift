@@ -147,7 +147,7 @@ public struct TransactionBoundaries: Sendable {
                     if inTransaction { return .none }
                     timestamp = event.header.timestamp
                     return .begin
-                case .end, .prepare, .recover:
+                case .end, .prepare:
                     return .none
                 case .commit:
                     // `XA COMMIT … ONE PHASE` inside the transaction it ends (MySQL logs one phase

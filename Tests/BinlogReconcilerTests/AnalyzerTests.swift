@@ -125,3 +125,42 @@ import BinlogParser
         #expect(!expected.isEmpty)
     }
 }
+
+extension AnalyzerTests {
+    /// --until-pos orders files of one series by their number: a stop in mysql-bin.999999 is
+    /// before every transaction of mysql-bin.1000000, and one in .1000000 after all of .999999.
+    @Test func untilPosOrdersFilesBySequenceNumber() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("until-pos-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func copy(_ name: String) throws -> String {
+            let path = dir.appendingPathComponent(name).path
+            try FileManager.default.copyItem(atPath: TestEnv.fixture("ddl-pk-change.binlog"), toPath: path)
+            return path
+        }
+        let later = try copy("mysql-bin.1000000"), earlier = try copy("mysql-bin.999999")
+        func replay(_ path: String, stop: StopPoint) throws -> (state: [String: String], stopped: Bool) {
+            var options = BinlogAnalyzer.Options(table: "shop.products", keyColumns: ["id"], valueColumn: "stock")
+            options.stop = stop
+            var a = BinlogAnalyzer(options: options)
+            try a.replay(path: path)
+            a.finish()
+            var out: [String: String] = [:]
+            for (k, e) in a.sortedState() { out[a.keyText(k)] = ShadowValue(e.value).description }
+            return (out, a.isStopped)
+        }
+        let all = try Self.run("ddl-pk-change.binlog", table: "shop.products", key: "id", value: "stock")
+        // The stop point is in an earlier file: nothing of .1000000 is applied (text order put
+        // "mysql-bin.999999" after "mysql-bin.1000000", so everything was).
+        let past = try replay(later, stop: .position(file: "mysql-bin.999999", pos: 1 << 40))
+        #expect(past.state.isEmpty)
+        #expect(past.stopped)
+        // The stop point is in a later file: all of .999999 is applied and replay goes on.
+        let before = try replay(earlier, stop: .position(file: "mysql-bin.1000000", pos: 4))
+        #expect(before.state == all)
+        #expect(!before.stopped)
+        // In the stop file itself the offset decides, as before.
+        let within = try replay(later, stop: .position(file: "mysql-bin.1000000", pos: 2495))
+        #expect(within.state == ["1": "9", "2": "500", "3": "3", "4": "7", "5": "42", "6": "60"])
+    }
+}

@@ -84,6 +84,7 @@ public struct Doctor {
         if let checksum = variable("binlog_checksum") {
             out.append(Finding(check: "binlog_checksum", severity: .ok, detail: checksum, fix: nil))
         }
+        out.append(Self.compressionFinding(mariadb: mariadb, variable: variable))
         // Grants: the documented minimum.
         let grants = ((try? conn.query("SHOW GRANTS")) ?? []).compactMap { $0.first ?? nil }.joined(separator: "\n").uppercased()
         let all = grants.contains("ALL PRIVILEGES ON *.*")
@@ -113,6 +114,24 @@ public struct Doctor {
             }
         }
         return out
+    }
+
+    /// Binlog compression, which the sidecar reads either way: MySQL 8.0.20+ compresses whole
+    /// transactions into TRANSACTION_PAYLOAD events (`binlog_transaction_compression`); MariaDB
+    /// compresses single query and row events (`log_bin_compress`). A server without the variable
+    /// (older MySQL, MariaDB before 10.2.3) compresses nothing: reported as OFF, never an error.
+    static func compressionFinding(mariadb: Bool, variable: (String) -> String?) -> Finding {
+        func on(_ value: String?) -> Bool { value == "1" || value?.uppercased() == "ON" }
+        if mariadb {
+            return Finding(
+                check: "log_bin_compress", severity: .ok,
+                detail: on(variable("log_bin_compress")) ? "ON: compressed events (QUERY/ROWS_COMPRESSED) are decompressed and applied" : "OFF",
+                fix: nil)
+        }
+        return Finding(
+            check: "binlog_transaction_compression", severity: .ok,
+            detail: on(variable("binlog_transaction_compression")) ? "ON: compressed transactions (TRANSACTION_PAYLOAD) are expanded and applied" : "OFF",
+            fix: nil)
     }
 
     /// What protects the session: the TLS version and cipher, or plaintext (a warning unless it is

@@ -312,13 +312,30 @@ public struct BinlogAnalyzer {
         for (key, _) in state.sorted() { appendDelete(key) }
     }
 
-    /// --until-pos: the stop file has been reached (transactions of later files are not applied).
+    /// --until-pos: the stop file has been reached (transactions of files of another series given
+    /// after it are not applied).
     private var reachedStopFile = false
 
     private mutating func clearPending() {
         pending.removeAll(keepingCapacity: true)
         if !pendingKeys.isEmpty { pendingKeys.removeAll(keepingCapacity: true) }
         if !pendingValues.isEmpty { pendingValues.removeAll(keepingCapacity: true) }
+    }
+
+    /// --until-pos: whether a commit ending at `pos` of `file` lies after the stop point: later in
+    /// the stop file, in a later file of its series (``BinlogCoordinates`` order: `mysql-bin.1000000`
+    /// follows `mysql-bin.999999`), or, for names of another series, in a file given after the stop
+    /// file.
+    private mutating func pastStop(file: String, pos: UInt64, stopFile: String, stopPos: UInt64) -> Bool {
+        let name = String(baseName(file)), stop = String(baseName(stopFile))
+        if name == stop {
+            reachedStopFile = true
+            return pos > stopPos
+        }
+        if BinlogCoordinates.sameSeries(name, stop) {
+            return BinlogCoordinates(file: stop, position: stopPos) < BinlogCoordinates(file: name, position: pos)
+        }
+        return reachedStopFile
     }
 
     /// Stops before a transaction that starts after `--until-time`.
@@ -331,15 +348,11 @@ public struct BinlogAnalyzer {
     }
 
     private mutating func commit(fileIndex: Int, file: String, pos: UInt64) {
-        // --until-pos: a transaction whose commit ends after POS (in that file, or in a later file
-        // given after it) is not applied.
-        if case .position(let f, let p) = options.stop, reachedStopFile || baseName(file) == baseName(f) {
-            reachedStopFile = true
-            if baseName(file) != baseName(f) || pos > p {
-                clearPending()
-                stopped = true
-                return
-            }
+        // --until-pos: a transaction whose commit ends after FILE:POS is not applied.
+        if case .position(let f, let p) = options.stop, pastStop(file: file, pos: pos, stopFile: f, stopPos: p) {
+            clearPending()
+            stopped = true
+            return
         }
         summary.transactions += 1
         for change in pending {
