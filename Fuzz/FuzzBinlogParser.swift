@@ -1,7 +1,10 @@
 // libFuzzer entry point for the binlog parser. Built and run by scripts/fuzz
 // (swiftc -sanitize=fuzzer,address); any trap, and any allocation or RSS over libFuzzer's limit
 // (-rss_limit_mb / -malloc_limit_mb), is a finding. BR_FUZZ_TARGET picks what the input is:
-//   binlog      (default) a binlog file, magic optional: framed, decoded, rows and payloads expanded;
+//   binlog      (default) a binlog file, magic optional: framed, decoded, rows and payloads expanded,
+//               and every event (payloads' included) folded by the transaction boundary rules
+//               (TransactionBoundaries, XA held by xid, DDL targets read): mutated inputs reorder and
+//               drop boundary events;
 //   json        a MySQL binary JSON document (type byte, value), decoded and printed;
 //   compressed  first byte even: a MariaDB compressed body (header byte, length, zlib stream);
 //               odd: a zstd TRANSACTION_PAYLOAD whose inner events are decoded.
@@ -43,9 +46,11 @@ func fuzzBinlog(_ input: UnsafeRawBufferPointer) {
     var decoder = BinlogEventDecoder()
     decoder.verifyChecksums = input.count & 1 == 0
     decoder.limits = fuzzLimits
+    var fold = FuzzFold()
     do {
         while let raw = try framer.next() {
             let e = try decoder.decode(raw)
+            fold.consume(e)
             if case .rows(let r) = e.body {
                 // The selected-columns reader first (its errors must not stop the full decode).
                 if var selection = RowSelection(columns: [0, r.columnCount / 2, max(0, r.columnCount - 1), r.columnCount + 1]) {
@@ -56,7 +61,7 @@ func fuzzBinlog(_ input: UnsafeRawBufferPointer) {
                 try EventJSON.write(e, file: "fuzz", streamingRowsOf: r, into: &w, drainAt: 1 << 16) { w in w.bytes.removeAll(keepingCapacity: true) }
             }
             if case .transactionPayload(let p) = e.body {
-                try expandPayload(p, eventStart: e.offset, decoder: &decoder)
+                try expandPayload(p, eventStart: e.offset, decoder: &decoder) { fold.consume($0) }
             }
         }
         try framer.finish()
@@ -65,12 +70,42 @@ func fuzzBinlog(_ input: UnsafeRawBufferPointer) {
     }
 }
 
-func expandPayload(_ p: TransactionPayloadEvent, eventStart: UInt64, decoder: inout BinlogEventDecoder) throws(BinlogDecodingError) {
+/// The fold's boundary rules with a consumer that only counts: pending rows, held by xid.
+struct FuzzFold {
+    var boundaries = TransactionBoundaries()
+    var held = HeldTransactions<Int>(maxChanges: 10_000)
+    var pending = 0
+
+    mutating func consume(_ e: BinlogEvent) {
+        switch boundaries.step(e) {
+        case .none: break
+        case .begin, .rollback, .commit: pending = 0
+        case .rows(let b, let c):
+            if b { pending = 0 }
+            pending += 1
+            if c { pending = 0 }
+        case .statement(let b, let c):
+            if b { pending = 0 }
+            if case .query(let q) = e.body { _ = DDLStatement.effects(of: q.query, defaultDatabase: q.database) }
+            if c { pending = 0 }
+        case .prepare(let xid):
+            _ = held.hold(xid, changes: pending, count: pending, at: "fuzz", timestamp: boundaries.timestamp)
+            pending = 0
+        case .xaCommit(let xid), .xaRollback(let xid):
+            pending = held.release(xid)?.changes ?? 0
+            pending = 0
+        }
+        precondition(held.totalChanges >= 0 && held.totalChanges <= held.maxChanges)
+    }
+}
+
+func expandPayload(_ p: TransactionPayloadEvent, eventStart: UInt64, decoder: inout BinlogEventDecoder, _ each: (BinlogEvent) -> Void = { _ in }) throws(BinlogDecodingError) {
     var reader = try TransactionPayloadReader(
         p, eventStart: eventStart, maxEventSize: fuzzLimits.maxDecompressedEventSize, maxTotalSize: fuzzLimits.maxDecompressedBytesPerFile)
     var n = 0
     while let inner = try reader.next(), n < 1000 {
         let e = try decoder.decode(inner, insidePayload: true)
+        each(e)
         if case .rows(let r) = e.body {
             try r.forEachRow { (_: RowImage?, _: RowImage?) throws(BinlogDecodingError) in }
         }

@@ -103,4 +103,54 @@ import Testing
         #expect(compared >= 20)
         #expect(payloadFiles >= 2, "the MySQL compressed-payload fixtures are among them")
     }
+
+    /// The fold fed real fixtures' events with boundary events (GTID, BEGIN, COMMIT, XID, XA)
+    /// dropped, duplicated or moved: it ends in a state or stops with an error, never traps, and
+    /// holds no negative count.
+    @Test func reorderedOrDroppedBoundaryEventsNeverTrap() throws {
+        var rng = SystemRandomNumberGenerator()
+        var runs = 0
+        for path in Self.files.prefix(30) {
+            guard let file = try? BinlogFileEvents(path: path) else { continue }
+            var events: [BinlogEvent] = []
+            while let e = try? file.next() { events.append(e.event) }
+            let tables = Self.tables(path)
+            guard let (table, names) = tables.first else { continue }
+            let parts = table.split(separator: ".", maxSplits: 1).map(String.init)
+            let watch = WatchConfiguration(
+                name: "w", database: parts[0], table: parts[1], keyColumns: [names[0]], valueColumn: names[1],
+                target: .string(try RedisKeyTemplate("k:{\(names[0])}", keyColumns: [names[0]])))
+            func isBoundary(_ e: BinlogEvent) -> Bool {
+                switch e.body {
+                case .xid, .gtid, .mariadbGTID, .xaPrepare: return true
+                case .query(let q): return q.query.count < 40
+                default: return false
+                }
+            }
+            for _ in 0..<20 {
+                var mutated = events
+                for _ in 0..<max(1, events.count / 8) {
+                    let i = Int.random(in: 0..<mutated.count, using: &rng)
+                    guard isBoundary(mutated[i]) else { continue }
+                    switch Int.random(in: 0..<3, using: &rng) {
+                    case 0: mutated.remove(at: i)
+                    case 1: mutated.insert(mutated[i], at: Int.random(in: 0...mutated.count, using: &rng))
+                    default: mutated.swapAt(i, Int.random(in: 0..<mutated.count, using: &rng))
+                    }
+                    if mutated.isEmpty { break }
+                }
+                var assembler = TransactionAssembler(watches: [watch]) { _, _ in names }
+                var state = ShadowState(watchCount: 1, position: BinlogPosition(file: "", position: 4))
+                do {
+                    for (n, e) in mutated.enumerated() { _ = try assembler.consume(e, end: BinlogPosition(file: "f", position: UInt64(n + 1)), state: &state) }
+                } catch {
+                    // A located stop (an XA COMMIT without its prepare, a schema that no longer fits).
+                    #expect(!"\(error)".isEmpty)
+                }
+                #expect(state.heldXA.totalChanges >= 0)
+                runs += 1
+            }
+        }
+        #expect(runs >= 100)
+    }
 }

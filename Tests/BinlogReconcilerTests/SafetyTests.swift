@@ -1,3 +1,4 @@
+import BinlogFold
 import BinlogParser
 import Foundation
 import Logging
