@@ -55,32 +55,41 @@ public struct TransactionBoundaries: Sendable {
         }
     }
 
-    public private(set) var inTransaction = false
+    // Inlinable (with its state usable from inlinable code): `step` runs for every event of
+    // `analyze` and the live tail, from other modules.
+    public var inTransaction: Bool { _inTransaction }
     /// The GTID of the group being read (text as `events` prints it), until the next group.
-    public private(set) var gtid: String?
-    public private(set) var mariadbGTID: MariaDBGTID?
-    public private(set) var mysqlGTID: GTIDEvent?
+    public var gtid: String? { _gtid }
+    public var mariadbGTID: MariaDBGTID? { _mariadbGTID }
+    public var mysqlGTID: GTIDEvent? { _mysqlGTID }
     /// The header timestamp of the event that began the transaction.
-    public private(set) var timestamp: UInt32 = 0
-    private var standalone = false
-    private var groupEnded = false
+    public var timestamp: UInt32 { _timestamp }
+    @usableFromInline var _inTransaction = false
+    @usableFromInline var _gtid: String?
+    @usableFromInline var _mariadbGTID: MariaDBGTID?
+    @usableFromInline var _mysqlGTID: GTIDEvent?
+    @usableFromInline var _timestamp: UInt32 = 0
+    @usableFromInline var standalone = false
+    @usableFromInline var groupEnded = false
 
     public init() {}
 
-    /// The step for `event`.
+    /// The step for `event`. For rows inside a transaction it is `.rows(begin: false, commit:
+    /// false)` and changes no state: a hot loop may check `inTransaction` and skip the call.
+    @inlinable
     public mutating func step(_ event: BinlogEvent) -> Step {
         if groupEnded {
             groupEnded = false
-            gtid = nil
-            mariadbGTID = nil
-            mysqlGTID = nil
+            _gtid = nil
+            _mariadbGTID = nil
+            _mysqlGTID = nil
         }
         let step = classify(event)
         switch step {
         case .begin:
-            inTransaction = true
+            _inTransaction = true
         case .rows(let b, let c), .statement(let b, let c):
-            if b { inTransaction = true; timestamp = event.header.timestamp }
+            if b { _inTransaction = true; _timestamp = event.header.timestamp }
             if c { end() }
         case .commit, .rollback, .prepare, .xaCommit, .xaRollback:
             end()
@@ -92,34 +101,36 @@ public struct TransactionBoundaries: Sendable {
 
     /// Drops the transaction being read (the stream broke in its middle and is read again).
     public mutating func abandon() {
-        inTransaction = false
+        _inTransaction = false
         standalone = false
-        gtid = nil
-        mariadbGTID = nil
-        mysqlGTID = nil
+        _gtid = nil
+        _mariadbGTID = nil
+        _mysqlGTID = nil
         groupEnded = false
     }
 
-    private mutating func end() {
-        inTransaction = false
+    @inlinable
+    mutating func end() {
+        _inTransaction = false
         standalone = false
         groupEnded = true
     }
 
-    private mutating func classify(_ event: BinlogEvent) -> Step {
+    @inlinable
+    mutating func classify(_ event: BinlogEvent) -> Step {
         switch event.body {
         case .mariadbGTID(let g):
-            gtid = g.gtid
-            mariadbGTID = MariaDBGTID(domainID: g.domainID, serverID: g.serverID, sequence: g.sequence)
-            mysqlGTID = nil
-            timestamp = event.header.timestamp
+            _gtid = g.gtid
+            _mariadbGTID = MariaDBGTID(domainID: g.domainID, serverID: g.serverID, sequence: g.sequence)
+            _mysqlGTID = nil
+            _timestamp = event.header.timestamp
             standalone = g.isStandalone
             return .begin
         case .gtid(let g):
-            gtid = g.isAnonymous ? nil : g.gtid
-            mysqlGTID = g
-            mariadbGTID = nil
-            timestamp = event.header.timestamp
+            _gtid = g.isAnonymous ? nil : g.gtid
+            _mysqlGTID = g
+            _mariadbGTID = nil
+            _timestamp = event.header.timestamp
             return .none
         case .xid:
             return .commit
@@ -134,7 +145,7 @@ public struct TransactionBoundaries: Sendable {
                 switch sql.uppercased() {
                 case "BEGIN":
                     if inTransaction { return .none }
-                    timestamp = event.header.timestamp
+                    _timestamp = event.header.timestamp
                     return .begin
                 case "COMMIT": return .commit
                 case "ROLLBACK": return .rollback
@@ -145,7 +156,7 @@ public struct TransactionBoundaries: Sendable {
                 switch xa.verb {
                 case .start:
                     if inTransaction { return .none }
-                    timestamp = event.header.timestamp
+                    _timestamp = event.header.timestamp
                     return .begin
                 case .end, .prepare:
                     return .none

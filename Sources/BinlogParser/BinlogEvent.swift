@@ -17,7 +17,7 @@ public enum BinlogEventBody: Sendable {
     indirect case rotate(RotateEvent)
     case xid(UInt64)
     /// XA_PREPARE_LOG_EVENT: `XA PREPARE`, or `XA COMMIT … ONE PHASE`.
-    case xaPrepare(XAPrepareEvent)
+    indirect case xaPrepare(XAPrepareEvent)
     case stop
     case intvar(IntvarEvent)
     case rand(RandEvent)

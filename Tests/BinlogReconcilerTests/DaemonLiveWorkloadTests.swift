@@ -178,10 +178,14 @@ final class LiveDaemon {
     let log = CapturedLog()
     private var runner: TestThread?
 
-    init(db: String, prefix: String, report: String, label: String, onApplied: (@Sendable (CommittedTransaction, Double) -> Void)? = nil) throws {
+    convenience init(db: String, prefix: String, report: String, label: String, onApplied: (@Sendable (CommittedTransaction, Double) -> Void)? = nil) throws {
         var config = try ReconcilerConfiguration.load(path: try DaemonCheckTests.config(db: db, prefix: prefix), environment: ["BR_TEST_MYSQL_PASSWORD": "reconciler"])
         config.redis.notifications = .off
         config.metrics.listen = nil
+        try self.init(config, report: report, label: label, onApplied: onApplied)
+    }
+
+    init(_ config: ReconcilerConfiguration, report: String, label: String = "live", onApplied: (@Sendable (CommittedTransaction, Double) -> Void)? = nil) throws {
         let log = self.log
         let daemon = ReconcilerDaemon(
             configuration: config, options: .init(), sink: try ReportSink(path: report),
@@ -191,6 +195,31 @@ final class LiveDaemon {
         runner = TestThread {
             do { _ = try daemon.run() } catch { log.append("daemon.run threw: \(error)") }
         }
+    }
+
+    /// The report records written so far to `path`.
+    func records(_ path: String) -> [[String: Any]] {
+        ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+    }
+
+    /// Keys in the first watch's shadow map.
+    func shadowCount() -> Int { daemon.lock.withLock { daemon.state.maps[0].count } }
+
+    func waitFor(_ what: String, seconds: Double, _ condition: () -> Bool) throws {
+        let deadline = monotonicSeconds() + seconds
+        while !condition() {
+            if monotonicSeconds() > deadline { throw TestFailure("timed out waiting for \(what); log: \(log.lines.suffix(20).joined(separator: "\n"))") }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+    }
+
+    /// Waits until the daemon applied everything in the source's binlog now.
+    func waitUntilApplied() throws {
+        let end = try #require(try TestEnv.sql("SHOW MASTER STATUS").first)
+        let endPosition = BinlogPosition(file: end[0], position: UInt64(end[1]) ?? 0)
+        try waitFor("the daemon to reach \(endPosition)", seconds: 40) { !(daemon.lock.withLock { daemon.state.position } < endPosition) }
     }
 
     /// Shuts the daemon down and waits for it; idempotent.

@@ -350,50 +350,5 @@ import Testing
     }
 }
 
-/// A ``ReconcilerDaemon`` running in this process on its own thread, with its log captured.
-final class InProcessDaemon {
-    let daemon: ReconcilerDaemon
-    let log = CapturedLog()
-    private var runner: TestThread?
-
-    init(_ configuration: ReconcilerConfiguration, report: String) throws {
-        let log = self.log
-        let daemon = ReconcilerDaemon(
-            configuration: configuration, options: .init(), sink: try ReportSink(path: report),
-            logger: Logger(label: "safety") { _ in CapturingLogHandler(log) })
-        self.daemon = daemon
-        runner = TestThread {
-            do { _ = try daemon.run() } catch { log.append("daemon.run threw: \(error)") }
-        }
-    }
-
-    func stop() {
-        guard let r = runner else { return }
-        runner = nil
-        daemon.requestShutdown()
-        r.join()
-    }
-
-    func records(_ path: String) -> [[String: Any]] {
-        ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").compactMap {
-            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
-        }
-    }
-
-    func shadowCount() -> Int { daemon.lock.withLock { daemon.state.maps[0].count } }
-
-    func waitFor(_ what: String, seconds: Double, _ condition: () -> Bool) throws {
-        let deadline = monotonicSeconds() + seconds
-        while !condition() {
-            if monotonicSeconds() > deadline { throw TestFailure("timed out waiting for \(what); log: \(log.lines.suffix(20).joined(separator: "\n"))") }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-    }
-
-    /// Waits until the daemon applied everything in the source's binlog now.
-    func waitUntilApplied() throws {
-        let end = try #require(try TestEnv.sql("SHOW MASTER STATUS").first)
-        let endPosition = BinlogPosition(file: end[0], position: UInt64(end[1]) ?? 0)
-        try waitFor("the daemon to reach \(endPosition)", seconds: 40) { !(daemon.lock.withLock { daemon.state.position } < endPosition) }
-    }
-}
+/// The live daemon helper of these tests (``LiveDaemon``), started from a configuration.
+typealias InProcessDaemon = LiveDaemon

@@ -129,6 +129,11 @@ public struct TransactionAssembler {
     public mutating func consume(_ event: BinlogEvent, end: BinlogPosition, state: inout ShadowState) throws -> CommittedTransaction? {
         if case .rotate = event.body { resolvedFor.removeAll() }
         if case .formatDescription = event.body { resolvedFor.removeAll() }
+        // The hot path: rows inside a transaction (`step` would change nothing).
+        if boundaries.inTransaction, case .rows(let r) = event.body {
+            if let ws = watchesByTable[r.table.qualifiedName] { try applyRows(r, watches: ws, state: state) }
+            return nil
+        }
         let step = boundaries.step(event)
         switch step {
         case .none:

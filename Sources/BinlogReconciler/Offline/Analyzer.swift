@@ -214,6 +214,12 @@ public struct BinlogAnalyzer {
             summary.lastTimestamp = max(summary.lastTimestamp ?? ts, ts)
         }
         let endPos = located.inPayload == nil ? event.nextOffset : located.resumeOffset
+        // The hot path: rows inside a transaction (`step` would say `.rows(begin: false, commit:
+        // false)` and change nothing), without going through the boundary state.
+        if boundaries.inTransaction, case .rows(let r) = event.body {
+            try applyRows(r, selection: &selection)
+            return
+        }
         // The boundary rules are the live tail's (TransactionBoundaries).
         switch boundaries.step(event) {
         case .none:
