@@ -347,6 +347,17 @@ import Testing
         #expect(state.maps[0][.int(777)] == .int(777))
         // Quadratic apply took ~3 s for 80,000 rows in release; 1.6 M rows would take over 20 min.
         #expect(seconds < 120, "\(seconds) s")
+
+        // `analyze` of the same file: the same rule, linear too.
+        let offlineStarted = monotonicSeconds()
+        var analyzer = BinlogAnalyzer(options: .init(table: "\(db).products", keyColumns: ["id"], valueColumn: "stock"))
+        try analyzer.replay(path: TestEnv.mariadbDataDir + "/" + file)
+        analyzer.finish()
+        let offlineSeconds = monotonicSeconds() - offlineStarted
+        print("analyze of the MINIMAL UPDATE of \(rows) rows: \(String(format: "%.2f", offlineSeconds)) s")
+        #expect(offlineSeconds < 120, "\(offlineSeconds) s")
+        #expect(analyzer.keyCount == rows)
+        #expect(analyzer.summary.transactions >= 1)
     }
 }
 

@@ -322,7 +322,13 @@ public struct BinlogAnalyzer {
     /// after it are not applied).
     private var reachedStopFile = false
 
+    /// The latest entry of `pending` per key, for the first `indexedCount` entries (see
+    /// `currentValue`); nil until a row needs it.
+    private var pendingIndex: [RowKey: Int]?
+    private var indexedCount = 0
+
     private mutating func clearPending() {
+        if pendingIndex != nil { pendingIndex = nil; indexedCount = 0 }
         pending.removeAll(keepingCapacity: true)
         if !pendingKeys.isEmpty { pendingKeys.removeAll(keepingCapacity: true) }
         if !pendingValues.isEmpty { pendingValues.removeAll(keepingCapacity: true) }
@@ -551,9 +557,17 @@ public struct BinlogAnalyzer {
         change.keyRef < 0 ? .single(.int(change.intKey)) : pendingKeys[Int(change.keyRef)]
     }
 
-    /// The value a key has, taking this transaction's pending changes into account.
-    private func currentValue(_ key: RowKey) -> ColumnValue? {
-        for change in pending.reversed() where rowKey(change) == key {
+    /// The value a key has, taking this transaction's pending changes into account. Asked only
+    /// for MINIMAL images and JSON diffs; the index of the pending changes by key is built the
+    /// first time and brought up to date on later calls, so a large transaction stays linear.
+    private mutating func currentValue(_ key: RowKey) -> ColumnValue? {
+        if pendingIndex == nil { pendingIndex = [:]; indexedCount = 0 }
+        while indexedCount < pending.count {
+            pendingIndex![rowKey(pending[indexedCount])] = indexedCount
+            indexedCount += 1
+        }
+        if let i = pendingIndex![key] {
+            let change = pending[i]
             if change.isDelete { return nil }
             return change.valueRef < 0 ? .int(change.intValue) : pendingValues[Int(change.valueRef)]
         }
