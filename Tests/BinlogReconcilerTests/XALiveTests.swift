@@ -193,4 +193,34 @@ import Testing
         let reported = ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").contains("\"divergence\"")
         #expect(!reported)
     }
+
+    @Test func aPreparedTransactionCommittedAfterAServerRestartIsApplied() throws {
+        guard DaemonCheckTests.serversUp else { Issue.record("MariaDB and Redis must run (scripts/test starts them)"); return }
+        let (db, prefix, config, path) = try Self.setUp()
+        defer {
+            _ = try? TestEnv.sql("XA ROLLBACK 'xar'")
+            DaemonCheckTests.tearDown(db, prefix)
+            try? FileManager.default.removeItem(atPath: path)
+        }
+        let report = path + ".jsonl"
+        defer { try? FileManager.default.removeItem(atPath: report) }
+        let live = try InProcessDaemon(config, report: report)
+        defer { live.stop() }
+        try live.waitFor("caught up", seconds: 30) { live.log.lines.contains { $0.contains("caught up") } }
+        _ = try TestEnv.sql("XA START 'xar'; UPDATE \(db).products SET stock = stock - 4 WHERE id = 13; XA END 'xar'; XA PREPARE 'xar';")
+        try live.waitUntilApplied()
+        #expect(live.daemon.lock.withLock { live.daemon.state.heldXA.count } == 1)
+        // The server restarts with the transaction prepared (it survives, MariaDB 10.5+); the tail
+        // reconnects from its last position; the XA COMMIT comes after.
+        #expect(DaemonLiveWorkloadTests().restartMariaDB() == 0)
+        let recovered = try TestEnv.sql("XA RECOVER").map { $0.count >= 4 ? $0[3] : "" }
+        #expect(recovered.contains("xar"), "\(recovered)")
+        _ = try TestEnv.sql("XA COMMIT 'xar'")
+        _ = try SafetyTests.redis(["SET", "\(prefix):13:stock", "109"])
+        try live.waitFor("the commit", seconds: 40) { Self.shadow(live)["13"] == "109" }
+        try live.waitUntilApplied()
+        #expect(Self.shadow(live) == (try Self.select(db)))
+        #expect(live.daemon.lock.withLock { live.daemon.state.heldXA.count } == 0)
+        #expect(!live.log.lines.contains { $0.contains("was not seen") })
+    }
 }
