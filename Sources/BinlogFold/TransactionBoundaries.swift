@@ -70,6 +70,9 @@ public struct TransactionBoundaries: Sendable {
     @usableFromInline var _mysqlGTID: GTIDEvent?
     @usableFromInline var _timestamp: UInt32 = 0
     @usableFromInline var standalone = false
+    /// The MariaDB group is flagged completed-XA (its `XA COMMIT`/`XA ROLLBACK` completes a
+    /// transaction prepared earlier).
+    @usableFromInline var completesXA = false
     @usableFromInline var groupEnded = false
 
     public init() {}
@@ -103,16 +106,30 @@ public struct TransactionBoundaries: Sendable {
     public mutating func abandon() {
         _inTransaction = false
         standalone = false
+        completesXA = false
         _gtid = nil
         _mariadbGTID = nil
         _mysqlGTID = nil
         groupEnded = false
     }
 
+    /// Whether `sql` begins with `XA` (case-insensitive, after blanks).
+    @inlinable
+    static func startsWithXA(_ sql: String) -> Bool {
+        var it = sql.utf8.makeIterator()
+        while let b = it.next() {
+            if b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D { continue }
+            guard b | 0x20 == 0x78, let a = it.next() else { return false }
+            return a | 0x20 == 0x61
+        }
+        return false
+    }
+
     @inlinable
     mutating func end() {
         _inTransaction = false
         standalone = false
+        completesXA = false
         groupEnded = true
     }
 
@@ -124,12 +141,15 @@ public struct TransactionBoundaries: Sendable {
             _mariadbGTID = MariaDBGTID(domainID: g.domainID, serverID: g.serverID, sequence: g.sequence)
             _mysqlGTID = nil
             _timestamp = event.header.timestamp
-            standalone = g.isStandalone
+            // A prepared-XA group ends at its XA_PREPARE, never at a statement inside it.
+            standalone = g.isStandalone && g.flags & MariaDBGTIDEvent.preparedXA == 0
+            completesXA = g.flags & MariaDBGTIDEvent.completedXA != 0
             return .begin
         case .gtid(let g):
             _gtid = g.isAnonymous ? nil : g.gtid
             _mysqlGTID = g
             _mariadbGTID = nil
+            completesXA = false
             _timestamp = event.header.timestamp
             return .none
         case .xid:
@@ -152,7 +172,9 @@ public struct TransactionBoundaries: Sendable {
                 default: break
                 }
             }
-            if let xa = XAStatement.parse(sql) {
+            // Only a statement that starts with XA (after blanks) can be one; the others are not
+            // copied for the parser.
+            if let xa = Self.startsWithXA(sql) ? XAStatement.parse(sql) : nil {
                 switch xa.verb {
                 case .start:
                     if inTransaction { return .none }
@@ -161,9 +183,10 @@ public struct TransactionBoundaries: Sendable {
                 case .end, .prepare:
                     return .none
                 case .commit:
-                    // `XA COMMIT … ONE PHASE` inside the transaction it ends (MySQL logs one phase
-                    // as XA_PREPARE with one_phase=1; handled above) commits what is pending.
-                    if xa.onePhase && inTransaction && !standalone { return .commit }
+                    // Inside the transaction it ends (`… ONE PHASE`, or a group that is not a
+                    // MariaDB completed-XA group) it commits what is pending; otherwise it
+                    // completes a transaction prepared earlier (MySQL: a statement of its own).
+                    if inTransaction && !completesXA && (xa.onePhase || _mariadbGTID != nil) { return .commit }
                     return .xaCommit(xid: xa.xid)
                 case .rollback:
                     return .xaRollback(xid: xa.xid)

@@ -128,5 +128,25 @@ import Testing
         #expect(b.step(q("SAVEPOINT a")) == .statement(begin: false, commit: false))
         #expect(b.step(q("COMMIT")) == .commit)
         #expect(b.step(q("TRUNCATE t")) == .statement(begin: true, commit: true))
+        // MySQL `XA COMMIT … ONE PHASE` inside the transaction commits what is pending.
+        #expect(b.step(q("XA START X'02',X'',1")) == .begin)
+        #expect(b.step(q("XA COMMIT X'02',X'',1 ONE PHASE")) == .commit)
+        #expect(b.step(q("  xa rollback X'02',X'',1")) == .xaRollback(xid: "X'02',X'',1"))
+
+        // MariaDB: a prepared-XA group flagged standalone still ends at its XA_PREPARE, not at a
+        // statement inside it; a completed-XA group's XA COMMIT completes the prepared one; an
+        // XA COMMIT in a plain group commits that group.
+        func g(_ flags: UInt8) -> BinlogEvent {
+            var e = MariaDBGTIDEvent(domainID: 0, serverID: 1, sequence: 9, flags: flags)
+            e.xid = "X'01',X'',1"
+            return BinlogEvent(header: EventHeader(timestamp: 1, type: .mariadbGTID, serverID: 1, eventSize: 0, logPosition: 0, flags: 0), offset: 0, body: .mariadbGTID(e))
+        }
+        #expect(b.step(g(MariaDBGTIDEvent.preparedXA | MariaDBGTIDEvent.standalone)) == .begin)
+        #expect(b.step(q("SAVEPOINT s")) == .statement(begin: false, commit: false))
+        #expect(b.step(p) == .prepare(xid: "X'01',X'',1"))
+        #expect(b.step(g(MariaDBGTIDEvent.completedXA | MariaDBGTIDEvent.standalone)) == .begin)
+        #expect(b.step(q("XA COMMIT X'01',X'',1")) == .xaCommit(xid: "X'01',X'',1"))
+        #expect(b.step(g(MariaDBGTIDEvent.transactional)) == .begin)
+        #expect(b.step(q("XA COMMIT X'03',X'',1")) == .commit)
     }
 }

@@ -130,6 +130,10 @@ import Testing
         #expect(composite.candidates("inv:x:y:z", integerColumns: [false, false]) == [.composite(["x", "y:z"]), .composite(["x:y", "z"])])
         #expect(composite.candidates("inv:7:y", integerColumns: [true, false]) == [.composite(["7", "y"])])
         #expect(composite.candidates("inv:x:7", integerColumns: [true, false]) == [])
+        // A hash key that names only some key columns (the rest are in the field) gives no row key.
+        let hashKey = try RedisKeyTemplate("shop:{shop_id}", keyColumns: ["shop_id", "sku"])
+        #expect(hashKey.candidates("shop:7", integerColumns: [true, false], keyColumnCount: 2) == [])
+        #expect(composite.candidates("inv:x:y", integerColumns: [false, false], keyColumnCount: 2) == [.composite(["x", "y"])])
         let repeated = try RedisKeyTemplate("{id}:{id}", keyColumns: ["id"])
         #expect(repeated.candidates("5:5", integerColumns: [true]) == [.int(5)])
         #expect(repeated.candidates("5:6", integerColumns: [true]) == [])

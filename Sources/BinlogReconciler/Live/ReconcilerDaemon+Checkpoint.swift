@@ -150,20 +150,13 @@ extension ReconcilerDaemon {
     /// - Returns: false when it was deferred (XA transactions prepared).
     @discardableResult
     func writeCheckpoint(_ store: CheckpointStore) -> Bool {
+        let started = monotonicSeconds()
         // A checkpoint does not record the changes held by prepared XA transactions yet: one
         // taken while some are prepared would lose them on resume (their XA COMMIT would then stop
-        // the tail). So it waits until none is prepared, and the previous checkpoint stays.
-        let prepared = lock.withLock { state.heldXA.count }
-        if prepared > 0 {
-            let now = monotonicSeconds()
-            if now - checkpointDeferredLoggedAt >= 60 {
-                checkpointDeferredLoggedAt = now
-                logger.notice("checkpoint deferred while XA transactions are prepared", metadata: ["prepared": "\(prepared)"])
-            }
-            return false
-        }
-        let started = monotonicSeconds()
-        let (checkpoint, txCount): (Checkpoint, Int) = lock.withLock {
+        // the tail). So it waits until none is prepared (checked in the same lock as the
+        // snapshot), and the previous checkpoint stays.
+        let taken: (Checkpoint, Int)? = lock.withLock { () -> (Checkpoint, Int)? in
+            guard state.heldXA.isEmpty else { return nil }
             var watches: [CheckpointWatch] = []
             for (i, w) in configuration.watches.enumerated() {
                 let snap = state.maps[i].beginSnapshot()
@@ -191,6 +184,14 @@ extension ReconcilerDaemon {
                 gtidState: state.gtid.description, watchesFingerprint: watchesFingerprint,
                 schemaFingerprint: CheckpointFingerprint.schema(watches.map(\.schema)))
             return (Checkpoint(header: header, watches: watches, divergences: divergences), state.transactionsApplied)
+        }
+        guard let (checkpoint, txCount) = taken else {
+            let now = monotonicSeconds()
+            if now - checkpointDeferredLoggedAt >= 60 {
+                checkpointDeferredLoggedAt = now
+                logger.notice("checkpoint deferred while XA transactions are prepared", metadata: ["prepared": "\(lock.withLock { state.heldXA.count })"])
+            }
+            return false
         }
         let stall = monotonicSeconds() - started
         do {

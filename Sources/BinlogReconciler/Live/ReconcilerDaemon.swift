@@ -606,9 +606,11 @@ public final class ReconcilerDaemon: @unchecked Sendable {
                 // several row keys render to (a separator inside a text column, or unknown column
                 // types) is reported under its first reading and never written or deleted.
                 var ambiguous: [ShadowKey] = []
+                // Names are read back outside the lock; only the lookups hold it.
+                let keyCount = configuration.watches[w].keyColumns.count
+                let readings = found.map { t.candidates($0, integerColumns: integers, keyColumnCount: keyCount) }.filter { !$0.isEmpty }
                 let orphans: [ShadowKey] = lock.withLock {
-                    found.compactMap { name -> ShadowKey? in
-                        let candidates = t.candidates(name, integerColumns: integers)
+                    readings.compactMap { candidates -> ShadowKey? in
                         guard let first = candidates.first, !candidates.contains(where: { state.maps[w][$0] != nil }) else { return nil }
                         if candidates.count > 1 {
                             ambiguous.append(first)
@@ -636,6 +638,9 @@ public final class ReconcilerDaemon: @unchecked Sendable {
 
     // MARK: - Repair
 
+    /// The tail fell behind during a repair pass: the pass ends, the candidates stay.
+    struct RepairPaused: Error {}
+
     private var repairTokens = 1.0
     private var repairRefilledAt = monotonicSeconds()
     private var repairLimitLoggedAt = -Double.infinity
@@ -657,6 +662,8 @@ public final class ReconcilerDaemon: @unchecked Sendable {
         for c in candidates {
             do {
                 if try repair(c, redis: redis) { repairTokens -= 1 }
+            } catch is RepairPaused {
+                return
             } catch {
                 metrics.recordRepair(.failed)
                 metrics.recordRedisError()
@@ -676,7 +683,13 @@ public final class ReconcilerDaemon: @unchecked Sendable {
         let (quiet, expected, caught) = lock.withLock {
             (engine.isQuiet(watch: c.watch, key: c.key, from: now - watch.lagSeconds - watch.leadSeconds, to: now), state.maps[c.watch][c.key], isCaughtUp(now: now))
         }
-        guard caught, quiet else { return false }
+        guard caught else { throw RepairPaused() }
+        guard quiet else {
+            // It changed in the binlog: its next inconsistent decided read makes it a candidate
+            // again (so the others are not starved behind it).
+            lock.withLock { engine.repairDeferred(watch: c.watch, key: c.key) }
+            return false
+        }
         let observed: String?
         switch c.redis {
         case .value(let v): observed = v
@@ -743,17 +756,23 @@ public final class ReconcilerDaemon: @unchecked Sendable {
             switch n {
             case .keys(let names):
                 let integers = self.keyIntegerColumns
+                // Names are read back outside the lock; only the lookups hold it.
+                var readings: [(watch: Int, candidates: [ShadowKey])] = []
+                for name in names {
+                    for (w, watch) in watches.enumerated() {
+                        let c = watch.target.keyTemplate.candidates(name, integerColumns: integers[w], keyColumnCount: watch.keyColumns.count)
+                        if !c.isEmpty { readings.append((w, c)) }
+                    }
+                }
+                guard !readings.isEmpty else { return }
                 self.lock.withLock {
-                    for name in names {
-                        for (w, watch) in watches.enumerated() {
-                            // The row keys that render to this name and have a row; else the only
-                            // reading (a key written without a row); an ambiguous name without a
-                            // row is left to the orphan scan.
-                            let candidates = watch.target.keyTemplate.candidates(name, integerColumns: integers[w])
-                            let rows = candidates.filter { self.state.maps[w][$0] != nil }
-                            for k in rows.isEmpty && candidates.count == 1 ? candidates : rows {
-                                self.engine.noteNotification(watch: w, key: k, at: now)
-                            }
+                    for (w, candidates) in readings {
+                        // The row keys that render to this name and have a row; else the only
+                        // reading (a key written without a row); an ambiguous name without a row
+                        // is left to the orphan scan.
+                        let rows = candidates.filter { self.state.maps[w][$0] != nil }
+                        for k in rows.isEmpty && candidates.count == 1 ? candidates : rows {
+                            self.engine.noteNotification(watch: w, key: k, at: now)
                         }
                     }
                 }

@@ -299,7 +299,8 @@ public final class VerdictEngine {
         // A read that matches no value known so far for [t − G, t] asks for a confirmation read.
         // (Not for a read that is itself the confirmation, nor for a key already reported.)
         let g = tolerances[watch].lag
-        let known = values(st, from: at - g, to: at, current: current) + (held[wk] ?? [])
+        var known = values(st, from: at - g, to: at, current: current)
+        if !held.isEmpty, let h = held[wk] { known += h }
         if st.awaitingConfirmation {
             st.awaitingConfirmation = false
             keys[wk] = st
@@ -333,7 +334,8 @@ public final class VerdictEngine {
             var remaining: [Observation] = []
             for obs in st.observations {
                 guard obs.at + tol.lead <= now else { remaining.append(obs); continue }
-                let window = values(st, from: obs.at - tol.lag, to: obs.at + tol.lead, current: cur) + (held[wk] ?? [])
+                var window = values(st, from: obs.at - tol.lag, to: obs.at + tol.lead, current: cur)
+                if !held.isEmpty, let h = held[wk] { window += h }
                 let consistent = isConsistent(obs.result, with: window, watch: wk.watch)
                 let expectedAtT = value(st, at: obs.at, current: cur)
                 if consistent {

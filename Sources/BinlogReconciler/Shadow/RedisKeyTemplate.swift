@@ -75,14 +75,22 @@ public struct RedisKeyTemplate: Sendable, Hashable {
     /// canonically, as the binlog and the bootstrap produce it), false for any other type, and the
     /// whole array nil when the types are unknown (then both readings are returned). Empty when the
     /// name does not match the template; more than one element when the name is ambiguous.
-    public func candidates(_ redisKey: String, integerColumns: [Bool]?) -> [ShadowKey] {
+    ///
+    /// A template that does not name every key column (a hash key with the other columns in the
+    /// field) cannot give a whole row key: empty.
+    public func candidates(_ redisKey: String, integerColumns: [Bool]?, keyColumnCount: Int? = nil) -> [ShadowKey] {
         let columnCount = parts.reduce(0) { if case .column(let i) = $1 { max($0, i + 1) } else { $0 } }
+        let named = Set(parts.compactMap { if case .column(let i) = $0 { i } else { nil } })
+        if let n = keyColumnCount, named.count != n || columnCount != n { return [] }
+        // The search is bounded in steps as well as in what it finds.
+        var steps = 0
         var found: [[Substring]] = []
         var values = [Substring?](repeating: nil, count: columnCount)
         let name = Substring(redisKey)
         // Depth-first over the places each placeholder can end; bounded by `candidateLimit`.
         func match(_ partIndex: Int, _ rest: Substring) {
-            guard found.count <= Self.candidateLimit else { return }
+            steps += 1
+            guard found.count <= Self.candidateLimit, steps <= 4096 else { return }
             if partIndex == parts.count {
                 if rest.isEmpty { found.append(values.map { $0 ?? "" }) }
                 return
