@@ -37,7 +37,59 @@ public enum DDLEffect: Hashable, Sendable {
     case contentsUnknown(TableIdentity)
 }
 
+/// What a DDL statement's effects mean for one table (see ``DDLStatement/outcome(of:for:inDatabase:)``).
+public struct DDLOutcome: Sendable, Equatable {
+    /// Its rows are gone: TRUNCATE, DROP TABLE, DROP DATABASE of its database, CREATE OR REPLACE,
+    /// or a rename away from its name.
+    public var removesRows = false
+    /// Why its rows are no longer what the binlog describes, if they are not (a table renamed
+    /// onto it, a partition or tablespace operation that removed or swapped rows unlogged).
+    public var contentsUnknown: String?
+}
+
 public enum DDLStatement {
+    /// A cheap filter run on every statement: false when `sql` cannot be one of the forms
+    /// ``effects(of:defaultDatabase:)`` reads.
+    public static func mayChangeTables(_ sql: String) -> Bool {
+        let upper = sql.prefix(64).uppercased()
+        return upper.contains("ALTER") || upper.contains("DROP") || upper.contains("RENAME") || upper.contains("TRUNCATE") || upper.contains("CREATE")
+    }
+
+    /// One set of rules for the live tail and `analyze`: what `effects` mean for the table that
+    /// `matches` accepts (in a database that `inDatabase` accepts).
+    public static func outcome(of effects: [DDLEffect], for matches: (TableIdentity) -> Bool, inDatabase: (String) -> Bool) -> DDLOutcome {
+        var o = DDLOutcome()
+        for e in effects {
+            switch e {
+            case .truncate(let t), .drop(let t):
+                o.removesRows = o.removesRows || matches(t)
+            case .create(let t, let replace):
+                o.removesRows = o.removesRows || (replace && matches(t))
+            case .dropDatabase(let d):
+                o.removesRows = o.removesRows || inDatabase(d)
+            case .rename(let from, let to):
+                o.removesRows = o.removesRows || matches(from)
+                if matches(to) { o.contentsUnknown = "a table was renamed onto it (\(from) → \(to)): its rows are not in the binlog" }
+            case .contentsUnknown(let t):
+                if matches(t) { o.contentsUnknown = "a partition or tablespace operation changed its rows without logging them" }
+            case .alter:
+                break
+            }
+        }
+        return o
+    }
+
+    /// Every table `effects` name (for the letter-case warning).
+    public static func tables(in effects: [DDLEffect]) -> [TableIdentity] {
+        effects.flatMap { e -> [TableIdentity] in
+            switch e {
+            case .truncate(let t), .drop(let t), .alter(let t), .create(let t, _), .contentsUnknown(let t): return [t]
+            case .rename(let a, let b): return [a, b]
+            case .dropDatabase: return []
+            }
+        }
+    }
+
     /// The effects of `sql`: `[]` for a statement that changes no table's rows or columns (DML
     /// logged as a statement, `DROP VIEW`, `CREATE USER` …), nil for a table DDL whose targets
     /// cannot be read (the caller logs it and does not act on it).

@@ -104,9 +104,7 @@ public struct TransactionBoundaries: Sendable {
 
     /// Drops the transaction being read (the stream broke in its middle and is read again).
     public mutating func abandon() {
-        _inTransaction = false
-        standalone = false
-        completesXA = false
+        end()
         _gtid = nil
         _mariadbGTID = nil
         _mysqlGTID = nil

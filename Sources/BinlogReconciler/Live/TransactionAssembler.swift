@@ -389,8 +389,7 @@ public struct TransactionAssembler {
     /// rows, leaves contents the binlog does not describe: the tail stops and names
     /// `--rebootstrap`. A statement whose targets cannot be read is logged, never acted on.
     private mutating func handleDDL(_ sql: String, defaultDatabase: String, state: inout ShadowState) throws {
-        let upper = sql.prefix(64).uppercased()
-        guard upper.contains("ALTER") || upper.contains("DROP") || upper.contains("RENAME") || upper.contains("TRUNCATE") || upper.contains("CREATE") else { return }
+        guard DDLStatement.mayChangeTables(sql) else { return }
         let lowered = sql.lowercased()
         let mentioned = watchesByTable.filter { table, _ in
             let name = table.split(separator: ".", maxSplits: 1).last.map(String.init) ?? table
@@ -404,35 +403,19 @@ public struct TransactionAssembler {
             onWarning?("a DDL statement names a watched table but its targets could not be read; not acted on", ["statement": String(sql.prefix(200)), "default_database": defaultDatabase])
             return
         }
-        func watched(_ t: TableIdentity) -> [Int] {
-            if let ws = watchesByTable[t.description] { return ws }
+        for t in DDLStatement.tables(in: effects) where watchesByTable[t.description] == nil {
             if let (table, _) = watchesByTable.first(where: { $0.key.lowercased() == t.description.lowercased() }) {
                 onWarning?("a DDL statement names a table that differs from a watched one only in letter case; not acted on (with lower_case_table_names=0 they are different tables)", ["statement": String(sql.prefix(200)), "watched": table, "named": t.description])
             }
-            return []
         }
-        func removeKeys(_ ws: [Int]) {
-            for w in ws { state.maps[w].forEach { k, _ in appendPending(w, k, nil) } }
-        }
-        for effect in effects {
-            switch effect {
-            case .truncate(let t), .drop(let t):
-                removeKeys(watched(t))
-            case .create(let t, let replace):
-                if replace { removeKeys(watched(t)) }
-            case .dropDatabase(let db):
-                removeKeys(watches.indices.filter { watches[$0].database == db })
-            case .rename(let from, let to):
-                removeKeys(watched(from))
-                if !watched(to).isEmpty {
-                    throw ApplyError("\(to) is watched and a table was renamed onto it (\(from) → \(to)): its rows are not in the binlog; restart with --rebootstrap to read them")
-                }
-            case .alter:
-                break
-            case .contentsUnknown(let t):
-                if !watched(t).isEmpty {
-                    throw ApplyError("\(t) is watched and a partition or tablespace operation changed its rows without logging them (\(sql.prefix(120))); restart with --rebootstrap to read them again")
-                }
+        for (table, ws) in watchesByTable.sorted(by: { $0.key < $1.key }) {
+            let watch = watches[ws[0]]
+            let o = DDLStatement.outcome(of: effects, for: { $0.database == watch.database && $0.table == watch.table }, inDatabase: { $0 == watch.database })
+            if let why = o.contentsUnknown {
+                throw ApplyError("\(table) is watched and \(why) (\(sql.prefix(120))); restart with --rebootstrap to read it again")
+            }
+            if o.removesRows {
+                for w in ws { state.maps[w].forEach { k, _ in appendPending(w, k, nil) } }
             }
         }
     }

@@ -289,30 +289,17 @@ public struct BinlogAnalyzer {
     /// DATABASE, CREATE OR REPLACE and a rename away remove its keys; a rename onto it, or a
     /// partition operation that removes rows, leaves rows the binlog does not hold (a warning).
     private mutating func applyDDL(_ q: QueryEvent, at location: String) {
-        let upper = q.query.prefix(64).uppercased()
-        guard upper.contains("ALTER") || upper.contains("DROP") || upper.contains("RENAME") || upper.contains("TRUNCATE") || upper.contains("CREATE") else { return }
-        guard q.query.lowercased().contains(tbl.lowercased()) else { return }
+        guard DDLStatement.mayChangeTables(q.query), q.query.lowercased().contains(tbl.lowercased()) else { return }
         guard let effects = DDLStatement.effects(of: q.query, defaultDatabase: q.database) else {
             warnings.append("\(location): a DDL statement names \(options.table) but its targets could not be read; not acted on: \(q.query.prefix(200))")
             return
         }
-        func analysed(_ t: TableIdentity) -> Bool { t.table == tbl && (db.isEmpty || t.database == db) }
-        var removes = false
-        for e in effects {
-            switch e {
-            case .truncate(let t), .drop(let t): removes = removes || analysed(t)
-            case .create(let t, let replace): removes = removes || (replace && analysed(t))
-            case .dropDatabase(let d): removes = removes || (db.isEmpty || d == db)
-            case .rename(let from, let to):
-                removes = removes || analysed(from)
-                if analysed(to) { warnings.append("\(location): a table was renamed onto \(options.table) (\(from) → \(to)): its rows are not in the binlog, the result is incomplete from here") }
-            case .contentsUnknown(let t):
-                if analysed(t) { warnings.append("\(location): a partition or tablespace operation changed the rows of \(options.table) without logging them: the result is incomplete from here") }
-            case .alter:
-                break
-            }
+        let (db, tbl) = (self.db, self.tbl)
+        let o = DDLStatement.outcome(of: effects, for: { $0.table == tbl && (db.isEmpty || $0.database == db) }, inDatabase: { db.isEmpty || $0 == db })
+        if let why = o.contentsUnknown {
+            warnings.append("\(location): \(options.table): \(why); the result is incomplete from here")
         }
-        guard removes else { return }
+        guard o.removesRows else { return }
         // Every key goes; the pending ones of this statement's transaction first.
         clearPending()
         for (key, _) in state.sorted() { appendDelete(key) }
