@@ -24,6 +24,13 @@ import Testing
 
         func notify() { engine.noteNotification(watch: 0, key: key, at: now) }
 
+        /// An XA transaction prepares a change of the key (held, not applied).
+        func prepare(_ xid: String, _ new: ShadowValue?) {
+            engine.noteHeld(xid: xid, changes: [CommittedChange(watch: 0, key: key, old: shadow, new: new)])
+        }
+
+        func rollback(_ xid: String) { engine.releaseHeld(xid: xid, at: now, rolledBack: true) }
+
         /// Runs the clock forward in 1 ms steps, doing due reads and decisions.
         func run(until t: Double) {
             while now < t {
@@ -187,6 +194,41 @@ import Testing
         w.redis = .value("100")  // it was a blip: the confirmation read agrees
         w.run(until: 15)
         #expect(w.records.isEmpty)
+    }
+
+    @Test func preparedXAValueIsLegitimateAndRollbackGivesTheApplicationGToUndoIt() {
+        let w = World()
+        w.run(until: 10)
+        w.prepare("x1", .int(97))  // XA PREPARE of an order of 3; the application pre-deducts
+        w.redis = .value("97")
+        w.notify()
+        w.run(until: 11.5)
+        w.notify()  // a read while prepared: legitimate
+        w.run(until: 12)
+        w.rollback("x1")  // XA ROLLBACK: the application gives the 3 back 0.9 s later (< G)
+        w.run(until: 12.6)
+        w.notify()  // Redis still shows the held value 0.6 s after the rollback: within G
+        w.run(until: 12.9)
+        w.redis = .value("100")
+        w.run(until: 30)
+        #expect(w.records.isEmpty)
+    }
+
+    @Test func xaRollbackTheApplicationNeverUndoesIsReported() throws {
+        let w = World()
+        w.run(until: 10)
+        w.prepare("x1", .int(97))
+        w.redis = .value("97")
+        w.notify()
+        w.run(until: 12)
+        w.rollback("x1")  // the application never gives the 3 back: read G after the rollback
+        w.run(until: 30)
+        let d = try #require(w.divergences.first)
+        #expect(w.divergences.count == 1)
+        #expect(d.kind == .redisLower)
+        #expect(d.expected == "100" && d.redis == "97")
+        // First seen at the read G after the rollback (no notification came after it).
+        #expect(abs(d.firstSeen - (1_700_000_000 + 13.001)) < 0.01)
     }
 
     @Test func numericTextComparesExactly() {

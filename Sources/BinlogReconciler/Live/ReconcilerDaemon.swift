@@ -358,7 +358,8 @@ public final class ReconcilerDaemon: @unchecked Sendable {
                 if !tx.changes.isEmpty { engine.noteCommit(tx, at: now) }
                 switch tx.xa {
                 case .prepared(let xid, let changes)?: engine.noteHeld(xid: xid, changes: changes)
-                case .committed(let xid)?, .rolledBack(let xid)?: engine.releaseHeld(xid: xid)
+                case .committed(let xid)?: engine.releaseHeld(xid: xid, at: now)
+                case .rolledBack(let xid)?: engine.releaseHeld(xid: xid, at: now, rolledBack: true)
                 case nil: break
                 }
                 if tx.timestamp > 0 { lastCommitTimestamp = tx.timestamp }

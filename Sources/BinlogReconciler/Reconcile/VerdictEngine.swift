@@ -128,6 +128,11 @@ public final class VerdictEngine {
     /// keys while prepared (Redis may show them already, as with a pre-deduct).
     private var held: [WatchKey: [ShadowValue?]] = [:]
     private var heldByXID: [String: [(WatchKey, ShadowValue?)]] = [:]
+    /// Values held by XA transactions since committed or rolled back, with when: legitimate for a
+    /// read at t while t − G ≤ that time (the lag rule, as for a replaced value), so an application
+    /// undoing a pre-deduct after an XA ROLLBACK has G to do it, and a read taken while prepared
+    /// but decided after the completion still counts the held value.
+    private var released: [WatchKey: [(at: Double, value: ShadowValue?)]] = [:]
     /// Scheduled reads: a min-heap on time with lazy deletion; `scheduledAt` holds the live entry
     /// of each key (an entry whose time differs is stale and skipped when popped).
     private var schedule = MinHeap<Scheduled>()
@@ -215,7 +220,7 @@ public final class VerdictEngine {
         scheduleRead(WatchKey(watch: watch, key: key), at: at, trigger: .notification)
     }
 
-    /// An XA transaction was prepared: until ``releaseHeld(xid:)`` the values it holds count as
+    /// An XA transaction was prepared: until ``releaseHeld(xid:at:rolledBack:)`` the values it holds count as
     /// values of their keys for the verdict rule.
     public func noteHeld(xid: String, changes: [CommittedChange]) {
         var list: [(WatchKey, ShadowValue?)] = []
@@ -229,13 +234,25 @@ public final class VerdictEngine {
 
     /// The XA transaction was committed (its values are now changes of the shadow map) or rolled
     /// back: its held values no longer count.
-    public func releaseHeld(xid: String) {
+    /// `at` is when the completion was applied; after a rollback the keys are read G later (the
+    /// application should have undone what it pre-deducted by then).
+    public func releaseHeld(xid: String, at: Double, rolledBack: Bool = false) {
         guard let list = heldByXID.removeValue(forKey: xid) else { return }
         for (wk, v) in list {
+            released[wk, default: []].append((at, v))
+            if rolledBack { scheduleRead(wk, at: at + tolerances[wk.watch].lag + 0.001, trigger: .change) }
             guard var values = held[wk], let i = values.firstIndex(where: { $0 == v }) else { continue }
             values.remove(at: i)
             held[wk] = values.isEmpty ? nil : values
         }
+    }
+
+    /// The values XA transactions hold for `wk` now, and those they held until a completion at or
+    /// after `since`.
+    private func heldValues(_ wk: WatchKey, since: Double) -> [ShadowValue?] {
+        var out = held[wk] ?? []
+        if let r = released[wk] { for e in r where e.at >= since { out.append(e.value) } }
+        return out
     }
 
     /// XA transactions whose held values count now.
@@ -300,7 +317,7 @@ public final class VerdictEngine {
         // (Not for a read that is itself the confirmation, nor for a key already reported.)
         let g = tolerances[watch].lag
         var known = values(st, from: at - g, to: at, current: current)
-        if !held.isEmpty, let h = held[wk] { known += h }
+        if !held.isEmpty || !released.isEmpty { known += heldValues(wk, since: at - g) }
         if st.awaitingConfirmation {
             st.awaitingConfirmation = false
             keys[wk] = st
@@ -327,6 +344,14 @@ public final class VerdictEngine {
         let collect = now - lastCollect >= 1
         if collect { lastCollect = now }
         let visit: [WatchKey] = collect ? Array(keys.keys) : Array(due)
+        if collect && !released.isEmpty {
+            // A released value counts for reads up to G after its completion, decided L later.
+            for (wk, list) in released {
+                let tol = tolerances[wk.watch]
+                let kept = list.filter { $0.at >= now - tol.window - tol.confirm }
+                released[wk] = kept.isEmpty ? nil : kept
+            }
+        }
         for wk in visit {
             guard var st = keys[wk] else { continue }
             let tol = tolerances[wk.watch]
@@ -335,7 +360,7 @@ public final class VerdictEngine {
             for obs in st.observations {
                 guard obs.at + tol.lead <= now else { remaining.append(obs); continue }
                 var window = values(st, from: obs.at - tol.lag, to: obs.at + tol.lead, current: cur)
-                if !held.isEmpty, let h = held[wk] { window += h }
+                if !held.isEmpty || !released.isEmpty { window += heldValues(wk, since: obs.at - tol.lag) }
                 let consistent = isConsistent(obs.result, with: window, watch: wk.watch)
                 let expectedAtT = value(st, at: obs.at, current: cur)
                 if consistent {
