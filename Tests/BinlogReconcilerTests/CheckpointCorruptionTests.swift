@@ -201,15 +201,34 @@ func loadError(_ path: String) -> CheckpointError? {
         #expect(what.contains("3 bytes after the end"))
     }
 
-    @Test func newerVersionIsRefused() throws {
+    @Test func newerVersionIsRefusedAndVersionOneStillLoads() throws {
         let dir = makeTempDirectory()
         defer { removeTree(dir) }
-        let path = dir + "/v2.ckpt"
-        try writeCrafted(headerSection() + [0x44, 0, 0x45], to: path, version: 2)
-        #expect(loadError(path)?.kind == .unsupportedVersion(2))
-        // The same content as version 1 is valid.
+        let path = dir + "/v3.ckpt"
+        try writeCrafted(headerSection() + [0x44, 0, 0x58, 0, 0x45], to: path, version: 3)
+        #expect(loadError(path)?.kind == .unsupportedVersion(3))
+        // Version 1 (no held-XA section) is still read.
         try writeCrafted(headerSection() + [0x44, 0, 0x45], to: dir + "/v1.ckpt")
         #expect(loadError(dir + "/v1.ckpt") == nil)
+        #expect(try CheckpointFile.read(path: dir + "/v1.ckpt").heldXA.isEmpty)
+        // Version 2 requires the held-XA section…
+        try writeCrafted(headerSection() + [0x44, 0, 0x45], to: dir + "/v2-missing.ckpt", version: 2)
+        #expect(loadError(dir + "/v2-missing.ckpt") != nil)
+        try writeCrafted(headerSection() + [0x44, 0, 0x58, 0, 0x45], to: dir + "/v2.ckpt", version: 2)
+        #expect(loadError(dir + "/v2.ckpt") == nil)
+        // …and a held change must name a watch of the file (there is none here).
+        try writeCrafted(
+            headerSection() + [0x44, 0, 0x58, 1, 1, 0x78, 1, 0x61, 5, 1, 0, 0, 1, 0, 1, 2, 0x45], to: dir + "/v2-bad.ckpt", version: 2)
+        let bad = loadError(dir + "/v2-bad.ckpt")
+        #expect(bad != nil && "\(bad!)".contains("heldXA.change.watch"), "\(String(describing: bad))")
+    }
+
+    @Test func heldXACountsAreBounded() throws {
+        let dir = makeTempDirectory()
+        defer { removeTree(dir) }
+        try writeCrafted(headerSection() + [0x44, 0, 0x58] + varintBytes(1 << 40) + [0x45], to: dir + "/h.ckpt", version: 2)
+        let e = loadError(dir + "/h.ckpt")
+        #expect(e != nil && "\(e!)".contains("heldXA.count"), "\(String(describing: e))")
     }
 
     /// Intact bytes, hostile content: huge counts and lengths are refused before anything is sized by them.

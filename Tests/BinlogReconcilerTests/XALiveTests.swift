@@ -166,9 +166,20 @@ import Testing
         _ = try SafetyTests.redis(["SET", "\(prefix):11:stock", "50"])
         Thread.sleep(forTimeInterval: 1)  // a checkpoint after that change
         _ = try TestEnv.sql("XA START 'xak'; UPDATE \(db).products SET stock = stock - 9 WHERE id = 12; XA END 'xak'; XA PREPARE 'xak';")
-        Thread.sleep(forTimeInterval: 1.5)  // applied and held; checkpoints deferred
+        Thread.sleep(forTimeInterval: 1.5)  // applied and held, and checkpointed with the held change
         kill(first.processIdentifier, SIGKILL)
         first.waitUntilExit()
+        // The newest checkpoint was taken while 'xak' was prepared: it records the held change
+        // (format version 2), so the resume needs no binlog before the prepare.
+        let atKill = try #require(try CheckpointStore(directory: dir).list().first)
+        let held = try CheckpointFile.summary(path: atKill.path)
+        #expect(held.formatVersion == 2)
+        #expect(held.heldXA.count == 1)
+        #expect(held.heldXA.first?.xid.contains("78616b") == true, "\(held.heldXA)")
+        #expect(held.heldXA.first?.changes == [CheckpointHeldChange(watch: "w", key: .int(12), new: .int(103))], "\(held.heldXA)")
+        let heldLines = try TestEnv.run(TestEnv.cli, ["checkpoint", "inspect", atKill.path, "--values"]).stdout
+        #expect(heldLines.contains("\"xa_prepared\":[{\"xid\":"), "\(heldLines.prefix(800))")
+        #expect(heldLines.contains("\"xa_held\":"), "\(heldLines.suffix(300))")
         _ = try TestEnv.sql("XA COMMIT 'xak'")
         _ = try SafetyTests.redis(["SET", "\(prefix):12:stock", "103"])
         let second = try start()
@@ -182,10 +193,11 @@ import Testing
         #expect(!log().contains("was not seen"), "\(log().suffix(2000))")
         // The final checkpoint holds SELECT's values.
         let newest = try #require(try CheckpointStore(directory: dir).list().first)
+        #expect(try CheckpointFile.summary(path: newest.path).heldXA.isEmpty)
         let inspect = try TestEnv.run(TestEnv.cli, ["checkpoint", "inspect", newest.path, "--values"])
         var values: [String: String] = [:]
         for line in inspect.stdout.split(separator: "\n").dropFirst() {
-            guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { continue }
+            guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], o["xa_held"] == nil else { continue }
             values["\(o["key"] ?? "")"] = "\(o["value"] ?? "NULL")"
         }
         #expect(values == (try XALiveTests.select(db)), "\(inspect.stdout.prefix(500))")

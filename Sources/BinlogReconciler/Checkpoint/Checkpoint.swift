@@ -11,11 +11,18 @@ public struct Checkpoint: Sendable {
     public var header: CheckpointHeader
     public var watches: [CheckpointWatch]
     public var divergences: [CheckpointDivergence]
+    /// XA transactions prepared at `header.position` and not yet committed or rolled back, with
+    /// the row changes they hold (applied at their XA COMMIT). Empty in version-1 files.
+    public var heldXA: [CheckpointHeldXA]
 
-    public init(header: CheckpointHeader, watches: [CheckpointWatch], divergences: [CheckpointDivergence] = []) {
+    public init(
+        header: CheckpointHeader, watches: [CheckpointWatch], divergences: [CheckpointDivergence] = [],
+        heldXA: [CheckpointHeldXA] = []
+    ) {
         self.header = header
         self.watches = watches
         self.divergences = divergences
+        self.heldXA = heldXA
     }
 
     /// The watch named `name`.
@@ -181,6 +188,38 @@ public struct CheckpointDivergence: Sendable, Hashable {
     }
 }
 
+/// A prepared XA transaction and the row changes it holds.
+public struct CheckpointHeldXA: Sendable, Hashable {
+    /// The canonical xid (as `BinlogFold` names it: `X'gtrid',X'bqual',formatID`).
+    public var xid: String
+    /// Where it was prepared (`file:pos`, for messages).
+    public var preparedAt: String
+    /// The header timestamp of its prepare (Unix seconds).
+    public var timestamp: UInt32
+    public var changes: [CheckpointHeldChange]
+
+    public init(xid: String, preparedAt: String, timestamp: UInt32, changes: [CheckpointHeldChange]) {
+        self.xid = xid
+        self.preparedAt = preparedAt
+        self.timestamp = timestamp
+        self.changes = changes
+    }
+}
+
+/// One held row change: the key's value after the transaction (nil: the row is deleted).
+public struct CheckpointHeldChange: Sendable, Hashable {
+    /// The watch's name.
+    public var watch: String
+    public var key: ShadowKey
+    public var new: ShadowValue?
+
+    public init(watch: String, key: ShadowKey, new: ShadowValue?) {
+        self.watch = watch
+        self.key = key
+        self.new = new
+    }
+}
+
 /// What a checkpoint file holds, without the shadow maps: returned by ``CheckpointFile/summary(path:)``
 /// after the whole file has been verified.
 public struct CheckpointSummary: Sendable, Hashable {
@@ -195,6 +234,8 @@ public struct CheckpointSummary: Sendable, Hashable {
     public var header: CheckpointHeader
     public var watches: [Watch]
     public var divergenceCount: Int
+    /// Prepared XA transactions (version 2), with their changes.
+    public var heldXA: [CheckpointHeldXA] = []
     public var fileBytes: UInt64
     public var contentBytes: UInt64
 }

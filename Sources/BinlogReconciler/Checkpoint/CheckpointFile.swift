@@ -40,6 +40,7 @@ public enum CheckpointFile {
             header: header,
             watches: v.watches,
             divergenceCount: v.divergenceCount,
+            heldXA: v.heldXA,
             fileBytes: reader.fileSize,
             contentBytes: reader.preamble.contentLength
         )
@@ -73,6 +74,7 @@ struct LoadingVisitor: CheckpointVisitor {
     var header: CheckpointHeader? = nil
     var watches: [CheckpointWatch] = []
     var divergences: [CheckpointDivergence] = []
+    var heldXA: [CheckpointHeldXA] = []
     var names = Set<String>()
     var schema: CheckpointWatchSchema? = nil
     var ints: [Int64: Int64] = [:]
@@ -139,6 +141,10 @@ struct LoadingVisitor: CheckpointVisitor {
         divergences.append(d)
     }
 
+    mutating func heldXA(_ h: CheckpointHeldXA) throws(CheckpointError) {
+        heldXA.append(h)
+    }
+
     func checkpoint() -> Checkpoint {
         let h =
             header
@@ -150,7 +156,7 @@ struct LoadingVisitor: CheckpointVisitor {
                 watchesFingerprint: "",
                 schemaFingerprint: ""
             )
-        return Checkpoint(header: h, watches: watches, divergences: divergences)
+        return Checkpoint(header: h, watches: watches, divergences: divergences, heldXA: heldXA)
     }
 }
 
@@ -159,6 +165,9 @@ struct SummaryVisitor: CheckpointVisitor {
     var header: CheckpointHeader? = nil
     var watches: [CheckpointSummary.Watch] = []
     var divergenceCount = 0
+    var heldXA: [CheckpointHeldXA] = []
+
+    mutating func heldXA(_ h: CheckpointHeldXA) throws(CheckpointError) { heldXA.append(h) }
 
     mutating func header(_ header: CheckpointHeader, watchCount: Int, divergenceCount: Int) throws(CheckpointError) {
         self.header = header

@@ -5,7 +5,7 @@ import BinlogParser
 /// ```
 /// offset size field
 ///  0      8   magic           89 42 52 43 4B 50 54 0A  ("\x89BRCKPT\n")
-///  8      2   version         u16 LE, 1
+///  8      2   version         u16 LE, 2 (1 is still read)
 /// 10      2   flags           u16 LE, bit 0 = body is one zstd frame (required); others 0
 /// 12      4   body_crc32      u32 LE, CRC-32 (zlib) of the body bytes as stored
 /// 16      8   body_length     u64 LE, bytes of body after the header
@@ -17,7 +17,9 @@ import BinlogParser
 /// Bytes 0..<10 (magic and version) keep their meaning in every future version.
 enum CheckpointFormat {
     static let magic: [UInt8] = [0x89, 0x42, 0x52, 0x43, 0x4B, 0x50, 0x54, 0x0A]
-    static let version: UInt16 = 1
+    /// The version written. Version 2 added the held-XA section; version 1 files still load.
+    static let version: UInt16 = 2
+    static let readableVersions: ClosedRange<UInt16> = 1...2
     static let headerSize = 40
     static let flagZstd: UInt16 = 1
 
@@ -27,6 +29,7 @@ enum CheckpointFormat {
     static let tagIntBlock: UInt8 = 0x49  // 'I'
     static let tagOtherBlock: UInt8 = 0x4F  // 'O'
     static let tagDivergences: UInt8 = 0x44  // 'D'
+    static let tagHeldXA: UInt8 = 0x58  // 'X' (version 2)
     static let tagEnd: UInt8 = 0x45  // 'E'
 
     // Key and value kinds.
@@ -50,6 +53,8 @@ enum CheckpointFormat {
     static let maxKeyColumns = 4_096
     static let maxCompositeParts = 4_096
     static let maxDomains = 65_536
+    /// Row changes held by prepared XA transactions, in all (the live fold's own bound).
+    static let maxHeldChanges = 1_000_000
     /// Decompressor window limit (2^25 = 32 MiB); the writer uses zstd level 3 (2 MiB window).
     static let maxWindowLog: Int32 = 25
     /// Chunk of uncompressed content handed to the compressor at a time.
@@ -108,18 +113,20 @@ struct CheckpointPreamble: Sendable, Hashable {
             )
         }
         let version = UInt16(bytes[8]) | UInt16(bytes[9]) << 8
-        if version != CheckpointFormat.version {
-            // A flipped bit in the version of an otherwise intact version-1 header is damage.
+        if !CheckpointFormat.readableVersions.contains(version) {
+            // A flipped bit in the version of an otherwise intact header of a known version is damage.
             if bytes.count >= CheckpointFormat.headerSize {
-                var fixed = Array(bytes[0..<36])
-                fixed[8] = UInt8(CheckpointFormat.version & 0xFF)
-                fixed[9] = UInt8(CheckpointFormat.version >> 8)
-                if CRC32.checksum(fixed) == readLE32(bytes, 36) {
-                    throw CheckpointError(
-                        .corrupt("damaged version field (\(version); the rest of the version-1 header is intact)"),
-                        path: path,
-                        fileOffset: 8
-                    )
+                for known in CheckpointFormat.readableVersions {
+                    var fixed = Array(bytes[0..<36])
+                    fixed[8] = UInt8(known & 0xFF)
+                    fixed[9] = UInt8(known >> 8)
+                    if CRC32.checksum(fixed) == readLE32(bytes, 36) {
+                        throw CheckpointError(
+                            .corrupt("damaged version field (\(version); the rest of the version-\(known) header is intact)"),
+                            path: path,
+                            fileOffset: 8
+                        )
+                    }
                 }
             }
             throw CheckpointError(.unsupportedVersion(version), path: path, fileOffset: 8)
@@ -149,7 +156,7 @@ struct CheckpointPreamble: Sendable, Hashable {
         )
         if p.flags != CheckpointFormat.flagZstd {
             throw CheckpointError(
-                .corrupt("unknown flags 0x\(String(p.flags, radix: 16)) (version 1 requires 0x1, zstd)"),
+                .corrupt("unknown flags 0x\(String(p.flags, radix: 16)) (version \(version) requires 0x1, zstd)"),
                 path: path,
                 fileOffset: 10
             )

@@ -25,12 +25,15 @@ protocol CheckpointVisitor {
     mutating func otherEntry(_ key: ShadowKey, _ value: ShadowValue) throws(CheckpointError)
     mutating func endWatch() throws(CheckpointError)
     mutating func divergence(_ d: CheckpointDivergence) throws(CheckpointError)
+    /// A prepared XA transaction with its held changes (version 2).
+    mutating func heldXA(_ h: CheckpointHeldXA) throws(CheckpointError)
     /// True once the visitor threw only to stop reading (no diagnosis then).
     var isStopped: Bool { get }
 }
 
 extension CheckpointVisitor {
     var isStopped: Bool { false }
+    mutating func heldXA(_ h: CheckpointHeldXA) throws(CheckpointError) {}
 }
 
 /// Reads a checkpoint file in bounded memory: checks the 40-byte header, streams the body through
@@ -60,6 +63,8 @@ final class CheckpointReader {
     private var contentCRC: UInt32 = 0
     private var frameDone = false
 
+    /// The watches' names in file order (held XA changes name their watch by index).
+    private var watchNames: [String] = []
     private let blockKeys = UnsafeMutablePointer<Int64>.allocate(capacity: CheckpointFormat.maxBlockEntries)
     private let blockValues = UnsafeMutablePointer<Int64>.allocate(capacity: CheckpointFormat.maxBlockEntries)
 
@@ -425,12 +430,47 @@ final class CheckpointReader {
                 )
             )
         }
+        if preamble.version >= 2 { try parseHeldXA(&v) }
         try tag(CheckpointFormat.tagEnd, "end marker")
+    }
+
+    /// `'X', varint count, count × (string xid, string prepared_at, varint timestamp,
+    /// varint change_count, change_count × (varint watch_index, full_key, u8 0 | u8 1 value))`.
+    private func parseHeldXA<V: CheckpointVisitor>(_ v: inout V) throws(CheckpointError) {
+        try tag(CheckpointFormat.tagHeldXA, "held XA section")
+        let n = try count("heldXA.count", 0...CheckpointFormat.maxHeldChanges)
+        var total = 0
+        var xids = Set<String>()
+        for _ in 0..<n {
+            let xid = try string("heldXA.xid")
+            guard xids.insert(xid).inserted else { throw corrupt("held XA transaction \(xid) appears twice") }
+            let at = try string("heldXA.preparedAt")
+            let ts = try varint("heldXA.timestamp")
+            guard let ts32 = UInt32(exactly: ts) else { throw corrupt("heldXA.timestamp \(ts) is over 2^32") }
+            let m = try count("heldXA.changes.count", 0...(CheckpointFormat.maxHeldChanges - total))
+            total += m
+            var changes: [CheckpointHeldChange] = []
+            changes.reserveCapacity(min(m, 65_536))
+            for _ in 0..<m {
+                let w = try count("heldXA.change.watch", 0...max(0, watchNames.count - 1))
+                guard w < watchNames.count else { throw corrupt("heldXA.change.watch is \(w); the file has \(watchNames.count) watches") }
+                let key = try fullKey("heldXA.change.key")
+                var new: ShadowValue? = nil
+                switch try u8("heldXA.change.present") {
+                case 0: break
+                case 1: new = try value("heldXA.change.value")
+                case let b: throw corrupt("heldXA.change.present is \(b)")
+                }
+                changes.append(CheckpointHeldChange(watch: watchNames[w], key: key, new: new))
+            }
+            try v.heldXA(CheckpointHeldXA(xid: xid, preparedAt: at, timestamp: ts32, changes: changes))
+        }
     }
 
     private func parseWatch<V: CheckpointVisitor>(_ v: inout V) throws(CheckpointError) {
         try tag(CheckpointFormat.tagWatch, "watch section")
         let name = try string("watch.name")
+        watchNames.append(name)
         let table = try string("watch.table")
         let keyCount = try count("watch.keyColumns.count", 1...CheckpointFormat.maxKeyColumns)
         var keyColumns: [CheckpointColumn] = []

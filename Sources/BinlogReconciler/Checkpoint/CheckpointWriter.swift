@@ -368,6 +368,38 @@ func encodeCheckpoint(
         }
         try enc.flushIfFull()
     }
+    // Held XA transactions (version 2): changes name their watch by its index in this file.
+    var watchIndex: [String: Int] = [:]
+    for (i, w) in cp.watches.enumerated() { watchIndex[w.schema.name] = i }
+    let heldTotal = cp.heldXA.reduce(0) { $0 + $1.changes.count }
+    guard heldTotal <= CheckpointFormat.maxHeldChanges, Set(cp.heldXA.map(\.xid)).count == cp.heldXA.count else {
+        throw CheckpointError(
+            .invalidInput("\(cp.heldXA.count) held XA transactions with \(heldTotal) changes (at most \(CheckpointFormat.maxHeldChanges), xids unique)"),
+            path: file.path
+        )
+    }
+    enc.u8(CheckpointFormat.tagHeldXA)
+    enc.varint(UInt64(cp.heldXA.count))
+    for h in cp.heldXA {
+        enc.string(h.xid)
+        enc.string(h.preparedAt)
+        enc.varint(UInt64(h.timestamp))
+        enc.varint(UInt64(h.changes.count))
+        for c in h.changes {
+            guard let w = watchIndex[c.watch] else {
+                throw CheckpointError(.invalidInput("held XA \(h.xid) changes watch \(c.watch), which is not in the checkpoint"), path: file.path)
+            }
+            enc.varint(UInt64(w))
+            enc.fullKey(c.key)
+            if let v = c.new {
+                enc.u8(1)
+                enc.value(v)
+            } else {
+                enc.u8(0)
+            }
+            try enc.flushIfFull()
+        }
+    }
     enc.u8(CheckpointFormat.tagEnd)
     try enc.flush()
     try sink.finish()

@@ -125,8 +125,25 @@ extension ReconcilerDaemon {
         } else {
             restored.gtid = GTIDState(mariadbList: c.header.gtidState)
         }
+        // Prepared XA transactions: held again (their XA COMMIT applies them), and their values
+        // legitimate for the verdict rule as before the stop.
+        var heldNotes: [(String, [CommittedChange])] = []
+        for h in c.heldXA {
+            var changes: [PendingChange] = []
+            for ch in h.changes {
+                guard let w = configuration.watches.firstIndex(where: { $0.name == ch.watch }) else {
+                    throw ConfigurationError("checkpoint \(loaded.path): held XA transaction \(h.xid) changes watch \(ch.watch), which is not configured; start with --rebootstrap")
+                }
+                changes.append((w, ch.key, ch.new))
+            }
+            guard restored.heldXA.hold(h.xid, changes: changes, count: changes.count, at: h.preparedAt, timestamp: h.timestamp) else {
+                throw ConfigurationError("checkpoint \(loaded.path) holds more XA row changes than the bound of \(restored.heldXA.maxChanges); start with --rebootstrap")
+            }
+            heldNotes.append((h.xid, changes.map { CommittedChange(watch: $0.watch, key: $0.key, old: restored.maps[$0.watch][$0.key], new: $0.new) }))
+        }
         lock.withLock {
             state = restored
+            for (xid, changes) in heldNotes { engine.noteHeld(xid: xid, changes: changes) }
             for d in c.divergences {
                 guard let w = configuration.watches.firstIndex(where: { $0.name == d.watch }) else { continue }
                 let first = Double(d.firstSeenMillis) / 1000
@@ -141,22 +158,24 @@ extension ReconcilerDaemon {
         logger.notice("resuming from checkpoint", metadata: [
             "file": "\(loaded.path)", "position": "\(restored.position)", "gtid": "\(c.header.gtidState)",
             "keys": "\(restored.maps.map(\.count).reduce(0, +))", "open_divergences": "\(c.divergences.count)",
+            "xa_prepared": "\(c.heldXA.count)",
         ])
         return true
     }
 
     /// Takes a snapshot under the lock (cheap: later writes go to an overlay), writes it off the
-    /// apply path, then lets the maps merge their overlays back.
-    /// - Returns: false when it was deferred (XA transactions prepared).
-    @discardableResult
-    func writeCheckpoint(_ store: CheckpointStore) -> Bool {
+    /// apply path, then lets the maps merge their overlays back. The changes held by prepared XA
+    /// transactions are part of the snapshot (format version 2), so their XA COMMIT after a resume
+    /// applies them.
+    func writeCheckpoint(_ store: CheckpointStore) {
         let started = monotonicSeconds()
-        // A checkpoint does not record the changes held by prepared XA transactions yet: one
-        // taken while some are prepared would lose them on resume (their XA COMMIT would then stop
-        // the tail). So it waits until none is prepared (checked in the same lock as the
-        // snapshot), and the previous checkpoint stays.
-        let taken: (Checkpoint, Int)? = lock.withLock { () -> (Checkpoint, Int)? in
-            guard state.heldXA.isEmpty else { return nil }
+        let (checkpoint, txCount) = lock.withLock { () -> (Checkpoint, Int) in
+            let heldXA = state.heldXA.byXID.keys.sorted().compactMap { xid -> CheckpointHeldXA? in
+                guard let h = state.heldXA.byXID[xid] else { return nil }
+                return CheckpointHeldXA(
+                    xid: xid, preparedAt: h.preparedAt, timestamp: h.timestamp,
+                    changes: h.changes.map { CheckpointHeldChange(watch: configuration.watches[$0.watch].name, key: $0.key, new: $0.new) })
+            }
             var watches: [CheckpointWatch] = []
             for (i, w) in configuration.watches.enumerated() {
                 let snap = state.maps[i].beginSnapshot()
@@ -183,15 +202,7 @@ extension ReconcilerDaemon {
                 position: CheckpointPosition(file: state.position.file, position: state.position.position),
                 gtidState: state.gtid.description, watchesFingerprint: watchesFingerprint,
                 schemaFingerprint: CheckpointFingerprint.schema(watches.map(\.schema)))
-            return (Checkpoint(header: header, watches: watches, divergences: divergences), state.transactionsApplied)
-        }
-        guard let (checkpoint, txCount) = taken else {
-            let now = monotonicSeconds()
-            if now - checkpointDeferredLoggedAt >= 60 {
-                checkpointDeferredLoggedAt = now
-                logger.notice("checkpoint deferred while XA transactions are prepared", metadata: ["prepared": "\(lock.withLock { state.heldXA.count })"])
-            }
-            return false
+            return (Checkpoint(header: header, watches: watches, divergences: divergences, heldXA: heldXA), state.transactionsApplied)
         }
         let stall = monotonicSeconds() - started
         do {
@@ -200,6 +211,7 @@ extension ReconcilerDaemon {
             health.setCheckpointFailing(false)
             logger.debug("checkpoint written", metadata: [
                 "file": "\(result.file.path)", "position": "\(checkpoint.header.position)", "transactions": "\(txCount)",
+                "xa_prepared": "\(checkpoint.heldXA.count)",
                 "snapshot_ms": "\(Int(stall * 1000))", "ms": "\(Int((monotonicSeconds() - started) * 1000))",
             ])
         } catch {
@@ -210,7 +222,6 @@ extension ReconcilerDaemon {
         lock.withLock {
             for i in state.maps.indices { state.maps[i].endSnapshot() }
         }
-        return true
     }
 
     /// Writes checkpoints every interval or every N transactions until shutdown, then once more.
@@ -226,11 +237,9 @@ extension ReconcilerDaemon {
             }
             let now = monotonicSeconds()
             if now - lastAt >= configuration.checkpoint.intervalSeconds || tx - lastTx >= configuration.checkpoint.everyTransactions {
-                // Deferred (XA prepared): tried again on the next 100 ms tick.
-                if writeCheckpoint(store) {
-                    lastAt = monotonicSeconds()
-                    lastTx = tx
-                }
+                writeCheckpoint(store)
+                lastAt = monotonicSeconds()
+                lastTx = tx
             }
         }
     }

@@ -63,8 +63,6 @@ public final class ReconcilerDaemon: @unchecked Sendable {
     /// Per watch, whether each key column is an integer column (information_schema at start; nil
     /// when unknown): how Redis key names are read back into row keys.
     var keyIntegerColumns: [[Bool]?] = []
-    /// When "checkpoint deferred while XA transactions are prepared" was last logged.
-    var checkpointDeferredLoggedAt = -Double.infinity
     /// The source as seen at start: its flavour (from its version string), `@@server_id` and, for
     /// MySQL, `@@server_uuid`. Recorded in every checkpoint.
     var sourceIdentity = CheckpointSource(flavour: .mariadb, serverID: 0)
@@ -197,11 +195,8 @@ public final class ReconcilerDaemon: @unchecked Sendable {
             if let store {
                 while !lock.withLock({ tailFinished }) { Thread.sleep(forTimeInterval: 0.02) }
                 while checkpointer?.isExecuting == true { Thread.sleep(forTimeInterval: 0.02) }
-                if writeCheckpoint(store) {
-                    logger.notice("final checkpoint written", metadata: ["position": "\(lock.withLock { state.position })"])
-                } else {
-                    logger.notice("no final checkpoint: XA transactions are prepared; the next run resumes from the previous checkpoint and reads them again")
-                }
+                writeCheckpoint(store)
+                logger.notice("final checkpoint written", metadata: ["position": "\(lock.withLock { state.position })"])
             }
         }
         return try reconcileLoop(redis)

@@ -24,9 +24,12 @@ struct CheckpointInspectCommand: ParsableCommand {
         discussion: """
             The whole file is verified first (header, both CRC-32s, every section); then one JSON
             object on one line: magic, version, created, source, position, gtid, fingerprints,
-            watches (schema and key counts), open_divergences. With --values, one line per key
-            follows, per watch in key order: {"watch":…,"key":…,"value":…} (integers as JSON
-            numbers, text as strings, composite keys as arrays of strings, NULL as null).
+            watches (schema and key counts), open_divergences, xa_prepared (the XA transactions
+            prepared at the checkpoint's position: xid, where and when prepared, how many row
+            changes they hold; version 2). With --values, one line per key follows, per watch in
+            key order: {"watch":…,"key":…,"value":…} (integers as JSON numbers, text as strings,
+            composite keys as arrays of strings, NULL as null); then one line per held change:
+            {"xa_held":XID,"watch":…,"key":…,"value":…,"deleted":BOOL} (applied at its XA COMMIT).
             The format is described in docs/checkpoint-format.md.
 
             Exit status: 0 when the file is valid; 2 when it cannot be read or is not a valid
@@ -65,11 +68,7 @@ struct CheckpointInspectCommand: ParsableCommand {
                 w.key("key")
                 Self.writeKey(key, into: &w)
                 w.key("value")
-                switch value {
-                case .null: w.null()
-                case .int(let i): w.int(i)
-                case .text(let s): w.string(s)
-                }
+                Self.writeValue(value, into: &w)
                 w.endObject()
                 out.writeLine(&w)
                 return !out.failed
@@ -78,6 +77,29 @@ struct CheckpointInspectCommand: ParsableCommand {
             out.flush()
             printError("binlog-reconciler: checkpoint inspect: " + error.description)
             throw ExitCode(2)
+        }
+        for h in summary.heldXA {
+            for c in h.changes where !out.failed {
+                w.beginObject()
+                w.field("xa_held", h.xid)
+                w.field("watch", c.watch)
+                w.key("key")
+                Self.writeKey(c.key, into: &w)
+                w.key("value")
+                Self.writeValue(c.new, into: &w)
+                w.key("deleted")
+                w.bool(c.new == nil)
+                w.endObject()
+                out.writeLine(&w)
+            }
+        }
+    }
+
+    static func writeValue(_ value: ShadowValue?, into w: inout JSONWriter) {
+        switch value {
+        case nil, .null?: w.null()
+        case .int(let i)?: w.int(i)
+        case .text(let s)?: w.string(s)
         }
     }
 
@@ -155,6 +177,17 @@ struct CheckpointInspectCommand: ParsableCommand {
         }
         w.endArray()
         w.field("open_divergences", s.divergenceCount)
+        w.key("xa_prepared")
+        w.beginArray()
+        for h in s.heldXA {
+            w.beginObject()
+            w.field("xid", h.xid)
+            w.field("prepared_at", h.preparedAt)
+            w.field("prepared_time", isoTime(millis: Int64(h.timestamp) * 1000))
+            w.field("changes", h.changes.count)
+            w.endObject()
+        }
+        w.endArray()
         w.field("file_bytes", s.fileBytes)
         w.field("content_bytes", s.contentBytes)
         w.endObject()
