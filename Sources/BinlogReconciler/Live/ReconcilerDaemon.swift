@@ -284,27 +284,19 @@ public final class ReconcilerDaemon: @unchecked Sendable {
                     lostSince = nil
                 }
                 attempt = 0
+                // One event source: each event decoded once and located (file, end); the events
+                // inside a TRANSACTION_PAYLOAD (MySQL 8.0.20+ binlog_transaction_compression), XID
+                // included, each at the payload's end, the last of them reaching it.
                 var decoder = BinlogEventDecoder()
                 decoder.checksumBeforeFormatDescription = s.checksumAlgorithm
-                while let raw = try s.next() {
-                    let event: BinlogEvent
-                    do { event = try decoder.decode(raw, checksumVerified: s.lastEventChecksumVerified) } catch {
-                        throw ApplyError("\(s.eventFile):\(error.description)")
-                    }
-                    let inFile = raw.header.logPosition != 0 && !raw.header.isArtificial
-                    let end = BinlogPosition(file: s.eventFile, position: UInt64(raw.header.logPosition))
-                    health.recordBinlogEvent()
-                    // MySQL 8.0.20+ binlog_transaction_compression: the events inside a payload,
-                    // XID included, go through the fold, each at the payload's end.
-                    do {
-                        try StreamEvents.expand(event, raw: raw, decoder: &decoder) { e, inner in
-                            try apply(e, end: end, inFile: inFile && !inner, assembler: &assembler)
-                        }
-                    } catch let e as BinlogDecodingError {
-                        throw ApplyError("\(s.eventFile):\(e.description)")
-                    }
-                    if case .transactionPayload = event.body, inFile { lock.withLock { lastEventEnd = end } }
-                    if isStopping { break }
+                var events = BinlogEventSource(provider: StreamRawEvents(stream: s), decoder: decoder)
+                while true {
+                    let next: SourcedEvent?
+                    do { next = try events.next() } catch let e as BinlogDecodingError { throw ApplyError(e.description) }
+                    guard let e = next else { break }
+                    if e.inPayload == nil { health.recordBinlogEvent() }
+                    try apply(e.event, end: BinlogPosition(file: e.file, position: e.end), inFile: e.reachesEnd, assembler: &assembler)
+                    if isStopping && !events.isInsidePayload { break }
                 }
                 if options.checkOnce { break }
             } catch let e as ReplicationError where e.kind == .binlogUnavailable && !byGTID && !isStopping && !gtid.mariadb.isEmpty {
