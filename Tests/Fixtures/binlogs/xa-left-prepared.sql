@@ -1,0 +1,33 @@
+-- One XA transaction committed, one left prepared at the end of the file (its
+-- changes are not in the server's rows: the SELECT sees committed rows only).
+SET time_zone = '+00:00';
+SET timestamp = 1700000000;
+CREATE DATABASE shop DEFAULT CHARACTER SET utf8mb4;
+CREATE TABLE shop.products (
+  id BIGINT NOT NULL PRIMARY KEY,
+  name VARCHAR(64),
+  stock INT,
+  price DECIMAL(10,2),
+  updated_at TIMESTAMP(6) NULL DEFAULT NULL
+) ENGINE=InnoDB;
+INSERT INTO shop.products VALUES (1, 'hammer', 10, 9.99, NOW(6)), (2, 'nails', 500, 0.05, NOW(6)),
+  (3, 'saw', 3, 24.50, NOW(6)), (4, 'drill', 7, 89.00, NOW(6)), (5, 'glue', 42, 3.75, NOW(6)),
+  (6, 'tape', 60, 2.00, NOW(6));
+SET timestamp = 1700000010;
+XA START 'done-1';
+UPDATE shop.products SET stock = stock - 2, updated_at = NOW(6) WHERE id = 1;
+XA END 'done-1';
+XA PREPARE 'done-1';
+XA COMMIT 'done-1';
+SET timestamp = 1700000020;
+XA START 'open-1';
+UPDATE shop.products SET stock = stock - 7, updated_at = NOW(6) WHERE id = 2;
+INSERT INTO shop.products VALUES (7, 'chisel', 11, 6.50, NOW(6));
+DELETE FROM shop.products WHERE id = 3;
+XA END 'open-1';
+XA PREPARE 'open-1';
+-- @connection
+SET time_zone = '+00:00';
+SET timestamp = 1700000000;
+SET timestamp = 1700000030;
+UPDATE shop.products SET stock = stock - 1, updated_at = NOW(6) WHERE id = 4;

@@ -1,0 +1,40 @@
+-- Prepared, then the server restarts (the transactions stay prepared), then ended.
+SET time_zone = '+00:00';
+SET timestamp = 1700000000;
+CREATE DATABASE shop DEFAULT CHARACTER SET utf8mb4;
+CREATE TABLE shop.products (
+  id BIGINT NOT NULL PRIMARY KEY,
+  name VARCHAR(64),
+  stock INT,
+  price DECIMAL(10,2),
+  updated_at TIMESTAMP(6) NULL DEFAULT NULL
+) ENGINE=InnoDB;
+INSERT INTO shop.products VALUES (1, 'hammer', 10, 9.99, NOW(6)), (2, 'nails', 500, 0.05, NOW(6)),
+  (3, 'saw', 3, 24.50, NOW(6)), (4, 'drill', 7, 89.00, NOW(6)), (5, 'glue', 42, 3.75, NOW(6)),
+  (6, 'tape', 60, 2.00, NOW(6));
+SET timestamp = 1700000010;
+XA START 'survivor-1';
+UPDATE shop.products SET stock = stock - 3, updated_at = NOW(6) WHERE id = 1;
+UPDATE shop.products SET stock = stock - 40, updated_at = NOW(6) WHERE id = 2;
+INSERT INTO shop.products VALUES (7, 'chisel', 11, 6.50, NOW(6));
+DELETE FROM shop.products WHERE id = 4;
+XA END 'survivor-1';
+XA PREPARE 'survivor-1';
+-- @connection
+SET time_zone = '+00:00';
+SET timestamp = 1700000000;
+SET timestamp = 1700000011;
+XA START 'survivor-2';
+UPDATE shop.products SET stock = 0, updated_at = NOW(6) WHERE id = 5;
+DELETE FROM shop.products WHERE id = 6;
+XA END 'survivor-2';
+XA PREPARE 'survivor-2';
+-- @restart
+SET time_zone = '+00:00';
+SET timestamp = 1700000000;
+SET timestamp = 1700000020;
+UPDATE shop.products SET stock = stock - 1, updated_at = NOW(6) WHERE id = 3;
+XA COMMIT 'survivor-1';
+XA ROLLBACK 'survivor-2';
+UPDATE shop.products SET stock = stock - 1, updated_at = NOW(6) WHERE id = 1;
+UPDATE shop.products SET stock = stock - 2, updated_at = NOW(6) WHERE id = 5;
