@@ -7,7 +7,7 @@ import Testing
 /// `analyze` and the live tail fold the same events into the same keyed state: every binlog under
 /// Tests/Fixtures/binlogs and ../shared/fixtures/binlogs with row events of a table with at least
 /// two columns is replayed through the live path (raw events framed as the dump hands them over,
-/// transaction payloads expanded by `StreamEvents`, `TransactionAssembler`) and through
+/// decoded, located and payloads expanded by `BinlogEventSource`, `TransactionAssembler`) and through
 /// `BinlogAnalyzer`, with the table's first column as key and its second as value. Our fixtures
 /// named `NAME.NNNNNN.binlog` are consecutive files of one server (xa-restart: a transaction
 /// prepared in the first is committed in the second): they are fed in order, as one binlog.
@@ -91,18 +91,9 @@ import Testing
             target: .string(try RedisKeyTemplate("k:{\(names[0])}", keyColumns: [names[0]])))
         var assembler = TransactionAssembler(watches: [watch]) { _, _ in names }
         var state = ShadowState(watchCount: 1, position: BinlogPosition(file: "", position: 4))
-        var decoder = BinlogEventDecoder()
-        for path in paths {
-            let bytes = try Array(Data(contentsOf: URL(fileURLWithPath: path)))
-            var framer = BinlogFramer(startOffset: 0, expectMagic: true)
-            framer.append(bytes)
-            let file = (path as NSString).lastPathComponent
-            while let raw = try framer.next() {
-                let event = try decoder.decode(raw)
-                try StreamEvents.expand(event, raw: raw, decoder: &decoder) { e, _ in
-                    _ = try assembler.consume(e, end: BinlogPosition(file: file, position: raw.nextOffset), state: &state)
-                }
-            }
+        var events = BinlogEventSource(provider: try FileSeries(paths))
+        while let e = try events.next() {
+            _ = try assembler.consume(e.event, end: BinlogPosition(file: e.file, position: e.end), state: &state)
         }
         var out: [String: String] = [:]
         state.maps[0].forEach { k, v in out[k.description] = v.description }
@@ -222,5 +213,71 @@ import Testing
             }
         }
         #expect(runs >= 100)
+    }
+}
+
+/// Consecutive binlog files of one server as one stream (one decoder across the rotation).
+struct FileSeries: RawEventProvider {
+    var files: [FramedFileEvents]
+    init(_ paths: [String]) throws {
+        files = try paths.map { FramedFileEvents(bytes: try Array(Data(contentsOf: URL(fileURLWithPath: $0))), file: ($0 as NSString).lastPathComponent) }
+    }
+    mutating func nextRaw() throws -> SourcedRaw? {
+        while !files.isEmpty {
+            if let r = try files[0].nextRaw() { return r }
+            files.removeFirst()
+        }
+        return nil
+    }
+}
+
+/// The live path's event source and `analyze`'s file reader yield the same events, in the same
+/// order, located alike: every fixture, payload contents included.
+@Suite struct EventSourceEquivalenceTests {
+    @Test func theStreamSourceAndTheFileReaderAgreeOnEveryFixture() throws {
+        var files = 0, payloads = 0, inner = 0
+        for group in FoldEquivalenceTests.groups {
+            for path in group {
+                guard let reader = try? BinlogFileEvents(path: path, readAhead: false) else { continue }
+                var source = BinlogEventSource(provider: try FileSeries([path]))
+                var n = 0
+                // Per payload (by its start): whether the payload event and each inner event reach its end.
+                var flags: [UInt64: [Bool]] = [:]
+                var order: [UInt64] = []
+                while true {
+                    let fromFile: LocatedEvent?
+                    do { fromFile = try reader.next() } catch { break }  // hostile or truncated fixtures: compare up to the error
+                    guard let f = fromFile else {
+                        #expect(try source.next() == nil, "\(path): the source has more events than the file reader")
+                        break
+                    }
+                    let s = try #require(try source.next(), "\(path): the source ended early at event \(n)")
+                    #expect(s.event.header.type == f.event.header.type, "\(path) event \(n)")
+                    #expect(s.event.offset == f.event.offset, "\(path) event \(n)")
+                    #expect(s.inPayload == f.inPayload, "\(path) event \(n)")
+                    #expect(s.end == f.resumeOffset, "\(path) event \(n)")
+                    if case .transactionPayload = s.event.body {
+                        flags[s.start] = [s.reachesEnd]
+                        order.append(s.start)
+                    } else if let p = s.inPayload {
+                        flags[p, default: []].append(s.reachesEnd)
+                    } else {
+                        #expect(s.reachesEnd, "\(path) event \(n): an event of the file reaches its end")
+                    }
+                    n += 1
+                }
+                for p in order {
+                    let f = flags[p] ?? []
+                    inner += f.count - 1
+                    payloads += 1
+                    // Only the last event of a payload (its last inner one) reaches the payload's end.
+                    #expect(f.count >= 2 && f.dropLast().allSatisfy { !$0 } && f.last == true, "\(path) payload at \(p): \(f)")
+                }
+                files += 1
+            }
+        }
+        #expect(files >= 40)
+        // The MySQL compressed-transaction fixtures have payloads.
+        #expect(payloads >= 2 && inner > payloads, "payloads \(payloads), inner events \(inner)")
     }
 }
