@@ -74,14 +74,77 @@ public struct ShadowState: Sendable {
 /// the table map (binlog_row_metadata=FULL) or from `columnNames` (information_schema at start,
 /// refreshed after DDL on a watched table). A table map that no longer fits the resolved schema,
 /// or a watched column that disappears, is an `ApplyError`: stopping is better than applying wrong
-/// values.
+/// values. Which operation each event calls, in which order, is ``TransactionFold``'s (the one
+/// fold `analyze` uses too); this type keeps the live path's storage (``LiveFoldStorage``).
 public struct TransactionAssembler {
-    public let watches: [WatchConfiguration]
+    private var fold = TransactionFold()
+    private var store: LiveFoldStorage
+
+    public init(watches: [WatchConfiguration], columnNames: @escaping (String, String) throws -> [String]?) {
+        store = LiveFoldStorage(watches: watches, columnNames: columnNames)
+    }
+
+    public var watches: [WatchConfiguration] { store.watches }
+    /// Statements noticed but not acted on (a DDL whose target cannot be read).
+    public var onWarning: ((String, [String: String]) -> Void)? {
+        get { store.onWarning }
+        set { store.onWarning = newValue }
+    }
+
+    /// Whether a transaction is open (its changes are not applied yet).
+    public var isInTransaction: Bool { fold.inTransaction }
+
+    /// Drops a transaction in progress (the stream broke in its middle; the reader resumes from
+    /// the last commit and reads it again).
+    public mutating func abandonTransaction() {
+        store.discardPending()
+        fold.abandon()
+        store.forgetResolutions()
+    }
+
+    /// Feeds one event; `end` is the source position right after it. Returns the transaction it
+    /// committed (or the XA transaction it prepared or rolled back: a group that moves the
+    /// position), if any, after applying it to `state`.
+    public mutating func consume(_ event: BinlogEvent, end: BinlogPosition, state: inout ShadowState) throws -> CommittedTransaction? {
+        switch event.body {
+        case .rotate, .formatDescription: store.forgetResolutions()
+        default: break
+        }
+        switch try fold.consume(event, at: end, storage: &store, context: &state) {
+        case .none, .stopped:
+            return nil
+        case .committed:
+            return store.takeCommitted()
+        case .prepared(let xid):
+            var tx = store.takeCommitted()
+            let held = state.heldXA.byXID[xid]?.changes ?? []
+            tx?.xa = .prepared(xid: xid, changes: held.map { CommittedChange(watch: $0.watch, key: $0.key, old: state.maps[$0.watch][$0.key], new: $0.new) })
+            return tx
+        case .xaCommitted(let xid):
+            var tx = store.takeCommitted()
+            tx?.xa = .committed(xid: xid)
+            return tx
+        case .xaRolledBack(let xid):
+            var tx = store.takeCommitted()
+            tx?.xa = .rolledBack(xid: xid)
+            return tx
+        }
+    }
+}
+
+/// The live path's side of the fold: the open transaction's changes (applied to the shadow maps
+/// at its commit), prepared XA transactions' changes (in ``ShadowState/heldXA``), column
+/// resolution per table map.
+struct LiveFoldStorage: FoldStorage {
+    typealias Context = ShadowState
+    typealias Location = BinlogPosition
+    typealias Failure = any Error
+
+    let watches: [WatchConfiguration]
     /// Column names in table order for tables whose binlog lacks them; called at start and after
     /// DDL on a watched table.
-    public var columnNames: (_ database: String, _ table: String) throws -> [String]?
+    var columnNames: (_ database: String, _ table: String) throws -> [String]?
 
-    private var boundaries = TransactionBoundaries()
     /// The transaction's changes in binlog order, applied at its commit.
     private var pending: [PendingChange] = []
     /// The latest entry of `pending` for each key, built the first time a row needs the value a
@@ -92,8 +155,9 @@ public struct TransactionAssembler {
         var watch: Int
         var key: ShadowKey
     }
-    /// Statements noticed but not acted on (a DDL whose target cannot be read).
-    public var onWarning: ((String, [String: String]) -> Void)?
+    /// The transaction the last commit applied.
+    private(set) var committed: CommittedTransaction?
+    var onWarning: ((String, [String: String]) -> Void)?
     private var resolvedFor: [ObjectIdentifier: ResolvedRows] = [:]
     /// The row selection of the last resolved table read (nil while it is in use, or after an
     /// error in a row), and the resolution it was made for.
@@ -103,7 +167,7 @@ public struct TransactionAssembler {
     /// Tables by "db.table" → watches on it.
     private let watchesByTable: [String: [Int]]
 
-    public init(watches: [WatchConfiguration], columnNames: @escaping (String, String) throws -> [String]?) {
+    init(watches: [WatchConfiguration], columnNames: @escaping (String, String) throws -> [String]?) {
         self.watches = watches
         self.columnNames = columnNames
         var byTable: [String: [Int]] = [:]
@@ -111,81 +175,48 @@ public struct TransactionAssembler {
         watchesByTable = byTable
     }
 
-    /// Whether a transaction is open (its changes are not applied yet).
-    public var isInTransaction: Bool { boundaries.inTransaction }
-
-    /// Drops a transaction in progress (the stream broke in its middle; the reader resumes from
-    /// the last commit and reads it again).
-    public mutating func abandonTransaction() {
-        clearPending()
-        boundaries.abandon()
-        resolvedFor.removeAll()
+    /// The transaction the last commit applied (once).
+    mutating func takeCommitted() -> CommittedTransaction? {
+        defer { committed = nil }
+        return committed
     }
 
-    /// Feeds one event; `end` is the source position right after it. Returns the transaction it
-    /// committed (or the XA transaction it prepared or rolled back: a group that moves the
-    /// position), if any, after applying it to `state`. The boundary rules are
-    /// ``TransactionBoundaries``'s, shared with the offline analyzer.
-    public mutating func consume(_ event: BinlogEvent, end: BinlogPosition, state: inout ShadowState) throws -> CommittedTransaction? {
-        if case .rotate = event.body { resolvedFor.removeAll() }
-        if case .formatDescription = event.body { resolvedFor.removeAll() }
-        // The hot path: rows inside a transaction (`step` would change nothing).
-        if boundaries.inTransaction, case .rows(let r) = event.body {
-            if let ws = watchesByTable[r.table.qualifiedName] { try applyRows(r, watches: ws, state: state) }
-            return nil
-        }
-        let step = boundaries.step(event)
-        switch step {
-        case .none:
-            return nil
-        case .begin:
-            begin()
-            return nil
-        case .rows(let b, let c):
-            guard case .rows(let r) = event.body else { return nil }
-            if b { begin() }
-            if let ws = watchesByTable[r.table.qualifiedName] { try applyRows(r, watches: ws, state: state) }
-            return c ? try commit(end: end, state: &state) : nil
-        case .statement(let b, let c):
-            guard case .query(let q) = event.body else { return nil }
-            if b { begin() }
-            try handleDDL(q.query, defaultDatabase: q.database, state: &state)
-            return c ? try commit(end: end, state: &state) : nil
-        case .commit:
-            return try commit(end: end, state: &state)
-        case .rollback:
-            clearPending()
-            return nil
-        case .prepare(let xid):
-            let held = pending
-            guard state.heldXA.hold(xid, changes: held, count: held.count, at: "\(end)", timestamp: boundaries.timestamp) else {
-                throw ApplyError("XA PREPARE \(xid) at \(end): holding its \(held.count) row changes would pass the bound of \(state.heldXA.maxChanges) row changes held for prepared XA transactions (\(state.heldXA.count) prepared now); stopping rather than dropping them")
-            }
-            // Nothing is applied; the position and GTID advance as for any group.
-            clearPending()
-            var tx = try commit(end: end, state: &state)
-            tx.xa = .prepared(xid: xid, changes: held.map { CommittedChange(watch: $0.watch, key: $0.key, old: state.maps[$0.watch][$0.key], new: $0.new) })
-            return tx
-        case .xaCommit(let xid):
-            guard let held = state.heldXA.release(xid) else {
-                throw ApplyError("XA COMMIT \(xid) at \(end): its XA PREPARE was not seen (prepared before the bootstrap snapshot, or before the checkpoint this run resumed from), so its changes are unknown; restart with --rebootstrap to read the tables again")
-            }
-            clearPending()
-            for p in held.changes { appendPending(p.watch, p.key, p.new) }
-            var tx = try commit(end: end, state: &state)
-            tx.xa = .committed(xid: xid)
-            return tx
-        case .xaRollback(let xid):
-            _ = state.heldXA.release(xid)
-            clearPending()
-            var tx = try commit(end: end, state: &state)
-            tx.xa = .rolledBack(xid: xid)
-            return tx
+    /// Table maps are resolved again (a rotation or a new format description).
+    mutating func forgetResolutions() { resolvedFor.removeAll() }
+
+    // MARK: FoldStorage
+
+    func willBegin(timestamp: UInt32) -> Bool { true }
+
+    mutating func discardPending() { clearPending() }
+
+    mutating func rows(_ r: RowsEvent, context state: inout ShadowState) throws {
+        if let ws = watchesByTable[r.table.qualifiedName] { try applyRows(r, watches: ws, state: state) }
+    }
+
+    mutating func statement(_ q: QueryEvent, at: BinlogPosition, context state: inout ShadowState) throws {
+        try handleDDL(q.query, defaultDatabase: q.database, state: &state)
+    }
+
+    mutating func commit(at end: BinlogPosition, boundaries: TransactionBoundaries, context state: inout ShadowState) throws {
+        committed = commit(end: end, boundaries: boundaries, state: &state)
+    }
+
+    mutating func hold(xid: String, at end: BinlogPosition, timestamp: UInt32, context state: inout ShadowState) throws {
+        guard state.heldXA.hold(xid, changes: pending, count: pending.count, at: "\(end)", timestamp: timestamp) else {
+            throw ApplyError("XA PREPARE \(xid) at \(end): holding its \(pending.count) row changes would pass the bound of \(state.heldXA.maxChanges) row changes held for prepared XA transactions (\(state.heldXA.count) prepared now); stopping rather than dropping them")
         }
     }
 
-    private mutating func begin() {
-        clearPending()
+    mutating func restore(xid: String, at end: BinlogPosition, context state: inout ShadowState) throws {
+        guard let held = state.heldXA.release(xid) else {
+            throw ApplyError("XA COMMIT \(xid) at \(end): its XA PREPARE was not seen (prepared before the bootstrap snapshot, or before the checkpoint this run resumed from), so its changes are unknown; restart with --rebootstrap to read the tables again")
+        }
+        for p in held.changes { appendPending(p.watch, p.key, p.new) }
+    }
+
+    mutating func drop(xid: String, context state: inout ShadowState) {
+        _ = state.heldXA.release(xid)
     }
 
     private mutating func clearPending() {
@@ -199,7 +230,7 @@ public struct TransactionAssembler {
         if pendingIndex != nil { pendingIndex![PendingKey(watch: watch, key: key)] = pending.count - 1 }
     }
 
-    private mutating func commit(end: BinlogPosition, state: inout ShadowState) throws -> CommittedTransaction {
+    private mutating func commit(end: BinlogPosition, boundaries: TransactionBoundaries, state: inout ShadowState) -> CommittedTransaction {
         var changes: [CommittedChange] = []
         changes.reserveCapacity(pending.count)
         for p in pending {
