@@ -128,6 +128,49 @@ public struct BinlogAnalyzer {
         public var stoppedEarly = false
     }
 
+    /// The one fold (`TransactionFold`, the live tail's too) and `analyze`'s storage under it.
+    private var fold = TransactionFold()
+    private var core: AnalyzerFold
+
+    public init(options: Options) { core = AnalyzerFold(options: options) }
+
+    public var options: Options { core.options }
+    public var files: [String] { core.files }
+    /// Keys that exist at the end.
+    public var keyCount: Int { core.keyCount }
+    public var summary: Summary { core.summary }
+    public var timeline: [TimelineChange] { core.timeline }
+    public var isStopped: Bool { core.isStopped }
+    /// What the user should know about the result (an XA COMMIT whose prepare was not read, a
+    /// table renamed onto the analysed one); printed on stderr by `analyze`.
+    public var warnings: [String] { core.warnings }
+    /// Prepared XA transactions still held at the end (their XA COMMIT is not in the files).
+    public var preparedAtEnd: [String] { core.preparedAtEnd }
+
+    /// Replays one file (call in order). `progress` is called now and then with bytes read.
+    public mutating func replay(path: String, progress: ((UInt64, UInt64) -> Void)? = nil) throws(BinlogDecodingError) {
+        try core.replay(path: path, fold: &fold, progress: progress)
+    }
+
+    /// Call after the last file.
+    public mutating func finish() { core.finish(openTransaction: fold.inTransaction) }
+
+    /// The text a user types for a key: `7`, `abc`, or `7,2` for a composite key.
+    public func keyText(_ key: RowKey) -> String { core.keyText(key) }
+
+    /// Every key that exists at the end with its value and where it was set, in key order.
+    public func sortedState() -> [(RowKey, Entry)] { core.sortedState() }
+}
+
+/// `analyze`'s side of the one fold: the pending changes in a compact form, the changes of
+/// prepared XA transactions, the keyed state with where each value was set, --until-* and the
+/// timeline. ``TransactionFold`` decides which operation each event calls.
+struct AnalyzerFold {
+    typealias Options = BinlogAnalyzer.Options
+    typealias Entry = BinlogAnalyzer.Entry
+    typealias Summary = BinlogAnalyzer.Summary
+    typealias TimelineChange = BinlogAnalyzer.TimelineChange
+
     public let options: Options
     public private(set) var files: [String] = []
     private var state = KeyedStore()
@@ -165,7 +208,7 @@ public struct BinlogAnalyzer {
     private let db: Substring
     private let tbl: Substring
 
-    public init(options: Options) {
+    init(options: Options) {
         self.options = options
         let parts = options.table.split(separator: ".", maxSplits: 1)
         db = parts.count == 2 ? parts[0] : ""
@@ -175,8 +218,7 @@ public struct BinlogAnalyzer {
 
     public var isStopped: Bool { stopped }
 
-    /// Replays one file (call in order). `progress` is called now and then with bytes read.
-    public mutating func replay(path: String, progress: ((UInt64, UInt64) -> Void)? = nil) throws(BinlogDecodingError) {
+    mutating func replay(path: String, fold: inout TransactionFold, progress: ((UInt64, UInt64) -> Void)?) throws(BinlogDecodingError) {
         guard !stopped else { return }
         let fileIndex = files.count
         files.append(path)
@@ -191,7 +233,7 @@ public struct BinlogAnalyzer {
         try events.forEach { located throws(BinlogDecodingError) in
             n += 1
             if n & 0x3fff == 0, let progress { progress(events.reader.bytesRead, events.reader.fileSize) }
-            try apply(located, fileIndex: fileIndex, file: path, selection: &selection)
+            try apply(located, fileIndex: fileIndex, file: path, selection: &selection, fold: &fold)
             if stopped { summary.stoppedEarly = true; return false }
             return true
         }
@@ -199,13 +241,12 @@ public struct BinlogAnalyzer {
         summary.events += events.skippedCount
     }
 
-    /// Call after the last file.
-    public mutating func finish() {
-        summary.openTransactionAtEnd = boundaries.inTransaction && !stopped
+    mutating func finish(openTransaction: Bool) {
+        summary.openTransactionAtEnd = openTransaction && !stopped
         summary.keysChanged = state.count + deletedKeys.count
     }
 
-    private mutating func apply(_ located: LocatedEvent, fileIndex: Int, file: String, selection: inout RowSelection) throws(BinlogDecodingError) {
+    private mutating func apply(_ located: LocatedEvent, fileIndex: Int, file: String, selection: inout RowSelection, fold: inout TransactionFold) throws(BinlogDecodingError) {
         let event = located.event
         summary.events += 1
         let ts = event.header.timestamp
@@ -214,61 +255,15 @@ public struct BinlogAnalyzer {
             summary.lastTimestamp = max(summary.lastTimestamp ?? ts, ts)
         }
         let endPos = located.inPayload == nil ? event.nextOffset : located.resumeOffset
-        // The hot path: rows inside a transaction (`step` would say `.rows(begin: false, commit:
-        // false)` and change nothing), without going through the boundary state.
-        if boundaries.inTransaction, case .rows(let r) = event.body {
+        // The hot path: rows inside a transaction (the fold would only hand them to `rows`).
+        if fold.inTransaction, case .rows(let r) = event.body {
             try applyRows(r, selection: &selection)
             return
         }
-        // The boundary rules are the live tail's (TransactionBoundaries).
-        switch boundaries.step(event) {
-        case .none:
-            return
-        case .begin:
-            if try checkStopBefore(boundaries.timestamp) { return }
-            clearPending()
-        case .rows(let b, let c):
-            guard case .rows(let r) = event.body else { return }
-            if b {
-                if try checkStopBefore(ts) { return }
-                clearPending()
-            }
-            try applyRows(r, selection: &selection)
-            if c { commit(fileIndex: fileIndex, file: file, pos: endPos) }
-        case .statement(let b, let c):
-            guard case .query(let q) = event.body else { return }
-            if b {
-                if try checkStopBefore(ts) { return }
-                clearPending()
-            }
-            applyDDL(q, at: "\(file):\(event.offset)")
-            if c { commit(fileIndex: fileIndex, file: file, pos: endPos) }
-        case .commit:
-            commit(fileIndex: fileIndex, file: file, pos: endPos)
-        case .rollback:
-            clearPending()
-        case .prepare(let xid):
-            let held = (pending, pendingKeys, pendingValues)
-            if !heldXA.hold(xid, changes: HeldChanges(changes: held.0, keys: held.1, values: held.2), count: held.0.count, at: "\(file):\(event.offset)", timestamp: boundaries.timestamp) {
-                warnings.append("\(file):\(event.offset): XA PREPARE \(xid): more than \(heldXA.maxChanges) row changes held for prepared XA transactions; its changes are dropped, the result is incomplete")
-            }
-            clearPending()
-            commit(fileIndex: fileIndex, file: file, pos: endPos)
-        case .xaCommit(let xid):
-            clearPending()
-            if let h = heldXA.release(xid) {
-                pending = h.changes.changes
-                pendingKeys = h.changes.keys
-                pendingValues = h.changes.values
-            } else {
-                warnings.append("\(file):\(event.offset): XA COMMIT \(xid): its XA PREPARE is not in the files given (prepared before the first one?): its changes are unknown and not applied")
-            }
-            commit(fileIndex: fileIndex, file: file, pos: endPos)
-        case .xaRollback(let xid):
-            _ = heldXA.release(xid)
-            clearPending()
-            commit(fileIndex: fileIndex, file: file, pos: endPos)
-        }
+        // Everything else through the one fold, with this as its storage.
+        _ = try fold.consume(
+            event, at: OfflineLocation(fileIndex: fileIndex, file: file, end: endPos, eventOffset: event.offset),
+            storage: &self, context: &selection)
     }
 
     /// The changes of a prepared XA transaction, as they were pending.
@@ -277,7 +272,9 @@ public struct BinlogAnalyzer {
         var keys: [RowKey]
         var values: [ColumnValue]
     }
-    private var boundaries = TransactionBoundaries()
+    /// The GTID and timestamp of the group being committed (for --until-gtid and the timeline).
+    private var committingGTID: String?
+    private var committingTimestamp: UInt32 = 0
     private var heldXA = HeldTransactions<HeldChanges>()
     /// What the user should know about the result (an XA COMMIT whose prepare was not read, a
     /// table renamed onto the analysed one); printed on stderr by `analyze`.
@@ -379,7 +376,7 @@ public struct BinlogAnalyzer {
             if timelineFilter != nil { recordTimeline(key, old, value, file: file, pos: pos) }
         }
         clearPending()
-        let gtid = boundaries.gtid
+        let gtid = committingGTID
         switch options.stop {
         case .position(let f, let p):
             if baseName(file) == baseName(f) && pos >= p { stopped = true }
@@ -392,7 +389,7 @@ public struct BinlogAnalyzer {
 
     private mutating func recordTimeline(_ key: RowKey, _ old: ColumnValue?, _ new: ColumnValue?, file: String, pos: UInt64) {
         guard let filter = timelineFilter, keyText(key) == filter else { return }
-        timeline.append(TimelineChange(file: file, pos: pos, gtid: boundaries.gtid, timestamp: boundaries.timestamp, before: old, after: new))
+        timeline.append(TimelineChange(file: file, pos: pos, gtid: committingGTID, timestamp: committingTimestamp, before: old, after: new))
     }
 
     /// The text a user types for a key: `7`, `abc`, or `7,2` for a composite key.
@@ -771,4 +768,63 @@ struct IntKeyedEntries {
 
 func baseName(_ path: String) -> Substring {
     path.split(separator: "/").last ?? Substring(path)
+}
+
+/// Where an event of `analyze` is: its file (and index among the files given), the position a
+/// reader resumes from after it, and its own offset (named in warnings).
+struct OfflineLocation: CustomStringConvertible {
+    var fileIndex: Int
+    var file: String
+    var end: UInt64
+    var eventOffset: UInt64
+    var description: String { "\(file):\(eventOffset)" }
+}
+
+/// `analyze`'s side of the one fold: pending changes in its compact form, held XA changes, the
+/// keyed state with where each value was set; --until-* stop at the fold's begin and commit.
+extension AnalyzerFold: FoldStorage {
+    typealias Context = RowSelection
+    typealias Location = OfflineLocation
+    typealias Failure = BinlogDecodingError
+
+    mutating func willBegin(timestamp: UInt32) throws(BinlogDecodingError) -> Bool {
+        try !checkStopBefore(timestamp)
+    }
+
+    mutating func discardPending() { clearPending() }
+
+    mutating func rows(_ r: RowsEvent, context selection: inout RowSelection) throws(BinlogDecodingError) {
+        try applyRows(r, selection: &selection)
+    }
+
+    mutating func statement(_ q: QueryEvent, at: OfflineLocation, context: inout RowSelection) throws(BinlogDecodingError) {
+        applyDDL(q, at: at.description)
+    }
+
+    mutating func commit(at: OfflineLocation, boundaries: TransactionBoundaries, context: inout RowSelection) throws(BinlogDecodingError) {
+        committingGTID = boundaries.gtid
+        committingTimestamp = boundaries.timestamp
+        commit(fileIndex: at.fileIndex, file: at.file, pos: at.end)
+    }
+
+    mutating func hold(xid: String, at: OfflineLocation, timestamp: UInt32, context: inout RowSelection) throws(BinlogDecodingError) {
+        let held = HeldChanges(changes: pending, keys: pendingKeys, values: pendingValues)
+        if !heldXA.hold(xid, changes: held, count: pending.count, at: at.description, timestamp: timestamp) {
+            warnings.append("\(at): XA PREPARE \(xid): more than \(heldXA.maxChanges) row changes held for prepared XA transactions; its changes are dropped, the result is incomplete")
+        }
+    }
+
+    mutating func restore(xid: String, at: OfflineLocation, context: inout RowSelection) throws(BinlogDecodingError) {
+        if let h = heldXA.release(xid) {
+            pending = h.changes.changes
+            pendingKeys = h.changes.keys
+            pendingValues = h.changes.values
+        } else {
+            warnings.append("\(at): XA COMMIT \(xid): its XA PREPARE is not in the files given (prepared before the first one?): its changes are unknown and not applied")
+        }
+    }
+
+    mutating func drop(xid: String, context: inout RowSelection) {
+        _ = heldXA.release(xid)
+    }
 }
