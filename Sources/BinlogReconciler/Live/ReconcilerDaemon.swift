@@ -96,8 +96,12 @@ public final class ReconcilerDaemon: @unchecked Sendable {
 
     /// Asks every loop to stop (SIGTERM/SIGINT); a blocked binlog read is interrupted.
     public func requestShutdown() {
-        lock.withLock { stopping = true }
-        stream?.interrupt()
+        // The stream is read under the lock the tail loop sets it under; a stream set after this
+        // sees `stopping` there and is interrupted by the tail loop itself.
+        lock.withLock { () -> ReplicationStream? in
+            stopping = true
+            return stream
+        }?.interrupt()
     }
 
     var isStopping: Bool { lock.withLock { stopping } }
@@ -274,7 +278,7 @@ public final class ReconcilerDaemon: @unchecked Sendable {
                         "server_id": "\(known.serverID) → \(s.sourceServerID)", "gtid": "\(gtid)",
                     ])
                 }
-                lock.withLock { stream = s }
+                if lock.withLock({ () -> Bool in stream = s; return stopping }) { s.interrupt() }
                 logger.info("tailing the binlog", metadata: ["from": byGTID || resumeByMySQLGTID ? "gtid \(gtid)" : "\(start)", "source_server_id": "\(s.sourceServerID)"])
                 if let since = lostSince {
                     metrics.recordReconnect(.source)
