@@ -2,7 +2,8 @@
 """Release robustness pass: `binlog-reconciler events` and `analyze` over every fixture binlog and
 over mutated copies of them. Run by scripts/mutated-binlogs (see there for the contract).
 
-Every run must end within the timeout with exit 0 or a clean error exit (1 with a
+`analyze` selects the table most TABLE_MAP events of the original name (`--key @1 --value @2`),
+so that its rows are decoded. Every run must end within the timeout with exit 0 or a clean error exit (1 with a
 `binlog-reconciler: ` message on stderr), under 512 MB peak RSS: a signal, another exit status, a
 Swift runtime error ("Fatal error", "Crash"), a timeout or more memory is a failure.
 
@@ -10,7 +11,7 @@ Mutations are deterministic (seeded from the file name and the mutation's index)
   flip-N     N random bytes after the magic XOR-ed with a random non-zero byte (N = 1, 4, 16, 64);
              flip-1 keeps CRC32 verification on, the others run with --no-verify-checksum so the
              damaged bodies are decoded rather than refused by their checksum
-  cut-K      the file truncated: inside the 4 event headers at an event boundary + 1..18, and at
+  cut-K      the file truncated: inside 4 random event headers (an event's start + 1..18), and at
              25/50/90 % of the file
   size-V     one event header's event_size replaced by a hostile value (0, 18, 19, the real size
              +-1, 2^30, 2^31-1, 2^32-1)
@@ -138,11 +139,25 @@ def main():
     max_secs = [0.0, ""]
     max_rss = [0, ""]
 
-    def check(label, path, verify):
+    def busiest_table(path):
+        """The table most TABLE_MAP events of the original name, so that `analyze` decodes rows."""
+        import collections, json, subprocess
+        out = subprocess.run([binary, "events", "--no-verify-checksum", path], capture_output=True, timeout=timeout).stdout
+        counts = collections.Counter()
+        for line in out.splitlines():
+            if b'"TABLE_MAP_EVENT"' in line:
+                try:
+                    counts[json.loads(line).get("table", "")] += 1
+                except ValueError:
+                    pass
+        counts.pop("", None)
+        return counts.most_common(1)[0][0] if counts else "d.t"
+
+    def check(label, path, verify, table):
         for cmd in ("events", "analyze"):
             args = [cmd, path]
             if cmd == "analyze":
-                args += ["--table", "d.t", "--key", "@1", "--value", "@2"]
+                args += ["--table", table, "--key", "@1", "--value", "@2"]
             if not verify:
                 args.append("--no-verify-checksum")
             status, sig, rss, secs, err = run(binary, args, timeout)
@@ -180,13 +195,14 @@ def main():
         with open(src, "rb") as f:
             data = f.read()
         name = os.path.basename(src)
-        check(name, src, True)
+        table = busiest_table(src)
+        check(name, src, True, table)
         tmp = os.path.join(workdir, f"{threading.get_ident()}-{name}")
         count = 0
         for label, b, verify in mutations(name, data):
             with open(tmp, "wb") as f:
                 f.write(b)
-            check(f"{name}:{label}", tmp, verify)
+            check(f"{name}:{label}", tmp, verify, table)
             count += 1
         os.unlink(tmp)
         with lock:
