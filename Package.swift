@@ -28,7 +28,7 @@ let package = Package(
         .target(
             name: "BinlogParser",
             dependencies: ["CZstd", "CZlib"],
-            swiftSettings: strict + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+            swiftSettings: strict
         ),
         // The transaction boundary rules of the binlog (BEGIN/COMMIT/XID, GTID groups, XA, DDL
         // targets), shared by the offline analyzer and the live tail; parser only, so the fuzzer

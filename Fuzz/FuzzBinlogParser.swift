@@ -2,7 +2,8 @@
 // (swiftc -sanitize=fuzzer,address); any trap, and any allocation or RSS over libFuzzer's limit
 // (-rss_limit_mb / -malloc_limit_mb), is a finding. BR_FUZZ_TARGET picks what the input is:
 //   binlog      (default) a binlog file, magic optional: framed, decoded, rows and payloads expanded,
-//               and every event (payloads' included) folded by the transaction boundary rules
+//               every event (payloads' included) rendered as `events` JSON (EventJSON, as
+//               `binlog-reconciler events` prints it) and folded by the transaction boundary rules
 //               (TransactionBoundaries, XA held by xid, DDL targets read): mutated inputs reorder and
 //               drop boundary events;
 //   json        a MySQL binary JSON document (type byte, value), decoded and printed;
@@ -57,11 +58,13 @@ func fuzzBinlog(_ input: UnsafeRawBufferPointer) {
                     var n = 0
                     try? r.forEachRow(into: &selection) { (s: inout RowSelection) throws(BinlogDecodingError) in n += s.after.isAbsent(0) ? 1 : 0 }
                 }
-                var w = JSONWriter()
-                try EventJSON.write(e, file: "fuzz", streamingRowsOf: r, into: &w, drainAt: 1 << 16) { w in w.bytes.removeAll(keepingCapacity: true) }
             }
+            try renderEventJSON(e)
             if case .transactionPayload(let p) = e.body {
-                try expandPayload(p, eventStart: e.offset, decoder: &decoder) { fold.consume($0) }
+                try expandPayload(p, eventStart: e.offset, decoder: &decoder) { inner throws(BinlogDecodingError) in
+                    fold.consume(inner)
+                    try renderEventJSON(inner, inPayload: e.offset)
+                }
             }
         }
         try framer.finish()
@@ -99,13 +102,32 @@ struct FuzzFold {
     }
 }
 
-func expandPayload(_ p: TransactionPayloadEvent, eventStart: UInt64, decoder: inout BinlogEventDecoder, _ each: (BinlogEvent) -> Void = { _ in }) throws(BinlogDecodingError) {
+/// Every event as `binlog-reconciler events` prints it (Sources/BinlogParser/Output/EventJSON.swift,
+/// the calls of EventsCommand): rows events with their rows streamed, the others whole. The JSON
+/// must be well-formed UTF-8 as far as a cheap check goes (balanced outside strings).
+func renderEventJSON(_ e: BinlogEvent, inPayload: UInt64? = nil) throws(BinlogDecodingError) {
+    var w = JSONWriter()
+    if case .rows(let r) = e.body {
+        try EventJSON.write(e, file: "fuzz", inPayload: inPayload, streamingRowsOf: r, into: &w, drainAt: 1 << 16) { w in
+            w.bytes.removeAll(keepingCapacity: true)
+        }
+    } else {
+        EventJSON.write(e, file: "fuzz", inPayload: inPayload, into: &w)
+        precondition(w.bytes.first == UInt8(ascii: "{") && w.bytes.last == UInt8(ascii: "}"), "events JSON is not an object")
+        precondition(String(validating: w.bytes, as: UTF8.self) != nil, "events JSON is not UTF-8")
+    }
+}
+
+func expandPayload(
+    _ p: TransactionPayloadEvent, eventStart: UInt64, decoder: inout BinlogEventDecoder,
+    _ each: (BinlogEvent) throws(BinlogDecodingError) -> Void = { _ in }
+) throws(BinlogDecodingError) {
     var reader = try TransactionPayloadReader(
         p, eventStart: eventStart, maxEventSize: fuzzLimits.maxDecompressedEventSize, maxTotalSize: fuzzLimits.maxDecompressedBytesPerFile)
     var n = 0
     while let inner = try reader.next(), n < 1000 {
         let e = try decoder.decode(inner, insidePayload: true)
-        each(e)
+        try each(e)
         if case .rows(let r) = e.body {
             try r.forEachRow { (_: RowImage?, _: RowImage?) throws(BinlogDecodingError) in }
         }

@@ -48,10 +48,10 @@ import Testing
         return w.bytes
     }
 
-    static func zlib(_ data: [UInt8]) -> [UInt8] {
+    static func zlib(_ data: [UInt8], level: Int32 = 1) -> [UInt8] {
         var size = compressBound(uLong(data.count))
         var out = [UInt8](repeating: 0, count: Int(size))
-        let status = compress2(&out, &size, data, uLong(data.count), 1)
+        let status = compress2(&out, &size, data, uLong(data.count), level)
         precondition(status == Z_OK)
         return Array(out[0..<Int(size)])
     }
@@ -265,6 +265,48 @@ import Testing
         #expect(bigOut.capacity < 2 * bigOut.count)
     }
 
+    /// Old code: a few bytes of zlib declaring 1 GiB under a raised limit got a 1 MiB buffer (and a
+    /// declared size up to 1 MiB its whole size) before zlib ran, and were refused only after. Now
+    /// the declared size is checked against the most the compressed bytes can decompress to (zlib
+    /// at best 1032:1) before any buffer is made, with the error at the length field.
+    @Test func mariaDBDeclaredSizeIsCheckedAgainstTheCompressedBytes() throws {
+        let stream = Self.zlib([UInt8](repeating: 0, count: 100))
+        for declared in [1 << 30, 1 << 20] {
+            let lying = Self.mariaDBCompressed(declaring: UInt64(declared), stream)
+            #expect(lying.count < 64)
+            do {
+                _ = try lying.withUnsafeBytes { try MariaDBCompression.uncompress($0, maxSize: 2 << 30, field: "f", at: 100) }
+                Issue.record("a \(lying.count)-byte body declaring \(declared) bytes was accepted")
+            } catch let error as BinlogDecodingError {
+                #expect(error.byteOffset == 101, "\(error)")
+                #expect(error.message.contains("at most"), "\(error)")
+            } catch {
+                Issue.record("\(error)")
+            }
+        }
+        // The tightest real stream (zeros at zlib's best ratio) is still accepted.
+        let zeros = Self.zlib([UInt8](repeating: 0, count: 5 << 20), level: 9)
+        #expect((5 << 20) / zeros.count > 1020)
+        let real = Self.mariaDBCompressed(declaring: 5 << 20, zeros)
+        let out = try real.withUnsafeBytes { try MariaDBCompression.uncompress($0, maxSize: 64 << 20, field: "f", at: 0) }
+        #expect(out.count == 5 << 20)
+        // In a file: a rows event of a few bytes declaring 1 GiB, under limits raised to 2 GiB.
+        var rows = ByteWriter()
+        rows.u48(7); rows.u16(1)
+        rows.lenenc(1); rows.raw([0xff])
+        rows.raw(Self.mariaDBCompressed(declaring: 1 << 30, stream))
+        let file = EventBuilder.file([
+            EventBuilder.formatDescription(),
+            EventBuilder.event(type: 19, body: Self.tableMap(types: [3])),
+            EventBuilder.event(type: 166, body: rows.bytes),
+        ])
+        try Self.withFile(file) { path in
+            var limits = DecodingLimits()
+            limits.maxDecompressedEventSize = 2 << 30
+            Self.expectLocated(Self.firstError(path, limits: limits), path: path, type: .writeRowsCompressedV1, field: "rows.compressed", saying: "at most")
+        }
+    }
+
     // MARK: - zstd TRANSACTION_PAYLOAD
 
     /// Old code: accepted an inner event of up to 1 GiB and read all of it (15.5 KB → 2.96 GB).
@@ -377,17 +419,35 @@ import Testing
         }
     }
 
-    /// Old code trapped computing `end - 1` on Int64.min.
-    @Test func gtidSetDescriptionNeverTraps() throws {
-        var w = ByteWriter()
-        w.u64(1)
-        w.raw([UInt8](repeating: 0xab, count: 16))
-        w.u64(2)
-        w.u64(UInt64(bitPattern: Int64.max)); w.u64(UInt64(bitPattern: Int64.min))
-        w.u64(1); w.u64(UInt64(bitPattern: Int64.min))
-        let events = try EventBuilder.decodeAll(EventBuilder.file([EventBuilder.formatDescription(), EventBuilder.event(type: 35, body: w.bytes)]))
-        guard case .previousGTIDs(let p) = events[1].body else { Issue.record("no previous GTIDs"); return }
-        #expect(p.gtidSet.hasPrefix("abababab-abab-abab-abab-abababababab:"))
+    /// Older code trapped computing `end - 1` on Int64.min; the code before this test printed the
+    /// wrapped value, so the interval [1, Int64.min) read as `1-9223372036854775807`, a valid
+    /// set claiming every transaction. MySQL refuses an interval unless 1 <= start < end
+    /// (Gtid_set::add_gtid_encoding); so does the decoder now, with a located error, and the
+    /// description of an interval built by hand never wraps.
+    @Test func gtidSetIntervalsAreValidated() throws {
+        func body(_ intervals: [(Int64, Int64)]) -> [UInt8] {
+            var w = ByteWriter()
+            w.u64(1)
+            w.raw([UInt8](repeating: 0xab, count: 16))
+            w.u64(UInt64(intervals.count))
+            for (s, e) in intervals { w.u64(UInt64(bitPattern: s)); w.u64(UInt64(bitPattern: e)) }
+            return w.bytes
+        }
+        let valid = try EventBuilder.decodeAll(EventBuilder.file([EventBuilder.formatDescription(), EventBuilder.event(type: 35, body: body([(1, 6), (9, 10)]))]))
+        guard case .previousGTIDs(let p) = valid[1].body else { Issue.record("no previous GTIDs"); return }
+        #expect(p.gtidSet == "abababab-abab-abab-abab-abababababab:1-5:9")
+        for bad in [(1, Int64.min), (Int64.max, Int64.min), (0, 5), (7, 7), (Int64.min, 3)] {
+            let file = EventBuilder.file([EventBuilder.formatDescription(), EventBuilder.event(type: 35, body: body([(1, 6), bad]))])
+            try Self.withFile(file) { path in
+                let e = Self.firstError(path)
+                #expect(e?.source == path && e?.eventType == .previousGTIDs && e?.field == "previousGTIDs.end", "\(bad): \(String(describing: e))")
+                #expect(e?.message.contains("\(bad.0)") == true, "\(String(describing: e))")
+            }
+        }
+        var entry = GTIDSetEntry(sid: [UInt8](repeating: 0xab, count: 16), tag: "")
+        entry.intervals = [(1, Int64.min), (Int64.min, Int64.min &+ 1)]
+        #expect(!entry.description.contains("9223372036854775807"), "\(entry.description)")
+        #expect(entry.description.hasSuffix(":-9223372036854775808"), "\(entry.description)")
     }
 
     // MARK: - events: rows streamed

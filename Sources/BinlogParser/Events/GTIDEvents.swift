@@ -89,8 +89,12 @@ public struct GTIDSetEntry: Sendable, Hashable {
     var ends: [Int64] = []
 
     public var description: String {
-        // Wire values: `end` may be anything, Int64.min included (wrapping, never trapping).
-        let ranges = zip(starts, ends).map { s, e in e &- 1 == s ? "\(s)" : "\(s)-\(e &- 1)" }
+        // Decoded intervals satisfy 1 <= start < end (the decoder refuses others, as MySQL does);
+        // one built by hand that does not is written `start..<end`, which no GTID set parser
+        // accepts, rather than a wrapped `end - 1` that would read as a different, valid set.
+        let ranges = zip(starts, ends).map { s, e in
+            e <= s ? "\(s)..<\(e)" : e - 1 == s ? "\(s)" : "\(s)-\(e - 1)"
+        }
         return ([uuidString(sid)] + (tag.isEmpty ? [] : [tag]) + ranges).joined(separator: ":")
     }
 }
@@ -123,8 +127,15 @@ public struct PreviousGTIDsEvent: Sendable, Hashable {
             let n = try c.checkedCount(try c.u64("previousGTIDs.intervalCount"), unitSize: 16, "previousGTIDs.intervalCount")
             var entry = GTIDSetEntry(sid: sid, tag: tag)
             for _ in 0..<n {
-                entry.starts.append(Int64(bitPattern: try c.u64("previousGTIDs.start")))
-                entry.ends.append(Int64(bitPattern: try c.u64("previousGTIDs.end")))
+                let start = Int64(bitPattern: try c.u64("previousGTIDs.start"))
+                let end = Int64(bitPattern: try c.u64("previousGTIDs.end"))
+                // MySQL refuses the set unless 1 <= start < end (Gtid_set::add_gtid_encoding).
+                guard start >= 1, end > start else {
+                    c.position -= 8
+                    throw c.fail(.invalidValue("GTID interval [\(start), \(end)) is not 1 <= start < end"), "previousGTIDs.end")
+                }
+                entry.starts.append(start)
+                entry.ends.append(end)
             }
             entries.append(entry)
         }

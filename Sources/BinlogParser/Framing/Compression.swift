@@ -32,9 +32,17 @@ enum MariaDBCompression {
         }
         let input = UnsafeRawBufferPointer(rebasing: raw[(1 + lengthBytes)...])
         let dataOffset = offset + UInt64(1 + lengthBytes)
+        // A declared length that these compressed bytes cannot reach is refused before anything
+        // is allocated (a short event declaring a large size).
+        let most = maxOutput(compressedBytes: input.count)
+        guard length <= most else {
+            throw BinlogDecodingError(
+                .decompression("the header declares \(length) decompressed bytes, but \(input.count) bytes of zlib decompress to at most \(most)"),
+                field: field, byteOffset: offset + 1)
+        }
         // The declared length only bounds the output: the buffer grows as zlib produces bytes
-        // (starting small when the declared length is large), so a short event declaring a large
-        // size allocates about what it really decompresses to.
+        // (starting small when the declared length is large), so an event declaring more than it
+        // decompresses to allocates about what it really decompresses to.
         let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
         stream.initialize(to: z_stream())
         defer {
@@ -81,6 +89,13 @@ enum MariaDBCompression {
 
     /// Output buffer of a decompression whose declared length is larger (then grown by doubling).
     static let initialOutputSize = 1 << 20
+
+    /// The most a zlib stream of `compressedBytes` bytes can decompress to. Deflate's best case is
+    /// a 258-byte match coded in 2 bits (1032:1); headers, block headers and the checksum only
+    /// lower it. The margin covers a stream of a few bytes.
+    static func maxOutput(compressedBytes: Int) -> Int {
+        compressedBytes > (Int.max - 1024) / 1032 ? Int.max : compressedBytes * 1032 + 1024
+    }
 }
 
 /// A zstd decompression context that frees itself.
