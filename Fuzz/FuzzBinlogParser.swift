@@ -3,8 +3,9 @@
 // (-rss_limit_mb / -malloc_limit_mb), is a finding. BR_FUZZ_TARGET picks what the input is:
 //   binlog      (default) a binlog file, magic optional: framed, decoded, rows and payloads expanded,
 //               every event (payloads' included) rendered as `events` JSON (EventJSON, as
-//               `binlog-reconciler events` prints it) and folded by the transaction boundary rules
-//               (TransactionBoundaries, XA held by xid, DDL targets read): mutated inputs reorder and
+//               `binlog-reconciler events` prints it) and folded
+//               through the live path's event source (BinlogEventSource) into the one fold
+//               (TransactionFold, XA held by xid, DDL targets read): mutated inputs reorder and
 //               drop boundary events;
 //   json        a MySQL binary JSON document (type byte, value), decoded and printed;
 //   compressed  first byte even: a MariaDB compressed body (header byte, length, zlib stream);
@@ -41,65 +42,63 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 func fuzzBinlog(_ input: UnsafeRawBufferPointer) {
     var bytes = Array(input)
     if bytes.count < 4 || Array(bytes.prefix(4)) != BinlogFramer.magic { bytes = BinlogFramer.magic + bytes }
-    var framer = BinlogFramer(startOffset: 0, expectMagic: true)
-    framer.maxEventSize = 1 << 20
-    framer.append(bytes)
     var decoder = BinlogEventDecoder()
     decoder.verifyChecksums = input.count & 1 == 0
     decoder.limits = fuzzLimits
-    var fold = FuzzFold()
+    // The live path's event source (payloads expanded in place, events located) and the one fold
+    // (TransactionFold) over a storage that only counts.
+    var events = BinlogEventSource(provider: FramedFileEvents(bytes: bytes, file: "fuzz", maxEventSize: 1 << 20), decoder: decoder)
+    var fold = TransactionFold()
+    var storage = FuzzStorage()
+    var context = 0
     do {
-        while let raw = try framer.next() {
-            let e = try decoder.decode(raw)
-            fold.consume(e)
-            if case .rows(let r) = e.body {
+        while let e = try events.next() {
+            precondition(!e.reachesEnd || e.end >= e.start, "an event of the file ends before it starts")
+            _ = fold.consume(e.event, at: FuzzLocation(end: e.end), storage: &storage, context: &context)
+            precondition(storage.held.totalChanges >= 0 && storage.held.totalChanges <= storage.held.maxChanges)
+            if case .rows(let r) = e.event.body {
                 // The selected-columns reader first (its errors must not stop the full decode).
                 if var selection = RowSelection(columns: [0, r.columnCount / 2, max(0, r.columnCount - 1), r.columnCount + 1]) {
                     var n = 0
                     try? r.forEachRow(into: &selection) { (s: inout RowSelection) throws(BinlogDecodingError) in n += s.after.isAbsent(0) ? 1 : 0 }
                 }
             }
-            try renderEventJSON(e)
-            if case .transactionPayload(let p) = e.body {
-                try expandPayload(p, eventStart: e.offset, decoder: &decoder) { inner throws(BinlogDecodingError) in
-                    fold.consume(inner)
-                    try renderEventJSON(inner, inPayload: e.offset)
-                }
-            }
+            try renderEventJSON(e.event, inPayload: e.inPayload)
         }
-        try framer.finish()
     } catch {
-        _ = error.description
+        _ = "\(error)"
     }
 }
 
-/// The fold's boundary rules with a consumer that only counts: pending rows, held by xid.
-struct FuzzFold {
-    var boundaries = TransactionBoundaries()
+struct FuzzLocation: CustomStringConvertible {
+    var end: UInt64
+    var description: String { "fuzz:\(end)" }
+}
+
+/// The one fold's storage, counting only: pending rows, held by xid, DDL targets read.
+struct FuzzStorage: FoldStorage {
+    typealias Context = Int
+    typealias Failure = Never
     var held = HeldTransactions<Int>(maxChanges: 10_000)
     var pending = 0
 
-    mutating func consume(_ e: BinlogEvent) {
-        switch boundaries.step(e) {
-        case .none: break
-        case .begin, .rollback, .commit: pending = 0
-        case .rows(let b, let c):
-            if b { pending = 0 }
-            pending += 1
-            if c { pending = 0 }
-        case .statement(let b, let c):
-            if b { pending = 0 }
-            if case .query(let q) = e.body { _ = DDLStatement.effects(of: q.query, defaultDatabase: q.database) }
-            if c { pending = 0 }
-        case .prepare(let xid):
-            _ = held.hold(xid, changes: pending, count: pending, at: "fuzz", timestamp: boundaries.timestamp)
-            pending = 0
-        case .xaCommit(let xid), .xaRollback(let xid):
-            pending = held.release(xid)?.changes ?? 0
-            pending = 0
-        }
-        precondition(held.totalChanges >= 0 && held.totalChanges <= held.maxChanges)
+    func willBegin(timestamp: UInt32) -> Bool { true }
+    mutating func discardPending() { pending = 0 }
+    mutating func rows(_ r: RowsEvent, context: inout Int) { pending += 1 }
+    mutating func statement(_ q: QueryEvent, at: FuzzLocation, context: inout Int) {
+        _ = DDLStatement.effects(of: q.query, defaultDatabase: q.database)
     }
+    mutating func commit(at: FuzzLocation, boundaries: TransactionBoundaries, context: inout Int) {
+        context += pending
+        pending = 0
+    }
+    mutating func hold(xid: String, at: FuzzLocation, timestamp: UInt32, context: inout Int) {
+        _ = held.hold(xid, changes: pending, count: pending, at: at.description, timestamp: timestamp)
+    }
+    mutating func restore(xid: String, at: FuzzLocation, context: inout Int) {
+        pending = held.release(xid)?.changes ?? 0
+    }
+    mutating func drop(xid: String, context: inout Int) { _ = held.release(xid) }
 }
 
 /// Every event as `binlog-reconciler events` prints it (Sources/BinlogParser/Output/EventJSON.swift,

@@ -138,8 +138,10 @@ public struct FramedFileEvents: RawEventProvider {
     private var framer: BinlogFramer
     public let file: String
 
-    public init(bytes: [UInt8], file: String) {
+    /// - Parameter maxEventSize: a bound on an event's declared size (the framer's default if nil).
+    public init(bytes: [UInt8], file: String, maxEventSize: Int? = nil) {
         framer = BinlogFramer(startOffset: 0, expectMagic: true)
+        if let maxEventSize { framer.maxEventSize = maxEventSize }
         framer.append(bytes)
         self.file = file
     }
