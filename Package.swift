@@ -10,6 +10,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "binlog-reconciler", targets: ["BinlogReconcilerCLI"]),
+        .executable(name: "binlog-reconciler-bench", targets: ["BinlogReconcilerBench"]),
         .library(name: "BinlogParser", targets: ["BinlogParser"]),
         .library(name: "BinlogReconciler", targets: ["BinlogReconciler"]),
     ],
@@ -48,8 +49,24 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The flash-sale simulator (`simulate`): test tooling, built on the library, never used by it.
+        .target(
+            name: "BinlogSimulator",
+            dependencies: ["BinlogReconciler", "BinlogParser", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "BinlogReconcilerCLI",
+            dependencies: [
+                "BinlogReconciler", "BinlogParser", "BinlogSimulator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // The benchmarks (scripts/bench-*), a separate executable, not shipped in binlog-reconciler.
+        .executableTarget(
+            name: "BinlogReconcilerBench",
             dependencies: [
                 "BinlogReconciler", "BinlogParser",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -58,6 +75,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "BinlogParserTests", dependencies: ["BinlogParser", "CZstd"], swiftSettings: strict),
-        .testTarget(name: "BinlogReconcilerTests", dependencies: ["BinlogReconciler", "BinlogParser", "BinlogFold"], swiftSettings: strict),
+        .testTarget(name: "BinlogReconcilerTests", dependencies: ["BinlogReconciler", "BinlogParser", "BinlogFold", "BinlogSimulator"], swiftSettings: strict),
+        .testTarget(name: "BinlogSimulatorTests", dependencies: ["BinlogSimulator", "BinlogReconciler"], swiftSettings: strict),
     ]
 )

@@ -17,8 +17,6 @@ struct BinlogReconcilerCommand: AsyncParsableCommand {
         version: BinlogReconcilerVersion.string,
         subcommands: [
             EventsCommand.self, AnalyzeCommand.self, RunCommand.self, CheckCommand.self, DoctorCommand.self, CheckpointCommand.self, SimulateCommand.self,
-            BenchCommand.self, BenchReplicationCommand.self, BenchCheckpointCommand.self,
-            BenchApplyLagCommand.self,
         ]
     )
 }

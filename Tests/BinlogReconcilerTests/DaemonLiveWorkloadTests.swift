@@ -4,6 +4,7 @@ import Logging
 import Testing
 
 @testable import BinlogReconciler
+import BinlogSimulator
 
 /// Issue 3's live workload: the daemon tails while a writer runs random transactions on the
 /// watched table and an unrelated one (inserts, updates, deletes, key changes, multi-statement

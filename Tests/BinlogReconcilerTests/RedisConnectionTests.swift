@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import BinlogReconciler
+import BinlogSimulator
 
 extension RedisTests {
     @Suite struct Connection {

@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 
 @testable import BinlogReconciler
+import BinlogSimulator
 
 /// Every Redis suite nests in this one so they run one at a time: some tests FLUSHALL, change
 /// server configuration or restart the server.

@@ -65,7 +65,7 @@ public struct MySQLDateTime: Sendable, Hashable, CustomStringConvertible {
 
 /// Howard Hinnant's days-from-civil algorithms (proleptic Gregorian): (year, month, day) of a
 /// day number counted from 1970-01-01, and back.
-public func civilFromDays(_ z0: Int64) -> (Int, Int, Int) {
+func civilFromDays(_ z0: Int64) -> (Int, Int, Int) {
     let z = z0 + 719468
     let era = (z >= 0 ? z : z - 146096) / 146097
     let doe = z - era * 146097
@@ -78,7 +78,7 @@ public func civilFromDays(_ z0: Int64) -> (Int, Int, Int) {
     return (Int(y + (m <= 2 ? 1 : 0)), Int(m), Int(d))
 }
 
-public func daysFromCivil(_ y0: Int, _ m: Int, _ d: Int) -> Int {
+func daysFromCivil(_ y0: Int, _ m: Int, _ d: Int) -> Int {
     let y = m <= 2 ? y0 - 1 : y0
     let era = (y >= 0 ? y : y - 399) / 400
     let yoe = y - era * 400

@@ -591,16 +591,7 @@ public final class VerdictEngine {
     }
 
     /// `2026-11-25T14:03:07.123Z`.
-    public static func rfc3339(_ unix: Double) -> String {
-        let ms = Int64((unix * 1000).rounded())
-        let secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000
-        let frac = Int(ms - secs * 1000)
-        let days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400
-        let rem = Int(secs - days * 86400)
-        let (y, m, d) = civilFromDays(days)
-        func p(_ v: Int, _ w: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s }
-        return "\(p(y, 4))-\(p(m, 2))-\(p(d, 2))T\(p(rem / 3600, 2)):\(p(rem / 60 % 60, 2)):\(p(rem % 60, 2)).\(p(frac, 3))Z"
-    }
+    public static func rfc3339(_ unix: Double) -> String { ReportTime.format(unix) }
 }
 
 /// A binary min-heap (the engine's read schedule and decision queue).

@@ -80,7 +80,7 @@ struct RunCommand: ParsableCommand {
             let sink = OutputSink(fd: fd)
             appliedSink = sink
             daemon.onApplied = { tx, _ in
-                let line = "\(tx.gtid ?? "-") \(String(format: "%.6f", SaleTime.now()))"
+                let line = "\(tx.gtid ?? "-") \(String(format: "%.6f", Date().timeIntervalSince1970))"
                 sink.writeLine(Array(line.utf8))
             }
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BinlogParser
 import BinlogReconciler
+import BinlogSimulator
 import Foundation
 import Logging
 

@@ -1,3 +1,4 @@
+import BinlogReconciler
 import Foundation
 
 /// One record of the reconciler's report, as the scoreboard needs it (read back from JSON lines).

@@ -11,15 +11,14 @@ import Logging
 /// to the writer (autocommit: the UPDATE's OK). Prints one JSON line.
 struct BenchApplyLagCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench-apply-lag",
+        commandName: "apply-lag",
         abstract: "Measure apply lag under a steady write rate (benchmark).",
         discussion: """
             The writer connects as --writer-user with the password from the environment variable
             named by --writer-password-env and updates rows 1…--keys of the first watch (integer
             key and value columns, rows must exist). Prints {"transactions":…, "rate":…, "lag_ms":
             {"p50":…, "p99":…, …}, "cpu_seconds":…, "rss_kb":…}.
-            """,
-        shouldDisplay: false)
+            """)
 
     @Option(help: "Daemon configuration (TOML).") var config: String
     @Option(help: "Transactions per second.") var rate = 1000

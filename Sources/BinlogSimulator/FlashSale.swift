@@ -1,3 +1,4 @@
+import BinlogReconciler
 import Foundation
 import Logging
 

@@ -10,10 +10,10 @@ import Glibc
 import Darwin
 #endif
 
-/// Hidden: `binlog-reconciler bench-checkpoint`, the checkpoint benchmark (scripts/bench-checkpoint).
+/// `binlog-reconciler-bench checkpoint`, the checkpoint benchmark (scripts/bench-checkpoint).
 struct BenchCheckpointCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench-checkpoint",
+        commandName: "checkpoint",
         abstract: "Benchmark checkpoint write/load, size and the apply stall of taking a snapshot.",
         discussion: """
             Builds one watch's shadow map of --keys integer keys with 3-digit values (sequential
@@ -23,8 +23,7 @@ struct BenchCheckpointCommand: ParsableCommand {
             nothing else running), write time with mutations applied concurrently (and their worst
             1000-mutation batch), the overlay merge after it, load time, bytes per key, and peak
             extra memory (VmHWM − VmRSS before, from /proc/self/status). Run it in a release build.
-            """,
-        shouldDisplay: false
+            """
     )
 
     enum Mode: String, ExpressibleByArgument, CaseIterable { case sequential, sparse }

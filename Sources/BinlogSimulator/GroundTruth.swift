@@ -1,4 +1,5 @@
 import BinlogParser
+import BinlogReconciler
 import Foundation
 
 /// The faults the simulator injects (docs/simulator.md describes each).
@@ -208,7 +209,8 @@ public final class GroundTruthLog: @unchecked Sendable {
     }
 }
 
-/// RFC 3339 UTC with milliseconds (the report's format), both ways.
+/// The sale's clock, and the report's timestamps (RFC 3339 UTC with milliseconds,
+/// `ReportTime`) both ways.
 public enum SaleTime {
     public static func now() -> Double {
         var ts = timespec()
@@ -216,36 +218,8 @@ public enum SaleTime {
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
-    public static func format(_ unix: Double) -> String { VerdictEngine.rfc3339(unix) }
+    public static func format(_ unix: Double) -> String { ReportTime.format(unix) }
 
     /// Parses `2026-11-25T14:03:07.123Z` (also without fraction, or with up to 9 digits).
-    public static func parse(_ s: String) -> Double? {
-        let b = Array(s.utf8)
-        func num(_ from: Int, _ count: Int) -> Int? {
-            guard from + count <= b.count else { return nil }
-            var v = 0
-            for i in from..<(from + count) {
-                let d = Int(b[i]) - 48
-                guard d >= 0 && d <= 9 else { return nil }
-                v = v * 10 + d
-            }
-            return v
-        }
-        guard b.count >= 20, let y = num(0, 4), let mo = num(5, 2), let d = num(8, 2), let h = num(11, 2), let mi = num(14, 2), let se = num(17, 2)
-        else { return nil }
-        var frac = 0.0
-        var i = 19
-        if i < b.count && b[i] == UInt8(ascii: ".") {
-            i += 1
-            var scale = 0.1
-            while i < b.count, b[i] >= 48, b[i] <= 57 {
-                frac += Double(b[i] - 48) * scale
-                scale /= 10
-                i += 1
-            }
-        }
-        guard i < b.count, b[i] == UInt8(ascii: "Z") else { return nil }
-        let days = daysFromCivil(y, mo, d)
-        return Double(days * 86400 + h * 3600 + mi * 60 + se) + frac
-    }
+    public static func parse(_ s: String) -> Double? { ReportTime.parse(s) }
 }

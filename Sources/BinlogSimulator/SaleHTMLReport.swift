@@ -1,3 +1,4 @@
+import BinlogReconciler
 import Foundation
 
 /// A self-contained HTML page (inline SVG and CSS, no script, no network) with the sale's charts:

@@ -17,7 +17,7 @@ struct BenchApplyCheck: ParsableCommand {
             (the values read are ignored). CPU is getrusage(RUSAGE_SELF), read-ahead thread included.
 
             Example (scripts/gen-bench-binlog makes the files):
-              binlog-reconciler bench apply-check --table shop.products --key id --value stock \\
+              binlog-reconciler-bench apply-check --table shop.products --key id --value stock \\
                 --rate 50000 $(sed "s|^|.state/bench/|" .state/bench/files.txt)
             """
     )

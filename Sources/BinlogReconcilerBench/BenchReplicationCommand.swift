@@ -7,14 +7,13 @@ import BinlogReconciler
 /// `scripts/bench-replication`.
 struct BenchReplicationCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench-replication",
+        commandName: "replication",
         abstract: "Time a NON_BLOCK binlog dump decoded with BinlogParser (benchmark).",
         discussion: """
             Prints {"events":…, "rows":…, "bytes":…, "seconds":…} on stdout. The password comes from
             the environment variable named by --password-env (default BR_MYSQL_PASSWORD) or from
             --password-file, never from the command line.
-            """,
-        shouldDisplay: false)
+            """)
 
     @Option(help: "Source host.")
     var host = "127.0.0.1"
