@@ -68,7 +68,7 @@ let package = Package(
         .executableTarget(
             name: "BinlogReconcilerBench",
             dependencies: [
-                "BinlogReconciler", "BinlogParser",
+                "BinlogReconciler", "BinlogParser", "BinlogFold",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

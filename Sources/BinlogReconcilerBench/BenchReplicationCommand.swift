@@ -1,4 +1,5 @@
 import ArgumentParser
+import BinlogFold
 import BinlogParser
 import BinlogReconciler
 
@@ -93,15 +94,21 @@ struct BenchReplicationCommand: ParsableCommand {
         // column count changes. Tables of more than 64 columns go through `rows()`.
         var all = RowSelection()
         let noRows = self.noRows  // read once, not through the property wrapper per event
-        while let raw = try stream.next() {
+        if var assembler {
+            // The daemon's loop: the one event source (each event decoded once and located,
+            // payloads expanded) into the fold.
+            var source = BinlogEventSource(provider: StreamRawEvents(stream: stream), decoder: decoder)
+            while let e = try source.next() {
+                if e.inPayload == nil { events += 1 }
+                if case .rows = e.event.body { rowsEvents += 1 }
+                if let tx = try assembler.consume(e.event, end: BinlogPosition(file: e.file, position: e.end), state: &state) {
+                    changes += tx.changes.count
+                }
+            }
+        }
+        while assembler == nil, let raw = try stream.next() {
             events += 1
             let e = try decoder.decode(raw, checksumVerified: stream.lastEventChecksumVerified)
-            if assembler != nil {
-                if case .rows = e.body { rowsEvents += 1 }
-                let end = BinlogPosition(file: stream.eventFile, position: UInt64(raw.header.logPosition))
-                if let tx = try assembler!.consume(e, end: end, state: &state) { changes += tx.changes.count }
-                continue
-            }
             if case .rows(let r) = e.body {
                 rowsEvents += 1
                 if noRows { continue }

@@ -217,77 +217,79 @@ public final class ReconcilerDaemon: @unchecked Sendable {
         assembler.onWarning = { message, details in
             log.warning("\(message)", metadata: details.mapValues { Logger.MetadataValue.string($0) })
         }
-        var attempt = 0
-        var byGTID = false
+        // Where to open, when to back off and when to stop: `TailPlan` decides; this loop opens,
+        // reads, applies and logs.
+        var plan = TailPlan(resumeByMySQLGTID: resumeByMySQLGTID)
         var lostSince: Double?
-        while !isStopping {
+        /// Carries out a decision other than tailing; false ends the tail.
+        func carryOut(_ d: TailPlan.Decision, error: (any Error)?, from start: BinlogPosition, gtid: GTIDState) -> Bool {
+            switch d {
+            case .proceed, .followNewServer:
+                return true
+            case .reopenByGTID(let reason, let serverID):
+                assembler.abandonTransaction()
+                var metadata: Logger.Metadata = ["position": "\(start)", "gtid": "\(gtid)"]
+                if let serverID { metadata["server_id"] = "\(serverID)" }
+                logger.warning("\(reason); resuming by GTID", metadata: metadata)
+                return true
+            case .backOff(let seconds, let attempt):
+                assembler.abandonTransaction()
+                if lostSince == nil { lostSince = monotonicSeconds() }
+                let delay = seconds * Double.random(in: 0.5...1.0)
+                logger.warning("binlog connection lost; reconnecting from the last commit", metadata: [
+                    "error": "\(error.map { "\($0)" } ?? "?")", "retry_in": "\(Int(delay * 1000)) ms", "attempt": "\(attempt)",
+                    "from": "\(lock.withLock { state.position })",
+                ])
+                lock.withLock { wasCaughtUp = false; catchUpSweepNeeded = true }
+                Thread.sleep(forTimeInterval: delay)
+                return true
+            case .finish:
+                return false
+            case .stop(let message):
+                logger.critical("binlog tail stopped", metadata: ["error": "\(message)"])
+                lock.withLock { fatalError = message }
+                return false
+            }
+        }
+        tail: while !isStopping {
             let (start, gtid) = lock.withLock { (state.position, state.gtid) }
+            var streamOptions = ReplicationStream.Options()
+            streamOptions.stopAtEnd = options.checkOnce
+            let point = plan.startPoint(position: start, gtid: gtid)
+            let s: ReplicationStream
+            do throws(ReplicationError) {
+                s = try ReplicationStream(configuration: config, start: point, options: streamOptions, logger: logger)
+            } catch {
+                if carryOut(plan.openFailed(error, position: start, gtid: gtid, stopping: isStopping), error: error, from: start, gtid: gtid) { continue }
+                break
+            }
+            let known = lock.withLock { sourceIdentity }
+            let attempts = plan.attempt
+            switch plan.opened(serverID: s.sourceServerID, knownServerID: known.serverID, flavor: s.flavor, position: start, gtid: gtid) {
+            case .proceed:
+                break
+            case .followNewServer(let previous, let now):
+                let identity = (try? SQLConnection(configuration: config)).flatMap { try? Self.identify($0) }
+                    ?? CheckpointSource(flavour: known.flavour, serverID: now)
+                lock.withLock { sourceIdentity = identity }
+                logger.notice("the source is another server now; following it by GTID", metadata: [
+                    "server_id": "\(previous) → \(now)", "gtid": "\(gtid)",
+                ])
+            case let other:
+                s.close()
+                if carryOut(other, error: nil, from: start, gtid: gtid) { continue }
+                break tail
+            }
+            if lock.withLock({ () -> Bool in stream = s; return stopping }) { s.interrupt() }
+            logger.info("tailing the binlog", metadata: ["from": "\(point)", "source_server_id": "\(s.sourceServerID)"])
+            if let since = lostSince {
+                metrics.recordReconnect(.source)
+                logger.notice("reconnected to the source", metadata: [
+                    "from": "\(point)", "attempts": "\(attempts)", "down_ms": "\(Int((monotonicSeconds() - since) * 1000))",
+                ])
+                lostSince = nil
+            }
             do {
-                var streamOptions = ReplicationStream.Options()
-                streamOptions.stopAtEnd = options.checkOnce
-                let point: ReplicationStartPoint
-                if resumeByMySQLGTID, let set = gtid.mysqlSet {
-                    point = .mysqlGTID(set)
-                } else {
-                    point = byGTID ? .mariadbGTID(gtid.description) : .filePosition(file: start.file, position: start.position)
-                }
-                let opened: Result<ReplicationStream, ReplicationError>
-                do throws(ReplicationError) {
-                    opened = .success(try ReplicationStream(configuration: config, start: point, options: streamOptions, logger: logger))
-                } catch {
-                    opened = .failure(error)
-                }
-                let s: ReplicationStream
-                switch opened {
-                case .success(let stream): s = stream
-                case .failure(let e):
-                    // The server is down or restarting: retry with backoff like a lost stream.
-                    if e.kind == .connect, e.sqlError?.isConnectionError == true { throw ReplicationError(.connectionLost, e.message, sqlError: e.sqlError) }
-                    guard e.kind == .binlogUnavailable else { throw e }
-                    // The position is gone (purged, or another server after a failover): the same
-                    // GTID domain can still serve the transactions after our GTID state.
-                    guard !byGTID, !gtid.mariadb.isEmpty else {
-                        throw ApplyError("the source cannot serve position \(start)\(gtid.isEmpty ? "" : " nor GTID \(gtid)"): \(e.message). Start with --rebootstrap to discard the saved state and read the tables again")
-                    }
-                    logger.warning("position not available on the source; resuming by GTID", metadata: ["position": "\(start)", "gtid": "\(gtid)"])
-                    byGTID = true
-                    continue
-                }
-                // A reconnect can reach another server (a failover behind the same address): a
-                // binlog position names other events there, only a GTID resume is valid.
-                let known = lock.withLock { sourceIdentity }
-                if s.sourceServerID != known.serverID {
-                    let followsByGTID = byGTID || (resumeByMySQLGTID && gtid.mysqlSet != nil)
-                    if !followsByGTID {
-                        s.close()
-                        guard s.flavor == .mariadb, !gtid.mariadb.isEmpty else {
-                            throw ApplyError(
-                                "the source is another server now (server_id \(known.serverID) → \(s.sourceServerID)) and position \(start) names other events there; "
-                                    + "following it needs a GTID state (MariaDB) or gtid_mode=ON (MySQL). Start with --rebootstrap to discard the saved state and read the tables again")
-                        }
-                        logger.warning("the source is another server now; resuming by GTID", metadata: [
-                            "server_id": "\(known.serverID) → \(s.sourceServerID)", "position": "\(start)", "gtid": "\(gtid)",
-                        ])
-                        byGTID = true
-                        continue
-                    }
-                    let identity = (try? SQLConnection(configuration: config)).flatMap { try? Self.identify($0) }
-                        ?? CheckpointSource(flavour: known.flavour, serverID: s.sourceServerID)
-                    lock.withLock { sourceIdentity = identity }
-                    logger.notice("the source is another server now; following it by GTID", metadata: [
-                        "server_id": "\(known.serverID) → \(s.sourceServerID)", "gtid": "\(gtid)",
-                    ])
-                }
-                if lock.withLock({ () -> Bool in stream = s; return stopping }) { s.interrupt() }
-                logger.info("tailing the binlog", metadata: ["from": byGTID || resumeByMySQLGTID ? "gtid \(gtid)" : "\(start)", "source_server_id": "\(s.sourceServerID)"])
-                if let since = lostSince {
-                    metrics.recordReconnect(.source)
-                    logger.notice("reconnected to the source", metadata: [
-                        "from": byGTID ? "gtid \(gtid)" : "\(start)", "attempts": "\(attempt)", "down_ms": "\(Int((monotonicSeconds() - since) * 1000))",
-                    ])
-                    lostSince = nil
-                }
-                attempt = 0
                 // One event source: each event decoded once and located (file, end); the events
                 // inside a TRANSACTION_PAYLOAD (MySQL 8.0.20+ binlog_transaction_compression), XID
                 // included, each at the payload's end, the last of them reaching it.
@@ -303,32 +305,9 @@ public final class ReconcilerDaemon: @unchecked Sendable {
                     if isStopping && !events.isInsidePayload { break }
                 }
                 if options.checkOnce { break }
-            } catch let e as ReplicationError where e.kind == .binlogUnavailable && !byGTID && !isStopping && !gtid.mariadb.isEmpty {
-                // The position is gone (purged, or another server after a failover): the same GTID
-                // domain can still serve the transactions after our GTID state.
-                logger.warning("position not available on the source; resuming by GTID", metadata: ["position": "\(start)", "gtid": "\(gtid)"])
-                assembler.abandonTransaction()
-                byGTID = true
-            } catch let e as ReplicationError where e.isRecoverable && !isStopping {
-                byGTID = lock.withLock { state.position.file.isEmpty } && byGTID
-                assembler.abandonTransaction()
-                if lostSince == nil { lostSince = monotonicSeconds() }
-                attempt += 1
-                let delay = min(30.0, 0.2 * pow(2.0, Double(min(attempt, 8)))) * Double.random(in: 0.5...1.0)
-                logger.warning("binlog connection lost; reconnecting from the last commit", metadata: [
-                    "error": "\(e)", "retry_in": "\(Int(delay * 1000)) ms", "attempt": "\(attempt)", "from": "\(lock.withLock { state.position })",
-                ])
-                lock.withLock { wasCaughtUp = false; catchUpSweepNeeded = true }
-                Thread.sleep(forTimeInterval: delay)
             } catch {
-                if !isStopping {
-                    var message = "\(error)"
-                    if let e = error as? ReplicationError, e.kind == .binlogUnavailable {
-                        message += " — start with --rebootstrap to discard the saved state and read the tables again"
-                    }
-                    logger.critical("binlog tail stopped", metadata: ["error": "\(message)"])
-                    lock.withLock { fatalError = message }
-                }
+                let now = lock.withLock { state.position }
+                if carryOut(plan.streamFailed(error, position: now, gtid: gtid, stopping: isStopping), error: error, from: now, gtid: gtid) { continue }
                 break
             }
         }

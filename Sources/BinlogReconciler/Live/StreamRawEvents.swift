@@ -5,10 +5,12 @@ import BinlogParser
 /// says it is in and the log position the source stamped on it (the position after it; for an
 /// artificial event or one without a log position, where the stream is), and whether its checksum
 /// was verified on the fetch thread.
-struct StreamRawEvents: RawEventProvider {
-    let stream: ReplicationStream
+public struct StreamRawEvents: RawEventProvider {
+    public let stream: ReplicationStream
 
-    mutating func nextRaw() throws -> SourcedRaw? {
+    public init(stream: ReplicationStream) { self.stream = stream }
+
+    public mutating func nextRaw() throws -> SourcedRaw? {
         guard let raw = try stream.next() else { return nil }
         let header = raw.header
         let logPosition = UInt64(header.logPosition)
