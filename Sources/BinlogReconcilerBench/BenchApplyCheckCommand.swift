@@ -37,7 +37,7 @@ struct BenchApplyCheck: ParsableCommand {
             name: "stock", database: parts[0], table: parts[1], keyColumns: [key], valueColumn: value,
             target: .string(try RedisKeyTemplate("product:{\(key)}:stock", keyColumns: [key])))
         var assembler = TransactionAssembler(watches: [watch]) { _, _ in nil }
-        var state = ShadowState(watchCount: 1, position: BinlogPosition(file: "", position: 4))
+        var state = ShadowState(watchCount: 1, position: BinlogCoordinates(file: "", position: 4))
         let engine = VerdictEngine(
             watchNames: ["stock"], tolerances: [.init(lead: 2, lag: 1, confirm: 1)], wallOffset: 0,
             redisKey: { _, k in watch.target.keyTemplate.render(k) })
@@ -71,7 +71,7 @@ struct BenchApplyCheck: ParsableCommand {
             let name = (path as NSString).lastPathComponent
             while let located = try events.next() {
                 let event = located.event
-                let end = BinlogPosition(file: name, position: UInt64(event.header.logPosition))
+                let end = BinlogCoordinates(file: name, position: UInt64(event.header.logPosition))
                 let now = monotonicSeconds()
                 let tx = try lock.withLock { () -> CommittedTransaction? in
                     let tx = try assembler.consume(event, end: end, state: &state)

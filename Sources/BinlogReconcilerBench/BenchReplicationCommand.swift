@@ -69,7 +69,7 @@ struct BenchReplicationCommand: ParsableCommand {
         // --shadow: the daemon's tail path (TransactionAssembler decoding only the watched columns
         // into a ShadowState), column names from the table map (binlog_row_metadata=FULL).
         var assembler: TransactionAssembler?
-        var state = ShadowState(watchCount: 1, position: BinlogPosition(file: file, position: position))
+        var state = ShadowState(watchCount: 1, position: BinlogCoordinates(file: file, position: position))
         if let shadow {
             let parts = shadow.split(separator: ":").map(String.init)
             let table = parts.first?.split(separator: ".").map(String.init) ?? []
@@ -101,7 +101,7 @@ struct BenchReplicationCommand: ParsableCommand {
             while let e = try source.next() {
                 if e.inPayload == nil { events += 1 }
                 if case .rows = e.event.body { rowsEvents += 1 }
-                if let tx = try assembler.consume(e.event, end: BinlogPosition(file: e.file, position: e.end), state: &state) {
+                if let tx = try assembler.consume(e.event, end: BinlogCoordinates(file: e.file, position: e.end), state: &state) {
                     changes += tx.changes.count
                 }
             }

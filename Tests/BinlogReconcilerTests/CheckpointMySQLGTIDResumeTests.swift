@@ -133,7 +133,7 @@ import Testing
     @Test func assemblerAddsEveryCommittedMySQLGTID() throws {
         let w = try TransactionAssemblerTests.watch("shop.products")
         var assembler = TransactionAssembler(watches: [w], columnNames: { _, _ in nil })
-        var state = ShadowState(watchCount: 1, position: BinlogPosition(file: "mysql-bin.000001", position: 4))
+        var state = ShadowState(watchCount: 1, position: BinlogCoordinates(file: "mysql-bin.000001", position: 4))
         state.gtid = try #require(GTIDState(mysqlSet: "\(Self.a):1-10"))
         func event(_ type: BinlogEventType, _ body: BinlogEventBody) -> BinlogEvent {
             BinlogEvent(header: EventHeader(timestamp: 1, type: type, serverID: 1, eventSize: 30, logPosition: 100, flags: 0), offset: 70, body: body)
@@ -144,7 +144,7 @@ import Testing
         var end: UInt64 = 200
         func feed(_ e: BinlogEvent) throws -> CommittedTransaction? {
             end += 50
-            return try assembler.consume(e, end: BinlogPosition(file: "mysql-bin.000001", position: end), state: &state)
+            return try assembler.consume(e, end: BinlogCoordinates(file: "mysql-bin.000001", position: end), state: &state)
         }
         // A transaction on an unwatched table (BEGIN … XID), a DDL, one ending in COMMIT, one from
         // another source, and an anonymous one: every GTID is added at its commit, nothing earlier.

@@ -150,7 +150,7 @@ import BinlogSimulator
     /// Waits until the daemon applied everything in the source's binlog now.
     func waitUntilCaughtUp(_ live: LiveDaemon) throws {
         let end = try #require(try TestEnv.sql("SHOW MASTER STATUS").first)
-        let endPosition = BinlogPosition(file: end[0], position: UInt64(end[1]) ?? 0)
+        let endPosition = BinlogCoordinates(file: end[0], position: UInt64(end[1]) ?? 0)
         let daemon = live.daemon
         try waitFor("the daemon to reach \(endPosition)", live.log, seconds: 40) { !(daemon.lock.withLock { daemon.state.position } < endPosition) }
     }
@@ -219,7 +219,7 @@ final class LiveDaemon {
     /// Waits until the daemon applied everything in the source's binlog now.
     func waitUntilApplied() throws {
         let end = try #require(try TestEnv.sql("SHOW MASTER STATUS").first)
-        let endPosition = BinlogPosition(file: end[0], position: UInt64(end[1]) ?? 0)
+        let endPosition = BinlogCoordinates(file: end[0], position: UInt64(end[1]) ?? 0)
         try waitFor("the daemon to reach \(endPosition)", seconds: 40) { !(daemon.lock.withLock { daemon.state.position } < endPosition) }
     }
 

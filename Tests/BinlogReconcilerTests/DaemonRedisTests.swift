@@ -264,7 +264,7 @@ final class DaemonUnderTest {
         let writer = ReportStreamWriter(configuration: RedisTestEnv.configuration, stream: stream, maxLength: 1000, queueCapacity: 3, logger: .init(label: "test"))
         func record(_ n: Int) -> (ReportRecord, [UInt8]) {
             let r = ReportRecord(event: .divergence, id: "w|\(n)|t", watch: "w", key: "\(n)", redisKey: "k\(n)", expected: "1", redis: "2", kind: .redisHigher,
-                                 firstSeen: 0, detectedAt: 0, binlog: BinlogPosition(file: "b", position: 4), binlogGTID: "")
+                                 firstSeen: 0, detectedAt: 0, binlog: BinlogCoordinates(file: "b", position: 4), binlogGTID: "")
             return (r, Array("{\"n\":\(n)}".utf8))
         }
         func xlen() -> Int { Int((try? DaemonCheckTests.redis(["XLEN", stream]))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? -1 }

@@ -92,10 +92,10 @@ import Testing
             name: "w", database: parts[0], table: parts[1], keyColumns: [names[0]], valueColumn: value ?? names[names.count > 1 ? 1 : 0],
             target: .string(try RedisKeyTemplate("k:{\(names[0])}", keyColumns: [names[0]])))
         var assembler = TransactionAssembler(watches: [watch]) { _, _ in names }
-        var state = ShadowState(watchCount: 1, position: BinlogPosition(file: "", position: 4))
+        var state = ShadowState(watchCount: 1, position: BinlogCoordinates(file: "", position: 4))
         var events = BinlogEventSource(provider: try FileSeries(paths))
         while let e = try events.next() {
-            _ = try assembler.consume(e.event, end: BinlogPosition(file: e.file, position: e.end), state: &state)
+            _ = try assembler.consume(e.event, end: BinlogCoordinates(file: e.file, position: e.end), state: &state)
         }
         var out: [String: String] = [:]
         state.maps[0].forEach { k, v in out[k.description] = v.description }
@@ -196,9 +196,9 @@ import Testing
                     if mutated.isEmpty { break }
                 }
                 var assembler = TransactionAssembler(watches: [watch]) { _, _ in names }
-                var state = ShadowState(watchCount: 1, position: BinlogPosition(file: "", position: 4))
+                var state = ShadowState(watchCount: 1, position: BinlogCoordinates(file: "", position: 4))
                 do {
-                    for (n, e) in mutated.enumerated() { _ = try assembler.consume(e, end: BinlogPosition(file: "f", position: UInt64(n + 1)), state: &state) }
+                    for (n, e) in mutated.enumerated() { _ = try assembler.consume(e, end: BinlogCoordinates(file: "f", position: UInt64(n + 1)), state: &state) }
                 } catch let e as ApplyError {
                     // A stop with a message (an XA COMMIT without its prepare, a schema that no
                     // longer fits); any other error type would be a bug.

@@ -46,7 +46,7 @@ import Testing
     @Test func metricsEndpointServesTheExposition() throws {
         let f = try Fixture()
         defer { f.server.stop() }
-        f.metrics.setBinlogPosition(BinlogPosition(file: "mysql-bin.000007", position: 918))
+        f.metrics.setBinlogPosition(BinlogCoordinates(file: "mysql-bin.000007", position: 918))
         f.metrics.recordTransactionApplied(events: 4, rows: 2, applyLag: 0.2)
         f.metrics.recordReads(3, trigger: .notification)
         f.metrics.setOpenDivergences(1, watch: "stock", kind: .redisLower)

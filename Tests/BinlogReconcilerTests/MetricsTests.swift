@@ -44,12 +44,12 @@ func samples(_ text: String) -> [String: Double] {
 
     @Test func binlogFileIsALabelThatMovesWithTheFile() {
         let m = ReconcilerMetrics()
-        m.setBinlogPosition(BinlogPosition(file: "mysql-bin.000041", position: 1234))
+        m.setBinlogPosition(BinlogCoordinates(file: "mysql-bin.000041", position: 1234))
         var s = samples(m.render())
         #expect(s["binlog_reconciler_binlog_file_info{file=\"mysql-bin.000041\"}"] == 1)
         #expect(s["binlog_reconciler_binlog_position_bytes"] == 1234)
-        m.setBinlogPosition(BinlogPosition(file: "mysql-bin.000041", position: 5000))
-        m.setBinlogPosition(BinlogPosition(file: "mysql-bin.000042", position: 4))
+        m.setBinlogPosition(BinlogCoordinates(file: "mysql-bin.000041", position: 5000))
+        m.setBinlogPosition(BinlogCoordinates(file: "mysql-bin.000042", position: 4))
         s = samples(m.render())
         #expect(s["binlog_reconciler_binlog_file_info{file=\"mysql-bin.000042\"}"] == 1)
         #expect(s["binlog_reconciler_binlog_file_info{file=\"mysql-bin.000041\"}"] == nil)
@@ -164,7 +164,7 @@ func samples(_ text: String) -> [String: Double] {
                 m.recordTransactionApplied(events: 3, rows: 2, applyLag: 0.1)
                 m.recordReads(trigger: ReconcilerMetrics.ReadTrigger.allCases[i % 4])
                 m.setKeysTracked(i, watch: "w\(t % 3)")
-                m.setBinlogPosition(BinlogPosition(file: "mysql-bin.\(t % 2)", position: UInt64(i)))
+                m.setBinlogPosition(BinlogCoordinates(file: "mysql-bin.\(t % 2)", position: UInt64(i)))
                 m.recordDivergenceOpened(kind: .orphan)
                 if i % 1000 == 0 { _ = m.render() }
             }

@@ -56,8 +56,8 @@ import Testing
             name: "w", database: parts[0], table: parts[1], keyColumns: [names[0]], valueColumn: names[1],
             target: .string(try RedisKeyTemplate("k:{\(names[0])}", keyColumns: [names[0]])))
         var assembler = TransactionAssembler(watches: [watch]) { _, _ in names }
-        var state = ShadowState(watchCount: 1, position: BinlogPosition(file: "", position: 4))
-        for (n, e) in events.enumerated() { _ = try assembler.consume(e, end: BinlogPosition(file: "f", position: UInt64(n + 1)), state: &state) }
+        var state = ShadowState(watchCount: 1, position: BinlogCoordinates(file: "", position: 4))
+        for (n, e) in events.enumerated() { _ = try assembler.consume(e, end: BinlogCoordinates(file: "f", position: UInt64(n + 1)), state: &state) }
         var out: [String: String] = [:]
         state.maps[0].forEach { k, v in out[k.description] = v.description }
         return (out, state.heldXA.count)

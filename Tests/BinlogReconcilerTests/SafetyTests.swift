@@ -334,14 +334,14 @@ import Testing
         _ = try TestEnv.sql("SET SESSION binlog_row_image = 'MINIMAL'; UPDATE \(db).products SET name = 'q'; FLUSH BINARY LOGS;")
         let watch = WatchConfiguration(name: "w", database: db, table: "products", keyColumns: ["id"], valueColumn: "stock", target: .string(try RedisKeyTemplate("k:{id}", keyColumns: ["id"])))
         var assembler = TransactionAssembler(watches: [watch]) { _, _ in nil }
-        var state = ShadowState(watchCount: 1, position: BinlogPosition(file: file, position: 4))
+        var state = ShadowState(watchCount: 1, position: BinlogCoordinates(file: file, position: 4))
         // The rows as the bootstrap would have them.
         for id in 1...rows { state.maps[0][.int(Int64(id))] = .int(Int64(id % 1000)) }
         let events = try BinlogFileEvents(path: TestEnv.mariadbDataDir + "/" + file)
         var committed: [CommittedTransaction] = []
         let started = monotonicSeconds()
         while let e = try events.next() {
-            if let tx = try assembler.consume(e.event, end: BinlogPosition(file: file, position: e.resumeOffset), state: &state) { committed.append(tx) }
+            if let tx = try assembler.consume(e.event, end: BinlogCoordinates(file: file, position: e.resumeOffset), state: &state) { committed.append(tx) }
         }
         let seconds = monotonicSeconds() - started
         print("MINIMAL UPDATE of \(rows) rows applied in \(String(format: "%.2f", seconds)) s")

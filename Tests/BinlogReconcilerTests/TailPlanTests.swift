@@ -3,7 +3,7 @@ import Testing
 
 /// The tail's reconnect / resume / GTID-fallback rules, without servers.
 @Suite struct TailPlanTests {
-    let position = BinlogPosition(file: "mysql-bin.000007", position: 1234)
+    let position = BinlogCoordinates(file: "mysql-bin.000007", position: 1234)
     let mariaGTID = GTIDState(mariadbList: "0-1-500")
     let noGTID = GTIDState()
     static let lost = ReplicationError(.connectionLost, "the source went away")
@@ -100,7 +100,7 @@ import Testing
         _ = plan.openFailed(Self.purged, position: position, gtid: mariaGTID, stopping: false)
         #expect(plan.byMariaDBGTID)
         // No transaction applied since (the position's file is unknown after a GTID start): keep GTID.
-        _ = plan.streamFailed(Self.lost, position: BinlogPosition(file: "", position: 0), gtid: mariaGTID, stopping: false)
+        _ = plan.streamFailed(Self.lost, position: BinlogCoordinates(file: "", position: 0), gtid: mariaGTID, stopping: false)
         #expect(plan.byMariaDBGTID)
         // A commit gave a file position: reconnect by it.
         _ = plan.streamFailed(Self.lost, position: position, gtid: mariaGTID, stopping: false)

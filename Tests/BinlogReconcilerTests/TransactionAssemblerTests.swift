@@ -12,13 +12,13 @@ import BinlogParser
     /// Replays files through the assembler; returns the final state and every committed transaction.
     static func replay(_ paths: [String], watches: [WatchConfiguration], names: @escaping (String, String) throws -> [String]? = { _, _ in nil }) throws -> (ShadowState, [CommittedTransaction]) {
         var assembler = TransactionAssembler(watches: watches, columnNames: names)
-        var state = ShadowState(watchCount: watches.count, position: BinlogPosition(file: "", position: 4))
+        var state = ShadowState(watchCount: watches.count, position: BinlogCoordinates(file: "", position: 4))
         var txs: [CommittedTransaction] = []
         for path in paths {
             let events = try BinlogFileEvents(path: path)
             let file = (path as NSString).lastPathComponent
             while let e = try events.next() {
-                if let tx = try assembler.consume(e.event, end: BinlogPosition(file: file, position: e.resumeOffset), state: &state) { txs.append(tx) }
+                if let tx = try assembler.consume(e.event, end: BinlogCoordinates(file: file, position: e.resumeOffset), state: &state) { txs.append(tx) }
             }
         }
         return (state, txs)

@@ -17,7 +17,7 @@ import Testing
         }
 
         func commit(_ new: ShadowValue?) {
-            let tx = CommittedTransaction(gtid: "0-1-\(Int(now * 1000))", end: BinlogPosition(file: "b.1", position: 4), timestamp: 0, changes: [CommittedChange(watch: 0, key: key, old: shadow, new: new)])
+            let tx = CommittedTransaction(gtid: "0-1-\(Int(now * 1000))", end: BinlogCoordinates(file: "b.1", position: 4), timestamp: 0, changes: [CommittedChange(watch: 0, key: key, old: shadow, new: new)])
             shadow = new
             engine.noteCommit(tx, at: now)
         }
@@ -38,7 +38,7 @@ import Testing
                 for (w, k) in engine.dueReads(now: now) {
                     engine.observe(watch: w, key: k, result: redis, at: now, current: shadow)
                 }
-                records += engine.decide(now: now, current: { _, _ in self.shadow }, position: BinlogPosition(file: "b.1", position: 4), gtid: "0-1-1")
+                records += engine.decide(now: now, current: { _, _ in self.shadow }, position: BinlogCoordinates(file: "b.1", position: 4), gtid: "0-1-1")
             }
         }
 

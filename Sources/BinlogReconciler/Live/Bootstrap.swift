@@ -60,7 +60,7 @@ public struct Bootstrap {
     public static func run(_ conn: SQLConnection, watches: [WatchConfiguration], logger: Logger) throws -> ShadowState {
         _ = try conn.execute("SET SESSION time_zone = '+00:00'")
         _ = try conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        var coordinates = BinlogPosition(file: "", position: 4)
+        var coordinates = BinlogCoordinates(file: "", position: 4)
         var mysqlExecuted: String?
         // An XA transaction prepared before the snapshot and committed after it would be missed:
         // its rows are not in the snapshot and its prepare is before the coordinates. So the
@@ -79,7 +79,7 @@ public struct Bootstrap {
                 guard let file, let pos, !file.isEmpty else {
                     throw ApplyError("the source reports no binlog snapshot position: is log_bin on?")
                 }
-                coordinates = BinlogPosition(file: file, position: pos)
+                coordinates = BinlogCoordinates(file: file, position: pos)
             } else {
                 _ = try conn.execute("FLUSH TABLES WITH READ LOCK")
                 do {
@@ -89,7 +89,7 @@ public struct Bootstrap {
                     guard let row = status.first, let file = row[0] ?? nil, let p = row[1] ?? nil, let pos = UInt64(p) else {
                         throw ApplyError("\(statement) returned nothing: is log_bin on?")
                     }
-                    coordinates = BinlogPosition(file: file, position: pos)
+                    coordinates = BinlogCoordinates(file: file, position: pos)
                     // Executed_Gtid_Set (5th column, MySQL 5.6+): the GTID state at these coordinates,
                     // for resuming by GTID set (COM_BINLOG_DUMP_GTID) after a restart or a failover.
                     if row.count > 4 { mysqlExecuted = row[4] ?? nil }

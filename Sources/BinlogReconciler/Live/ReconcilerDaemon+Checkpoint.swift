@@ -94,7 +94,7 @@ extension ReconcilerDaemon {
         guard c.header.source.flavour == sourceIdentity.flavour else {
             throw ConfigurationError("checkpoint \(loaded.path) was taken from a \(c.header.source.flavour.rawValue) source but the source is \(sourceIdentity.flavour.rawValue); start with --rebootstrap to discard it and read the tables again")
         }
-        var restored = ShadowState(watchCount: configuration.watches.count, position: BinlogPosition(file: c.header.position.file, position: c.header.position.position))
+        var restored = ShadowState(watchCount: configuration.watches.count, position: BinlogCoordinates(file: c.header.position.file, position: c.header.position.position))
         for (i, w) in configuration.watches.enumerated() {
             guard let cw = c.watch(named: w.name) else {
                 throw ConfigurationError("checkpoint \(loaded.path) has no watch \(w.name); start with --rebootstrap")

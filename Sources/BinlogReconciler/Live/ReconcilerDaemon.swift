@@ -36,9 +36,9 @@ public final class ReconcilerDaemon: @unchecked Sendable {
     // Shared, under `lock`.
     var state: ShadowState
     let engine: VerdictEngine
-    var lastEventEnd: BinlogPosition?
+    var lastEventEnd: BinlogCoordinates?
     var inTransaction = false
-    var sourcePosition: BinlogPosition?
+    var sourcePosition: BinlogCoordinates?
     var sourcePolledAt = 0.0
     var wasCaughtUp = false
     /// The next catch-up ends with a full sweep (set at start and after every reconnect).
@@ -84,7 +84,7 @@ public final class ReconcilerDaemon: @unchecked Sendable {
         self.sink = sink
         self.logger = logger
         health = HealthState(heartbeatPeriod: .milliseconds(Int64(configuration.source.heartbeatSeconds * 1000)))
-        state = ShadowState(watchCount: configuration.watches.count, position: BinlogPosition(file: "", position: 4))
+        state = ShadowState(watchCount: configuration.watches.count, position: BinlogCoordinates(file: "", position: 4))
         let watches = configuration.watches
         let wall = Date().timeIntervalSince1970 - monotonicSeconds()
         engine = VerdictEngine(
@@ -222,7 +222,7 @@ public final class ReconcilerDaemon: @unchecked Sendable {
         var plan = TailPlan(resumeByMySQLGTID: resumeByMySQLGTID)
         var lostSince: Double?
         /// Carries out a decision other than tailing; false ends the tail.
-        func carryOut(_ d: TailPlan.Decision, error: (any Error)?, from start: BinlogPosition, gtid: GTIDState) -> Bool {
+        func carryOut(_ d: TailPlan.Decision, error: (any Error)?, from start: BinlogCoordinates, gtid: GTIDState) -> Bool {
             switch d {
             case .proceed, .followNewServer:
                 return true
@@ -301,7 +301,7 @@ public final class ReconcilerDaemon: @unchecked Sendable {
                     do { next = try events.next() } catch let e as BinlogDecodingError { throw ApplyError(e.description) }
                     guard let e = next else { break }
                     if e.inPayload == nil { health.recordBinlogEvent() }
-                    try apply(e.event, end: BinlogPosition(file: e.file, position: e.end), inFile: e.reachesEnd, assembler: &assembler)
+                    try apply(e.event, end: BinlogCoordinates(file: e.file, position: e.end), inFile: e.reachesEnd, assembler: &assembler)
                     if isStopping && !events.isInsidePayload { break }
                 }
                 if options.checkOnce { break }
@@ -319,7 +319,7 @@ public final class ReconcilerDaemon: @unchecked Sendable {
 
     /// One decoded event through the fold, under the lock; the engine hears of committed changes
     /// and of the values XA transactions hold while prepared.
-    func apply(_ event: BinlogEvent, end: BinlogPosition, inFile: Bool, assembler: inout TransactionAssembler) throws {
+    func apply(_ event: BinlogEvent, end: BinlogCoordinates, inFile: Bool, assembler: inout TransactionAssembler) throws {
         let now = monotonicSeconds()
         let committed = try lock.withLock { () -> CommittedTransaction? in
             if inFile { lastEventEnd = end }
@@ -354,7 +354,7 @@ public final class ReconcilerDaemon: @unchecked Sendable {
                 if let c = conn, let row = try c.query(c.flavor.binlogStatusStatement(version: c.serverVersion)).first, let f = row[0] ?? nil, let p = row[1] ?? nil, let pos = UInt64(p) {
                     let now = monotonicSeconds()
                     lock.withLock {
-                        sourcePosition = BinlogPosition(file: f, position: pos)
+                        sourcePosition = BinlogCoordinates(file: f, position: pos)
                         sourcePolledAt = now
                     }
                 }

@@ -36,7 +36,7 @@ struct TailPlan: Sendable {
     }
 
     /// Where to open the stream from the applied position and GTID state.
-    func startPoint(position: BinlogPosition, gtid: GTIDState) -> ReplicationStartPoint {
+    func startPoint(position: BinlogCoordinates, gtid: GTIDState) -> ReplicationStartPoint {
         if resumeByMySQLGTID, let set = gtid.mysqlSet { return .mysqlGTID(set) }
         return byMariaDBGTID ? .mariadbGTID(gtid.description) : .filePosition(file: position.file, position: position.position)
     }
@@ -45,7 +45,7 @@ struct TailPlan: Sendable {
     func followsByGTID(gtid: GTIDState) -> Bool { byMariaDBGTID || (resumeByMySQLGTID && gtid.mysqlSet != nil) }
 
     /// Opening the stream failed.
-    mutating func openFailed(_ e: ReplicationError, position: BinlogPosition, gtid: GTIDState, stopping: Bool) -> Decision {
+    mutating func openFailed(_ e: ReplicationError, position: BinlogCoordinates, gtid: GTIDState, stopping: Bool) -> Decision {
         // The server is down or restarting: retry with backoff like a lost stream.
         if e.kind == .connect, e.sqlError?.isConnectionError == true {
             return lost(position: position, stopping: stopping)
@@ -62,7 +62,7 @@ struct TailPlan: Sendable {
 
     /// The stream opened on the server `serverID`; `knownServerID` is the source the state was
     /// read from.
-    mutating func opened(serverID: UInt32, knownServerID: UInt32, flavor: ServerFlavor, position: BinlogPosition, gtid: GTIDState) -> Decision {
+    mutating func opened(serverID: UInt32, knownServerID: UInt32, flavor: ServerFlavor, position: BinlogCoordinates, gtid: GTIDState) -> Decision {
         guard serverID != knownServerID else {
             attempt = 0
             return .proceed
@@ -83,7 +83,7 @@ struct TailPlan: Sendable {
     }
 
     /// Reading the stream failed (`error` is what the read, decode or apply threw).
-    mutating func streamFailed(_ error: any Error, position: BinlogPosition, gtid: GTIDState, stopping: Bool) -> Decision {
+    mutating func streamFailed(_ error: any Error, position: BinlogCoordinates, gtid: GTIDState, stopping: Bool) -> Decision {
         if stopping { return .finish }
         guard let e = error as? ReplicationError else { return .stop("\(error)") }
         if e.kind == .binlogUnavailable, !byMariaDBGTID, !gtid.mariadb.isEmpty {
@@ -96,7 +96,7 @@ struct TailPlan: Sendable {
 
     /// The connection was lost: back off, then reconnect from the last commit. A GTID resume is
     /// kept only while no transaction has given a file position yet.
-    private mutating func lost(position: BinlogPosition, stopping: Bool) -> Decision {
+    private mutating func lost(position: BinlogCoordinates, stopping: Bool) -> Decision {
         if stopping { return .finish }
         byMariaDBGTID = byMariaDBGTID && position.file.isEmpty
         attempt += 1

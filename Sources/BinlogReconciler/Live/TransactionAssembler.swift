@@ -1,36 +1,6 @@
 import BinlogFold
 import BinlogParser
 
-/// A change to one watched key, applied at its transaction's commit.
-public struct CommittedChange: Sendable, Hashable {
-    public var watch: Int
-    public var key: ShadowKey
-    /// The value before the transaction (nil: no row).
-    public var old: ShadowValue?
-    /// The value after it (nil: the row was deleted).
-    public var new: ShadowValue?
-}
-
-/// A committed transaction that touched watched tables (or moved the position).
-public struct CommittedTransaction: Sendable {
-    public var gtid: String?
-    /// The end of the commit event: a transaction boundary.
-    public var end: BinlogPosition
-    public var timestamp: UInt32
-    public var changes: [CommittedChange]
-    /// For an XA group: what happened to the XA transaction.
-    public var xa: XAOutcome? = nil
-}
-
-/// What an XA group did.
-public enum XAOutcome: Sendable, Hashable {
-    /// Prepared: `changes` are held (not applied) until its XA COMMIT; `old` is the value now.
-    case prepared(xid: String, changes: [CommittedChange])
-    /// Committed: its held changes are the transaction's `changes`.
-    case committed(xid: String)
-    case rolledBack(xid: String)
-}
-
 /// A row change waiting for its transaction's commit (or, held, for its XA COMMIT).
 public typealias PendingChange = (watch: Int, key: ShadowKey, new: ShadowValue?)
 
@@ -45,21 +15,21 @@ public struct ResolvedSchema: Sendable, Hashable {
     public var columnNames: [String]
     public var keyIndexes: [Int]
     public var valueIndex: Int
-    public var since: BinlogPosition?
+    public var since: BinlogCoordinates?
 }
 
 /// The expected state of every watch at a transaction boundary.
 public struct ShadowState: Sendable {
     public var maps: [ShadowMap]
     /// Where the state holds: the end of the last applied commit.
-    public var position: BinlogPosition
+    public var position: BinlogCoordinates
     public var gtid = GTIDState()
     public var schemas: [ResolvedSchema?]
     public var transactionsApplied = 0
     /// XA transactions prepared and not yet committed or rolled back, with their row changes.
     public var heldXA = HeldTransactions<[PendingChange]>()
 
-    public init(watchCount: Int, position: BinlogPosition) {
+    public init(watchCount: Int, position: BinlogCoordinates) {
         maps = Array(repeating: ShadowMap(), count: watchCount)
         schemas = Array(repeating: nil, count: watchCount)
         self.position = position
@@ -105,7 +75,7 @@ public struct TransactionAssembler {
     /// Feeds one event; `end` is the source position right after it. Returns the transaction it
     /// committed (or the XA transaction it prepared or rolled back: a group that moves the
     /// position), if any, after applying it to `state`.
-    public mutating func consume(_ event: BinlogEvent, end: BinlogPosition, state: inout ShadowState) throws -> CommittedTransaction? {
+    public mutating func consume(_ event: BinlogEvent, end: BinlogCoordinates, state: inout ShadowState) throws -> CommittedTransaction? {
         switch event.body {
         case .rotate, .formatDescription: store.forgetResolutions()
         default: break
@@ -137,7 +107,7 @@ public struct TransactionAssembler {
 /// resolution per table map.
 struct LiveFoldStorage: FoldStorage {
     typealias Context = ShadowState
-    typealias Location = BinlogPosition
+    typealias Location = BinlogCoordinates
     typealias Failure = any Error
 
     let watches: [WatchConfiguration]
@@ -194,21 +164,21 @@ struct LiveFoldStorage: FoldStorage {
         if let ws = watchesByTable[r.table.qualifiedName] { try applyRows(r, watches: ws, state: state) }
     }
 
-    mutating func statement(_ q: QueryEvent, at: BinlogPosition, context state: inout ShadowState) throws {
+    mutating func statement(_ q: QueryEvent, at: BinlogCoordinates, context state: inout ShadowState) throws {
         try handleDDL(q.query, defaultDatabase: q.database, state: &state)
     }
 
-    mutating func commit(at end: BinlogPosition, boundaries: TransactionBoundaries, context state: inout ShadowState) throws {
+    mutating func commit(at end: BinlogCoordinates, boundaries: TransactionBoundaries, context state: inout ShadowState) throws {
         committed = commit(end: end, boundaries: boundaries, state: &state)
     }
 
-    mutating func hold(xid: String, at end: BinlogPosition, timestamp: UInt32, context state: inout ShadowState) throws {
+    mutating func hold(xid: String, at end: BinlogCoordinates, timestamp: UInt32, context state: inout ShadowState) throws {
         guard state.heldXA.hold(xid, changes: pending, count: pending.count, at: "\(end)", timestamp: timestamp) else {
             throw ApplyError("XA PREPARE \(xid) at \(end): holding its \(pending.count) row changes would pass the bound of \(state.heldXA.maxChanges) row changes held for prepared XA transactions (\(state.heldXA.count) prepared now); stopping rather than dropping them")
         }
     }
 
-    mutating func restore(xid: String, at end: BinlogPosition, context state: inout ShadowState) throws {
+    mutating func restore(xid: String, at end: BinlogCoordinates, context state: inout ShadowState) throws {
         guard let held = state.heldXA.release(xid) else {
             throw ApplyError("XA COMMIT \(xid) at \(end): its XA PREPARE was not seen (prepared before the bootstrap snapshot, or before the checkpoint this run resumed from), so its changes are unknown; restart with --rebootstrap to read the tables again")
         }
@@ -230,7 +200,7 @@ struct LiveFoldStorage: FoldStorage {
         if pendingIndex != nil { pendingIndex![PendingKey(watch: watch, key: key)] = pending.count - 1 }
     }
 
-    private mutating func commit(end: BinlogPosition, boundaries: TransactionBoundaries, state: inout ShadowState) -> CommittedTransaction {
+    private mutating func commit(end: BinlogCoordinates, boundaries: TransactionBoundaries, state: inout ShadowState) -> CommittedTransaction {
         var changes: [CommittedChange] = []
         changes.reserveCapacity(pending.count)
         for p in pending {

@@ -168,7 +168,7 @@ public final class ReconcilerMetrics: Sendable {
 
     /// The position of the last applied transaction boundary: moves `binlog_file_info{file}` to the
     /// new file when it changed, and sets `binlog_position_bytes`.
-    public func setBinlogPosition(_ position: BinlogPosition) {
+    public func setBinlogPosition(_ position: BinlogCoordinates) {
         state.withLock { s in
             if s.fileInfo?.file != position.file {
                 let gauge = registry.makeGauge(descriptor: Self.fileInfoDescriptor, labels: [("file", position.file)])

@@ -39,7 +39,7 @@ public struct ReportRecord: Sendable {
     public var detectedAt: Double
     public var lastAgreedAt: Double?
     public var lastAgreedGTID: String?
-    public var binlog: BinlogPosition
+    public var binlog: BinlogCoordinates
     public var binlogGTID: String
     /// For `summary` records.
     public var reason: String? = nil
@@ -332,7 +332,7 @@ public final class VerdictEngine {
 
     /// Decides every observation with t + L ≤ now. `current` gives the shadow value of a key now,
     /// `position` the applied binlog position and GTID for the records.
-    public func decide(now: Double, current: (Int, ShadowKey) -> ShadowValue?, position: BinlogPosition, gtid: String) -> [ReportRecord] {
+    public func decide(now: Double, current: (Int, ShadowKey) -> ShadowValue?, position: BinlogCoordinates, gtid: String) -> [ReportRecord] {
         var out: [ReportRecord] = []
         // Only keys with an observation old enough are visited; every second a full pass also
         // drops history older than G + L + 2C and forgets idle keys.

@@ -1,8 +1,5 @@
 import BinlogParser
 
-/// A position in the source's binlog (file, offset): the replication client's coordinates.
-public typealias BinlogPosition = BinlogCoordinates
-
 /// The GTID state at a transaction boundary: MariaDB's last GTID per domain
 /// (`gtid_binlog_pos` form) or MySQL's executed set.
 public struct GTIDState: Sendable, Hashable, CustomStringConvertible {
