@@ -73,6 +73,8 @@ import Testing
         #expect(list == "\(listPath):11: [[watch]] #1 key: expected a list of strings, got integer")
         let (section, sectionPath) = try Self.loadError(["metrics = 5"] + Self.valid)
         #expect(section == "\(sectionPath):1: metrics must be a table ([metrics]), got integer")
+        let (tls, tlsPath) = try Self.loadError(Self.replacing(5, with: "tls = \"required\""))
+        #expect(tls == "\(tlsPath):5: source.tls must be a table ([source.tls]), got string")
     }
 
     @Test func outOfRange() throws {

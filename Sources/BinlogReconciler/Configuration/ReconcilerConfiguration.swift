@@ -213,9 +213,10 @@ public struct ReconcilerConfiguration: Sendable {
             throw at.error(doc.lines[k], "unknown section or key '\(k)' (known: \(known.sorted().joined(separator: ", ")))")
         }
         /// A section: a table, or an error at the key that is something else.
-        func section(_ t: TOMLTable, _ k: String) throws(ConfigurationError) -> TOMLTable? {
+        func section(_ t: TOMLTable, _ k: String, in parent: String? = nil) throws(ConfigurationError) -> TOMLTable? {
             guard let v = t[k] else { return nil }
-            guard let s = v.table else { throw at.error(t.lines[k], "\(k) must be a table ([\(k)]), got \(v.typeName)") }
+            let name = parent.map { "\($0).\(k)" } ?? k
+            guard let s = v.table else { throw at.error(t.lines[k], "\(name) must be a table ([\(name)]), got \(v.typeName)") }
             return s
         }
 
@@ -233,7 +234,7 @@ public struct ReconcilerConfiguration: Sendable {
             c.source.connectTimeoutSeconds = try r.int("connect_timeout_seconds", in: 1...86400) ?? c.source.connectTimeoutSeconds
             c.source.readTimeoutSeconds = try r.int("read_timeout_seconds", in: 1...86400) ?? c.source.readTimeoutSeconds
             r.allow("tls")
-            if let tls = try section(s, "tls") {
+            if let tls = try section(s, "tls", in: "source") {
                 var t = Reader(tls, "[source.tls]", at)
                 if let m = try t.string("mode") {
                     guard let mode = SourceConfiguration.SSLMode(rawValue: m) else { throw t.error("mode", "\(m) is not one of disabled, preferred, required, verify_ca, verify_identity") }
