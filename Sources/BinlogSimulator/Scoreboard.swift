@@ -49,7 +49,7 @@ public struct ScoredReportRecord: Sendable {
     }
 }
 
-/// The scoreboard of the flash-sale issue, computed from the ground truth and the report. The
+/// The flash-sale scoreboard, computed from the ground truth and the report. The
 /// definitions (docs/simulator.md) in short:
 ///
 /// - D: the products whose Redis and MySQL values differ at the end.

@@ -8,7 +8,8 @@
  * Swift cannot call C variadic functions, so every mysql_optionsv / mariadb_rpl_optionsv call the
  * package makes goes through one of these wrappers. Each wrapper fixes the exact C type the option
  * reads with va_arg (libmariadb 3.3): passing an int where the library reads size_t or unsigned long
- * is undefined behaviour on LP64 (see shared/docs/libmariadb-notes.md, item 10).
+ * is undefined behaviour on LP64 (MARIADB_RPL_FILENAME takes char * and size_t, MARIADB_RPL_START
+ * unsigned long, MARIADB_RPL_SERVER_ID and MARIADB_RPL_FLAGS unsigned int).
  */
 
 /* ---- mysql_optionsv: the option argument is a pointer to the value (or the string itself). ---- */

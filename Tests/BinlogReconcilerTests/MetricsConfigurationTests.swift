@@ -58,7 +58,7 @@ import Testing
         do {
             _ = try Self.parse("max_connections = 0")
         } catch {
-            #expect(error.description == "[metrics] max_connections must be between 1 and 65536, got 0")
+            #expect(error.description == "line 7: [metrics] max_connections must be between 1 and 65536, got 0")
         }
     }
 

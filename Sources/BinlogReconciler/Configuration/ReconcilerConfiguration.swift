@@ -14,22 +14,27 @@ public struct Secret: Sendable, CustomStringConvertible {
         self.source = source
     }
 
-    /// `password_env = "NAME"` or `password_file = "/path"`; a literal `password` is refused. The
-    /// file must be a regular file of at most 64 KiB that only its owner can access (see
-    /// `readSecretFile`); trailing line terminators are stripped.
-    static func read(_ t: [String: TOMLValue], section: String, env: [String: String]) throws(ConfigurationError) -> Secret {
-        if t["password"] != nil {
-            throw ConfigurationError("[\(section)] password: passwords are not accepted in the file; use password_env = \"VAR\" or password_file = \"/path\"")
+    /// `password_env = "NAME"` or `password_file = "/path"` (one of them); a literal `password` is
+    /// refused. The file must be a regular file of at most 64 KiB that only its owner can access
+    /// (see `readSecretFile`); trailing line terminators are stripped. Errors name the key's line.
+    static func read(_ r: inout ReconcilerConfiguration.Reader, env: [String: String]) throws(ConfigurationError) -> Secret {
+        if r.t["password"] != nil {
+            throw r.error("password", "passwords are not accepted in the file; use password_env = \"VAR\" or password_file = \"/path\"")
         }
-        if let name = t["password_env"]?.string {
-            guard let v = env[name] else { throw ConfigurationError("[\(section)] password_env: environment variable \(name) is not set") }
+        let name = try r.string("password_env")
+        let path = try r.string("password_file")
+        if name != nil, path != nil {
+            throw r.error("password_file", "give password_env or password_file, not both")
+        }
+        if let name {
+            guard let v = env[name] else { throw r.error("password_env", "environment variable \(name) is not set") }
             return Secret(value: v, source: "$" + name)
         }
-        if let path = t["password_file"]?.string {
+        if let path {
             var bytes: [UInt8]
             switch readSecretFile(path) {
             case .success(let b): bytes = b
-            case .failure(let e): throw ConfigurationError("[\(section)] password_file: \(e.message)")
+            case .failure(let e): throw r.error("password_file", e.message)
             }
             while let last = bytes.last, last == 0x0A || last == 0x0D { bytes.removeLast() }
             return Secret(value: String(decoding: bytes, as: UTF8.self), source: path)
@@ -111,13 +116,16 @@ public struct SourceSettings: Sendable {
     public var tlsCA: String?
     public var tlsCert: String?
     public var tlsKey: String?
+    /// Where `[source]` is (`FILE:LINE: `, `FILE: ` when the file has none), for the error about a
+    /// missing password, which is raised when the password is needed.
+    var location = ""
 }
 
 extension SourceSettings {
     /// The replication client's configuration.
     public func replicationConfiguration() throws(ConfigurationError) -> SourceConfiguration {
         guard let pw = password.value else {
-            throw ConfigurationError("[source] no password: set password_env or password_file")
+            throw ConfigurationError("\(location)[source] no password: set password_env or password_file")
         }
         return SourceConfiguration(
             host: host, port: port, unixSocket: socket, user: user, password: SourcePassword(pw),
@@ -186,40 +194,50 @@ public struct ReconcilerConfiguration: Sendable {
 
     public init() {}
 
+    /// Reads and checks the file at `path`. Every error names the file, and the line and key it
+    /// is about: `reconciler.toml:12: [redis] unknown key 'mode'`.
     public static func load(path: String, environment: [String: String]) throws(ConfigurationError) -> ReconcilerConfiguration {
         guard let text = readWholeFile(path) else { throw ConfigurationError("\(path): cannot read the configuration file") }
-        do {
-            return try parse(text, environment: environment)
-        } catch {
-            throw ConfigurationError("\(path): \(error.description)")
-        }
+        return try parse(text, file: path, environment: environment)
     }
 
-    public static func parse(_ text: String, environment: [String: String]) throws(ConfigurationError) -> ReconcilerConfiguration {
-        let doc: [String: TOMLValue]
-        do { doc = try TOML.parse(text) } catch { throw ConfigurationError(error.description) }
+    /// Reads and checks configuration text. Errors start with `FILE:LINE: ` (`line LINE: ` when
+    /// `file` is nil), or `FILE: ` alone for what no line holds (a missing `[[watch]]`).
+    public static func parse(_ text: String, file: String? = nil, environment: [String: String]) throws(ConfigurationError) -> ReconcilerConfiguration {
+        let at = Location(file: file)
+        let doc: TOMLTable
+        do { doc = try TOML.parse(text) } catch { throw at.error(error.line, error.message) }
         var c = ReconcilerConfiguration()
         let known: Set<String> = ["source", "redis", "watch", "reconcile", "checkpoint", "metrics", "log"]
-        for k in doc.keys where !known.contains(k) { throw ConfigurationError("unknown section or key '\(k)' (known: \(known.sorted().joined(separator: ", ")))") }
+        for k in doc.keys.sorted(by: { (doc.lines[$0] ?? 0, $0) < (doc.lines[$1] ?? 0, $1) }) where !known.contains(k) {
+            throw at.error(doc.lines[k], "unknown section or key '\(k)' (known: \(known.sorted().joined(separator: ", ")))")
+        }
+        /// A section: a table, or an error at the key that is something else.
+        func section(_ t: TOMLTable, _ k: String, in parent: String? = nil) throws(ConfigurationError) -> TOMLTable? {
+            guard let v = t[k] else { return nil }
+            let name = parent.map { "\($0).\(k)" } ?? k
+            guard let s = v.table else { throw at.error(t.lines[k], "\(name) must be a table ([\(name)]), got \(v.typeName)") }
+            return s
+        }
 
-        if let s = doc["source"]?.table {
-            var r = Reader(s, "source")
+        let sourceTable = try section(doc, "source")
+        c.source.location = at.prefix(sourceTable?.line)
+        if let s = sourceTable {
+            var r = Reader(s, "[source]", at)
             c.source.host = try r.string("host") ?? c.source.host
-            c.source.port = try r.int("port") ?? c.source.port
+            c.source.port = try r.int("port", in: 1...65535) ?? c.source.port
             c.source.socket = try r.string("socket")
             c.source.user = try r.string("user") ?? c.source.user
-            c.source.password = try Secret.read(s, section: "source", env: environment)
-            if let id = try r.int("server_id") {
-                guard id > 0, id <= Int(UInt32.max) else { throw ConfigurationError("[source] server_id must be 1…4294967295") }
-                c.source.serverID = UInt32(id)
-            }
-            c.source.heartbeatSeconds = try r.double("heartbeat_seconds") ?? c.source.heartbeatSeconds
-            c.source.connectTimeoutSeconds = try r.int("connect_timeout_seconds") ?? c.source.connectTimeoutSeconds
-            c.source.readTimeoutSeconds = try r.int("read_timeout_seconds") ?? c.source.readTimeoutSeconds
-            if let tls = s["tls"]?.table {
-                var t = Reader(tls, "source.tls")
+            c.source.password = try Secret.read(&r, env: environment)
+            if let id = try r.int("server_id", in: 1...Int(UInt32.max)) { c.source.serverID = UInt32(id) }
+            c.source.heartbeatSeconds = try r.double("heartbeat_seconds", in: 0...4_294_967) ?? c.source.heartbeatSeconds
+            c.source.connectTimeoutSeconds = try r.int("connect_timeout_seconds", in: 1...86400) ?? c.source.connectTimeoutSeconds
+            c.source.readTimeoutSeconds = try r.int("read_timeout_seconds", in: 1...86400) ?? c.source.readTimeoutSeconds
+            r.allow("tls")
+            if let tls = try section(s, "tls", in: "source") {
+                var t = Reader(tls, "[source.tls]", at)
                 if let m = try t.string("mode") {
-                    guard let mode = SourceConfiguration.SSLMode(rawValue: m) else { throw ConfigurationError("[source.tls] mode: \(m) is not one of disabled, preferred, required, verify_ca, verify_identity") }
+                    guard let mode = SourceConfiguration.SSLMode(rawValue: m) else { throw t.error("mode", "\(m) is not one of disabled, preferred, required, verify_ca, verify_identity") }
                     c.source.tlsMode = mode
                 }
                 c.source.tlsCA = try t.string("ca")
@@ -227,121 +245,143 @@ public struct ReconcilerConfiguration: Sendable {
                 c.source.tlsKey = try t.string("key")
                 try t.finish()
             }
-            r.allow("password_env", "password_file", "tls")
             try r.finish()
         }
-        if let s = doc["redis"]?.table {
-            var r = Reader(s, "redis")
+        if let s = try section(doc, "redis") {
+            var r = Reader(s, "[redis]", at)
             c.redis.host = try r.string("host") ?? c.redis.host
-            c.redis.port = try r.int("port") ?? c.redis.port
+            c.redis.port = try r.int("port", in: 1...65535) ?? c.redis.port
             c.redis.socket = try r.string("socket")
             c.redis.username = try r.string("username")
-            c.redis.password = try Secret.read(s, section: "redis", env: environment)
-            c.redis.database = try r.int("database") ?? 0
-            c.redis.connectTimeoutSeconds = try r.double("connect_timeout_seconds") ?? c.redis.connectTimeoutSeconds
-            c.redis.commandTimeoutSeconds = try r.double("command_timeout_seconds") ?? c.redis.commandTimeoutSeconds
+            c.redis.password = try Secret.read(&r, env: environment)
+            c.redis.database = try r.int("database", in: 0...Int(Int32.max)) ?? 0
+            c.redis.connectTimeoutSeconds = try r.double("connect_timeout_seconds", in: 0.001...86400) ?? c.redis.connectTimeoutSeconds
+            c.redis.commandTimeoutSeconds = try r.double("command_timeout_seconds", in: 0.001...86400) ?? c.redis.commandTimeoutSeconds
             if let n = try r.string("notifications") {
-                guard let mode = NotificationMode(rawValue: n) else { throw ConfigurationError("[redis] notifications: \(n) is not one of tracking, keyspace, off") }
+                guard let mode = NotificationMode(rawValue: n) else { throw r.error("notifications", "\(n) is not one of tracking, keyspace, off") }
                 c.redis.notifications = mode
             }
             c.redis.enableKeyspaceEvents = try r.bool("enable_keyspace_events") ?? false
-            r.allow("password_env", "password_file")
             try r.finish()
         }
-        guard let watches = doc["watch"]?.array, !watches.isEmpty else {
-            throw ConfigurationError("no [[watch]]: name at least one table, key, value and Redis key to check")
+        if let v = doc["watch"], v.array == nil {
+            throw at.error(doc.lines["watch"], "watch must be an array of tables: write [[watch]], got \(v.typeName)")
         }
-        var names = Set<String>()
+        guard let watches = doc["watch"]?.array, !watches.isEmpty else {
+            throw at.error(nil, "no [[watch]]: name at least one table, key, value and Redis key to check")
+        }
+        /// Name and Redis target of each watch read so far, with where it was set.
+        var names: [String: (watch: Int, line: Int)] = [:]
+        var targets: [String: (watch: Int, line: Int)] = [:]
         for (n, w) in watches.enumerated() {
-            guard let t = w.table else { throw ConfigurationError("[[watch]] #\(n + 1) is not a table") }
-            var r = Reader(t, "watch #\(n + 1)")
-            guard let table = try r.string("table") else { throw ConfigurationError("[[watch]] #\(n + 1): table = \"db.table\" is required") }
-            let parts = table.split(separator: ".", maxSplits: 1).map(String.init)
-            guard parts.count == 2 else { throw ConfigurationError("[[watch]] #\(n + 1): table must be db.table, got \(table)") }
-            let keys: [String]
-            if let k = try r.string("key") { keys = [k] } else if let ks = try r.strings("key") { keys = ks } else {
-                throw ConfigurationError("[[watch]] \(table): key = \"id\" (or a list) is required")
-            }
-            guard let value = try r.string("value") else { throw ConfigurationError("[[watch]] \(table): value = \"column\" is required") }
+            guard let t = w.table else { throw at.error(doc.lines["watch"], "[[watch]] #\(n + 1) is not a table") }
+            var r = Reader(t, "[[watch]] #\(n + 1)", at)
+            guard let table = try r.string("table") else { throw r.missing("table", "table = \"db.table\" is required") }
+            let parts = table.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { throw r.error("table", "must be db.table, got \(table)") }
+            guard let keys = try r.stringOrStrings("key") else { throw r.missing("key", "key = \"id\" (or a list) is required") }
+            guard !keys.isEmpty else { throw r.error("key", "names no column") }
+            guard let value = try r.string("value") else { throw r.missing("value", "value = \"column\" is required") }
             let name = try r.string("name") ?? table
-            guard !names.contains(name) else { throw ConfigurationError("[[watch]] name \(name) is used twice") }
-            names.insert(name)
-            let target: RedisTarget
-            if let tpl = try r.string("redis_key") {
-                target = .string(try RedisKeyTemplate(tpl, keyColumns: keys))
-            } else if let hash = try r.string("redis_hash"), let field = try r.string("redis_field") {
-                target = .hash(key: try RedisKeyTemplate(hash, keyColumns: keys), field: try RedisKeyTemplate(field, keyColumns: keys))
-            } else {
-                throw ConfigurationError("[[watch]] \(name): redis_key = \"product:{id}:stock\" (or redis_hash + redis_field) is required")
+            let nameLine = t.lines["name"] ?? t.lines["table"] ?? t.line
+            if let first = names[name] {
+                throw at.error(nameLine, "[[watch]] #\(n + 1) name: \(name) is used twice (first by [[watch]] #\(first.watch + 1), line \(first.line)); give each watch its own name")
             }
+            names[name] = (n, nameLine)
+            func template(_ k: String, _ text: String) throws(ConfigurationError) -> RedisKeyTemplate {
+                do { return try RedisKeyTemplate(text, keyColumns: keys) } catch { throw r.error(k, error.description) }
+            }
+            let target: RedisTarget
+            let hash = try r.string("redis_hash"), field = try r.string("redis_field")
+            if let tpl = try r.string("redis_key") {
+                if hash != nil || field != nil {
+                    throw r.error(hash != nil ? "redis_hash" : "redis_field", "give redis_key, or redis_hash and redis_field, not both")
+                }
+                target = .string(try template("redis_key", tpl))
+            } else if let hash, let field {
+                target = .hash(key: try template("redis_hash", hash), field: try template("redis_field", field))
+            } else if hash != nil {
+                throw r.missing("redis_field", "redis_hash needs the hash's field: redis_field = \"stock\"")
+            } else if field != nil {
+                throw r.missing("redis_hash", "redis_field needs the hash's key: redis_hash = \"product:{id}\"")
+            } else {
+                throw r.missing("redis_key", "redis_key = \"product:{id}:stock\" (or redis_hash + redis_field) is required")
+            }
+            let targetKey: String, targetLine: Int
+            switch target {
+            case .string(let k): (targetKey, targetLine) = ("redis_key \(k.source)", t.lines["redis_key"] ?? t.line)
+            case .hash(let k, let f): (targetKey, targetLine) = ("redis_hash \(k.source) with redis_field \(f.source)", t.lines["redis_hash"] ?? t.line)
+            }
+            if let first = targets[targetKey] {
+                throw at.error(targetLine, "[[watch]] #\(n + 1) \(targetKey) is also watched by [[watch]] #\(first.watch + 1) (line \(first.line)): one Redis value cannot be checked against two columns")
+            }
+            targets[targetKey] = (n, targetLine)
             var watch = WatchConfiguration(name: name, database: parts[0], table: parts[1], keyColumns: keys, valueColumn: value, target: target)
-            watch.leadSeconds = try r.double("lead_seconds") ?? watch.leadSeconds
-            watch.lagSeconds = try r.double("lag_seconds") ?? watch.lagSeconds
-            watch.confirmSeconds = try r.double("confirm_seconds") ?? watch.confirmSeconds
+            watch.leadSeconds = try r.double("lead_seconds", in: 0...3600) ?? watch.leadSeconds
+            watch.lagSeconds = try r.double("lag_seconds", in: 0...3600) ?? watch.lagSeconds
+            watch.confirmSeconds = try r.double("confirm_seconds", in: 0...3600) ?? watch.confirmSeconds
             watch.missingIsNormal = try r.bool("missing_is_normal") ?? false
             watch.scanOrphans = try r.bool("scan_orphans") ?? false
-            for (k, v) in [("lead_seconds", watch.leadSeconds), ("lag_seconds", watch.lagSeconds), ("confirm_seconds", watch.confirmSeconds)] where v < 0 || v > 3600 {
-                throw ConfigurationError("[[watch]] \(name): \(k) must be between 0 and 3600 seconds")
-            }
             try r.finish()
             c.watches.append(watch)
         }
-        if let s = doc["reconcile"]?.table {
-            var r = Reader(s, "reconcile")
-            c.reconcile.sweepIntervalSeconds = try r.double("sweep_interval_seconds") ?? c.reconcile.sweepIntervalSeconds
-            c.reconcile.sweepBatch = try r.int("sweep_batch") ?? c.reconcile.sweepBatch
+        if let s = try section(doc, "reconcile") {
+            var r = Reader(s, "[reconcile]", at)
+            c.reconcile.sweepIntervalSeconds = try r.double("sweep_interval_seconds", in: 0.001...86400) ?? c.reconcile.sweepIntervalSeconds
+            c.reconcile.sweepBatch = try r.int("sweep_batch", in: 1...1_000_000) ?? c.reconcile.sweepBatch
             c.reconcile.repair = try r.bool("repair") ?? false
             c.reconcile.repairDryRun = try r.bool("repair_dry_run") ?? false
-            c.reconcile.repairPerSecond = try r.double("repair_per_second") ?? c.reconcile.repairPerSecond
-            guard c.reconcile.repairPerSecond > 0, c.reconcile.repairPerSecond <= 1_000_000, c.reconcile.repairPerSecond.isFinite else {
-                throw ConfigurationError("[reconcile] repair_per_second must be above 0 and at most 1000000 (a rate below 1 repairs one key every 1/rate seconds), got \(c.reconcile.repairPerSecond)")
+            if let rate = try r.double("repair_per_second") {
+                guard rate > 0, rate <= 1_000_000 else {
+                    throw r.rangeError("repair_per_second", "must be above 0 and at most 1000000 (a rate below 1 repairs one key every 1/rate seconds), got \(Reader.text(rate))")
+                }
+                c.reconcile.repairPerSecond = rate
             }
             c.reconcile.report = try r.string("report") ?? "-"
             c.reconcile.reportStream = try r.string("report_stream")
-            c.reconcile.reportStreamMaxLength = try r.int("report_stream_maxlen") ?? c.reconcile.reportStreamMaxLength
-            c.reconcile.reportStreamQueue = try r.int("report_stream_queue") ?? c.reconcile.reportStreamQueue
-            guard c.reconcile.reportStreamMaxLength >= 1, c.reconcile.reportStreamQueue >= 1 else {
-                throw ConfigurationError("[reconcile] report_stream_maxlen and report_stream_queue must be at least 1")
-            }
+            c.reconcile.reportStreamMaxLength = try r.int("report_stream_maxlen", in: 1...Int.max) ?? c.reconcile.reportStreamMaxLength
+            c.reconcile.reportStreamQueue = try r.int("report_stream_queue", in: 1...Int.max) ?? c.reconcile.reportStreamQueue
             try r.finish()
         }
-        if let s = doc["checkpoint"]?.table {
-            var r = Reader(s, "checkpoint")
+        if let s = try section(doc, "checkpoint") {
+            var r = Reader(s, "[checkpoint]", at)
             c.checkpoint.directory = try r.string("directory")
-            c.checkpoint.intervalSeconds = try r.double("interval_seconds") ?? c.checkpoint.intervalSeconds
-            c.checkpoint.everyTransactions = try r.int("every_transactions") ?? c.checkpoint.everyTransactions
-            c.checkpoint.keep = try r.int("keep") ?? c.checkpoint.keep
-            guard c.checkpoint.keep >= 1 else { throw ConfigurationError("[checkpoint] keep must be at least 1") }
+            c.checkpoint.intervalSeconds = try r.double("interval_seconds", in: 0.001...86400) ?? c.checkpoint.intervalSeconds
+            c.checkpoint.everyTransactions = try r.int("every_transactions", in: 1...Int.max) ?? c.checkpoint.everyTransactions
+            c.checkpoint.keep = try r.int("keep", in: 1...Int.max) ?? c.checkpoint.keep
             try r.finish()
         }
-        if let s = doc["metrics"]?.table {
-            var r = Reader(s, "metrics")
-            let l = try r.string("listen")
-            c.metrics.listen = (l == nil || l == "") ? (s["listen"] == nil ? c.metrics.listen : nil) : l
-            var limits = c.metrics.limits
-            func bounded(_ key: String, _ value: Int?, _ range: ClosedRange<Int>) throws(ConfigurationError) -> Int? {
-                guard let value else { return nil }
-                guard range.contains(value) else {
-                    throw ConfigurationError("[metrics] \(key) must be between \(range.lowerBound) and \(range.upperBound), got \(value)")
+        if let s = try section(doc, "metrics") {
+            var r = Reader(s, "[metrics]", at)
+            if let l = try r.string("listen") {
+                if l.isEmpty {
+                    c.metrics.listen = nil
+                } else {
+                    let parts = l.split(separator: ":", omittingEmptySubsequences: false)
+                    guard parts.count == 2, !parts[0].isEmpty, let port = Int(parts[1]), (0...65535).contains(port) else {
+                        throw r.error("listen", "must be host:port (or \"\" for no endpoint), got \(l)")
+                    }
+                    c.metrics.listen = l
                 }
-                return value
             }
-            limits.maxConnections = try bounded("max_connections", r.int("max_connections"), 1...65536) ?? limits.maxConnections
-            limits.maxPipelinedRequests = try bounded("max_pipelined_requests", r.int("max_pipelined_requests"), 1...10000) ?? limits.maxPipelinedRequests
-            limits.maxHeaderBytes = try bounded("max_header_bytes", r.int("max_header_bytes"), 1024...1_048_576) ?? limits.maxHeaderBytes
-            limits.maxBodyBytes = try bounded("max_body_bytes", r.int("max_body_bytes"), 0...16_777_216) ?? limits.maxBodyBytes
-            if let t = try r.double("idle_timeout_seconds") {
-                guard t >= 0.1, t <= 3600 else {
-                    throw ConfigurationError("[metrics] idle_timeout_seconds must be between 0.1 and 3600, got \(t)")
-                }
+            var limits = c.metrics.limits
+            limits.maxConnections = try r.int("max_connections", in: 1...65536) ?? limits.maxConnections
+            limits.maxPipelinedRequests = try r.int("max_pipelined_requests", in: 1...10000) ?? limits.maxPipelinedRequests
+            limits.maxHeaderBytes = try r.int("max_header_bytes", in: 1024...1_048_576) ?? limits.maxHeaderBytes
+            limits.maxBodyBytes = try r.int("max_body_bytes", in: 0...16_777_216) ?? limits.maxBodyBytes
+            if let t = try r.double("idle_timeout_seconds", in: 0.1...3600) {
                 limits.idleTimeout = .milliseconds(Int64((t * 1000).rounded()))
             }
             c.metrics.limits = limits
             try r.finish()
         }
-        if let s = doc["log"]?.table {
-            var r = Reader(s, "log")
-            c.logLevel = try r.string("level") ?? "info"
+        if let s = try section(doc, "log") {
+            var r = Reader(s, "[log]", at)
+            if let level = try r.string("level") {
+                let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+                guard levels.contains(level) else { throw r.error("level", "\(level) is not one of \(levels.joined(separator: ", "))") }
+                c.logLevel = level
+            }
             try r.finish()
         }
         // Environment overrides for deployment (secrets stay in *_env / *_file).
@@ -352,33 +392,75 @@ public struct ReconcilerConfiguration: Sendable {
         return c
     }
 
-    /// Reads typed keys of one section and rejects keys it does not know (typos).
+    /// The file errors are about; makes `FILE:LINE: message` (`line LINE: message` without a file,
+    /// `FILE: message` without a line).
+    struct Location {
+        let file: String?
+
+        /// The start of an error message about `line` (0 or nil: no line).
+        func prefix(_ line: Int?) -> String {
+            let line = line.flatMap { $0 > 0 ? $0 : nil }
+            switch (file, line) {
+            case let (f?, l?): return "\(f):\(l): "
+            case let (f?, nil): return "\(f): "
+            case let (nil, l?): return "line \(l): "
+            case (nil, nil): return ""
+            }
+        }
+
+        func error(_ line: Int?, _ message: String) -> ConfigurationError { ConfigurationError(prefix(line) + message) }
+    }
+
+    /// Reads typed keys of one table and rejects keys it does not know (typos). Its errors name
+    /// the line of the key they are about (of the table's header for a missing key).
     struct Reader {
-        let t: [String: TOMLValue]
-        let section: String
+        let t: TOMLTable
+        /// How messages name the table: `[redis]`, `[[watch]] #2`.
+        let label: String
+        let at: Location
         var used = Set<String>()
-        init(_ t: [String: TOMLValue], _ section: String) { self.t = t; self.section = section }
+        init(_ t: TOMLTable, _ label: String, _ at: Location) { self.t = t; self.label = label; self.at = at }
 
         mutating func allow(_ keys: String...) { for k in keys { used.insert(k) } }
 
         mutating func get(_ k: String) -> TOMLValue? { used.insert(k); return t[k] }
 
+        /// `LINE: [table] key: message`, at the key's line.
+        func error(_ k: String, _ message: String) -> ConfigurationError {
+            at.error(t.lines[k] ?? t.line, "\(label) \(k): \(message)")
+        }
+
+        /// `LINE: [table] key must …`, at the key's line.
+        func rangeError(_ k: String, _ message: String) -> ConfigurationError {
+            at.error(t.lines[k] ?? t.line, "\(label) \(k) \(message)")
+        }
+
+        /// `LINE: [table] missing key 'key' (hint)`, at the table's header line.
+        func missing(_ k: String, _ hint: String) -> ConfigurationError {
+            at.error(t.line, "\(label) missing key '\(k)' (\(hint))")
+        }
+
         func typeError(_ k: String, _ want: String, _ got: TOMLValue) -> ConfigurationError {
-            ConfigurationError("[\(section)] \(k): expected \(want), got \(got.typeName)")
+            error(k, "expected \(want), got \(got.typeName)")
+        }
+
+        /// A number for messages: `3600`, `0.1`.
+        static func text(_ d: Double) -> String {
+            if d.isFinite, d == d.rounded(), abs(d) < 1e15 { return String(Int64(d)) }
+            return "\(d)"
         }
 
         mutating func string(_ k: String) throws(ConfigurationError) -> String? {
             guard let v = get(k) else { return nil }
-            guard let s = v.string else {
-                if v.array != nil { used.remove(k); return nil }
-                throw typeError(k, "a string", v)
-            }
+            guard let s = v.string else { throw typeError(k, "a string", v) }
             return s
         }
 
-        mutating func strings(_ k: String) throws(ConfigurationError) -> [String]? {
+        /// A string or a list of strings (`key = "id"`, `key = ["shop_id", "sku"]`).
+        mutating func stringOrStrings(_ k: String) throws(ConfigurationError) -> [String]? {
             guard let v = get(k) else { return nil }
-            guard let a = v.array else { throw typeError(k, "a list of strings", v) }
+            if let s = v.string { return [s] }
+            guard let a = v.array else { throw typeError(k, "a string or a list of strings", v) }
             var out: [String] = []
             for e in a {
                 guard let s = e.string else { throw typeError(k, "a list of strings", e) }
@@ -387,15 +469,24 @@ public struct ReconcilerConfiguration: Sendable {
             return out
         }
 
-        mutating func int(_ k: String) throws(ConfigurationError) -> Int? {
+        mutating func int(_ k: String, in range: ClosedRange<Int>? = nil) throws(ConfigurationError) -> Int? {
             guard let v = get(k) else { return nil }
             guard let i = v.integer else { throw typeError(k, "an integer", v) }
-            return Int(i)
+            let value = Int(i)
+            if let range, !range.contains(value) {
+                if range.upperBound == Int.max { throw rangeError(k, "must be at least \(range.lowerBound), got \(value)") }
+                throw rangeError(k, "must be between \(range.lowerBound) and \(range.upperBound), got \(value)")
+            }
+            return value
         }
 
-        mutating func double(_ k: String) throws(ConfigurationError) -> Double? {
+        mutating func double(_ k: String, in range: ClosedRange<Double>? = nil) throws(ConfigurationError) -> Double? {
             guard let v = get(k) else { return nil }
             guard let d = v.number else { throw typeError(k, "a number", v) }
+            guard d.isFinite else { throw error(k, "expected a finite number, got \(d)") }
+            if let range, !range.contains(d) {
+                throw rangeError(k, "must be between \(Self.text(range.lowerBound)) and \(Self.text(range.upperBound)), got \(Self.text(d))")
+            }
             return d
         }
 
@@ -407,8 +498,9 @@ public struct ReconcilerConfiguration: Sendable {
 
         func finish() throws(ConfigurationError) {
             let unknown = Set(t.keys).subtracting(used)
-            if let k = unknown.sorted().first {
-                throw ConfigurationError("[\(section)] unknown key '\(k)'")
+            // The first in the file, so that fixing errors one by one goes from the top.
+            if let k = unknown.min(by: { (t.lines[$0] ?? 0, $0) < (t.lines[$1] ?? 0, $1) }) {
+                throw at.error(t.lines[k] ?? t.line, "\(label) unknown key '\(k)'")
             }
         }
     }

@@ -4,16 +4,19 @@
 /// reads the part of TOML 1.0 a configuration file uses: comments, `[table]`, `[a.b]`,
 /// `[[array.of.tables]]`, `key = value` with bare, quoted and dotted keys, basic and literal
 /// strings (with escapes), multi-line strings, integers (with `_`, hex/oct/bin), floats, booleans,
-/// arrays (also multi-line) and inline tables. Dates are read as strings. Errors name the line.
+/// arrays (also multi-line) and inline tables. Dates are read as strings. Errors name the line, and
+/// every table keeps the line of each of its keys and of its own header, so that the checks made
+/// after parsing (``ReconcilerConfiguration``) name the line too. Nesting is bounded
+/// (``TOML/maxDepth``) so that no input can exhaust the stack.
 public indirect enum TOMLValue: Equatable, Sendable {
     case string(String)
     case integer(Int64)
     case float(Double)
     case bool(Bool)
     case array([TOMLValue])
-    case table([String: TOMLValue])
+    case table(TOMLTable)
 
-    public var table: [String: TOMLValue]? { if case .table(let t) = self { t } else { nil } }
+    public var table: TOMLTable? { if case .table(let t) = self { t } else { nil } }
     public var array: [TOMLValue]? { if case .array(let a) = self { a } else { nil } }
     public var string: String? { if case .string(let s) = self { s } else { nil } }
     public var integer: Int64? { if case .integer(let i) = self { i } else { nil } }
@@ -38,6 +41,25 @@ public indirect enum TOMLValue: Equatable, Sendable {
     }
 }
 
+/// A table with the line each key was defined on.
+public struct TOMLTable: Equatable, Sendable {
+    public var values: [String: TOMLValue] = [:]
+    /// The line of each key's definition (`key = …`, or the first header that made the key a table).
+    public var lines: [String: Int] = [:]
+    /// The line of the table's header (`[a]`, `[[a]]`), of the key that made it (`a = {…}`,
+    /// `a.b = 1`) or of the first header that implied it (`[a.b]` implies `a`); 0 for the root.
+    public var line: Int
+
+    public init(line: Int, values: [String: TOMLValue] = [:], lines: [String: Int] = [:]) {
+        self.line = line
+        self.values = values
+        self.lines = lines
+    }
+
+    public subscript(key: String) -> TOMLValue? { values[key] }
+    public var keys: Dictionary<String, TOMLValue>.Keys { values.keys }
+}
+
 public struct TOMLError: Error, CustomStringConvertible, Sendable {
     public var line: Int
     public var message: String
@@ -45,7 +67,11 @@ public struct TOMLError: Error, CustomStringConvertible, Sendable {
 }
 
 public enum TOML {
-    public static func parse(_ text: String) throws(TOMLError) -> [String: TOMLValue] {
+    /// The deepest nesting read: keys in one dotted path or header, and arrays and inline tables
+    /// inside each other. Deeper input is an error (the reader and the values are recursive).
+    public static let maxDepth = 64
+
+    public static func parse(_ text: String) throws(TOMLError) -> TOMLTable {
         var p = Parser(Array(text.unicodeScalars))
         return try p.document()
     }
@@ -54,7 +80,9 @@ public enum TOML {
         let s: [Unicode.Scalar]
         var i = 0
         var line = 1
-        var root: [String: TOMLValue] = [:]
+        var root = TOMLTable(line: 0)
+        /// Arrays and inline tables open around the value being read.
+        var depth = 0
         var currentPath: [String] = []
         /// Paths defined by [table] headers, so a second definition is an error.
         var defined = Set<[String]>()
@@ -95,17 +123,18 @@ public enum TOML {
             line += 1
         }
 
-        mutating func document() throws(TOMLError) -> [String: TOMLValue] {
+        mutating func document() throws(TOMLError) -> TOMLTable {
             while true {
                 skipTrivia()
                 guard let c = peek else { break }
+                let statementLine = line
                 if c == "[" {
                     if i + 1 < s.count && s[i + 1] == "[" {
                         i += 2
                         let path = try keyPath()
                         guard peek == "]", i + 1 < s.count, s[i + 1] == "]" else { throw fail("expected ']]'") }
                         i += 2
-                        try appendTable(path)
+                        try appendTable(path, line: statementLine)
                         currentPath = path
                     } else {
                         i += 1
@@ -114,7 +143,7 @@ public enum TOML {
                         i += 1
                         guard !defined.contains(path) else { throw fail("table [\(path.joined(separator: "."))] is defined twice") }
                         defined.insert(path)
-                        try ensureTable(path)
+                        try ensureTable(path, line: statementLine)
                         currentPath = path
                     }
                     try expectLineEnd()
@@ -125,7 +154,7 @@ public enum TOML {
                     i += 1
                     skipSpaces()
                     let v = try value()
-                    try assign(currentPath + key, v)
+                    try assign(currentPath + key, v, line: statementLine)
                     try expectLineEnd()
                 }
             }
@@ -151,7 +180,11 @@ public enum TOML {
                     parts.append(k)
                 }
                 skipSpaces()
-                if peek == "." { i += 1; continue }
+                if peek == "." {
+                    guard parts.count < TOML.maxDepth else { throw fail("a key of more than \(TOML.maxDepth) parts") }
+                    i += 1
+                    continue
+                }
                 return parts
             }
         }
@@ -167,6 +200,8 @@ public enum TOML {
                 return .string(try literalString())
             case "[":
                 i += 1
+                try enter()
+                defer { depth -= 1 }
                 var items: [TOMLValue] = []
                 while true {
                     skipTrivia()
@@ -181,17 +216,22 @@ public enum TOML {
                 }
             case "{":
                 i += 1
-                var t: [String: TOMLValue] = [:]
+                try enter()
+                defer { depth -= 1 }
+                var t = TOMLTable(line: line)
                 skipSpaces()
                 if peek == "}" { i += 1; return .table(t) }
                 while true {
+                    let keyLine = line
                     let k = try keyPath()
+                    // Each part of a dotted key is one more table inside this one.
+                    guard depth + k.count - 1 <= TOML.maxDepth else { throw fail("inline tables nested more than \(TOML.maxDepth) deep") }
                     skipSpaces()
                     guard peek == "=" else { throw fail("expected '=' in inline table") }
                     i += 1
                     skipSpaces()
                     let v = try value()
-                    try Self.insert(&t, k, v, line: line)
+                    try Self.insert(&t, k[...], v, line: keyLine)
                     skipSpaces()
                     if peek == "," { i += 1; skipSpaces(); continue }
                     guard peek == "}" else { throw fail("expected ',' or '}' in inline table") }
@@ -207,6 +247,12 @@ public enum TOML {
                 while token.hasSuffix(" ") || token.hasSuffix("\t") { token.removeLast() }
                 return try scalar(token)
             }
+        }
+
+        /// One more array or inline table open; refused past ``TOML/maxDepth``.
+        mutating func enter() throws(TOMLError) {
+            guard depth < TOML.maxDepth else { throw fail("arrays and inline tables nested more than \(TOML.maxDepth) deep") }
+            depth += 1
         }
 
         func scalar(_ token: String) throws(TOMLError) -> TOMLValue {
@@ -297,58 +343,65 @@ public enum TOML {
             }
         }
 
-        static func insert(_ t: inout [String: TOMLValue], _ path: [String], _ v: TOMLValue, line: Int) throws(TOMLError) {
+        /// Sets `path` (a dotted key, relative to `t`) to `v`, making the tables on the way.
+        static func insert(_ t: inout TOMLTable, _ path: ArraySlice<String>, _ v: TOMLValue, line: Int) throws(TOMLError) {
             guard let first = path.first else { return }
             if path.count == 1 {
-                guard t[first] == nil else { throw TOMLError(line: line, message: "key \(first) is defined twice") }
-                t[first] = v
+                guard t.values[first] == nil else { throw TOMLError(line: line, message: "key \(first) is defined twice") }
+                t.values[first] = v
+                t.lines[first] = line
                 return
             }
-            var sub = t[first]?.table ?? [:]
-            if let existing = t[first], existing.table == nil { throw TOMLError(line: line, message: "\(first) is not a table") }
-            try insert(&sub, Array(path.dropFirst()), v, line: line)
-            t[first] = .table(sub)
+            if let existing = t.values[first], existing.table == nil { throw TOMLError(line: line, message: "\(first) is not a table") }
+            var sub = t.values[first]?.table ?? TOMLTable(line: line)
+            try insert(&sub, path.dropFirst(), v, line: line)
+            if t.lines[first] == nil { t.lines[first] = line }
+            t.values[first] = .table(sub)
         }
 
-        mutating func assign(_ path: [String], _ v: TOMLValue) throws(TOMLError) {
-            try Self.modify(&root, path.dropLast(), line: line) { (t: inout [String: TOMLValue]) throws(TOMLError) in
-                try Self.insert(&t, [path.last!], v, line: line)
+        mutating func assign(_ path: [String], _ v: TOMLValue, line: Int) throws(TOMLError) {
+            guard path.count <= TOML.maxDepth else { throw TOMLError(line: line, message: "a key of more than \(TOML.maxDepth) parts") }
+            try Self.modify(&root, path.dropLast(), line: line) { (t: inout TOMLTable) throws(TOMLError) in
+                try Self.insert(&t, path.suffix(1), v, line: line)
             }
         }
 
-        mutating func ensureTable(_ path: [String]) throws(TOMLError) {
-            try Self.modify(&root, path[...], line: line) { _ throws(TOMLError) in }
+        /// `[path]`: the table (made if needed) takes the header's line.
+        mutating func ensureTable(_ path: [String], line: Int) throws(TOMLError) {
+            try Self.modify(&root, path[...], line: line) { (t: inout TOMLTable) throws(TOMLError) in t.line = line }
         }
 
-        mutating func appendTable(_ path: [String]) throws(TOMLError) {
-            let l = line
-            try Self.modify(&root, path.dropLast(), line: line) { (t: inout [String: TOMLValue]) throws(TOMLError) in
+        /// `[[path]]`: a new table at the end of the array, with the header's line.
+        mutating func appendTable(_ path: [String], line: Int) throws(TOMLError) {
+            try Self.modify(&root, path.dropLast(), line: line) { (t: inout TOMLTable) throws(TOMLError) in
                 let k = path.last!
-                var list = t[k]?.array ?? []
-                if let existing = t[k], existing.array == nil { throw TOMLError(line: l, message: "\(k) is not an array of tables") }
-                list.append(.table([:]))
-                t[k] = .array(list)
+                if let existing = t.values[k], existing.array == nil { throw TOMLError(line: line, message: "\(k) is not an array of tables") }
+                var list = t.values[k]?.array ?? []
+                list.append(.table(TOMLTable(line: line)))
+                t.values[k] = .array(list)
+                if t.lines[k] == nil { t.lines[k] = line }
             }
         }
 
         /// Walks to the table at `path` (creating tables; stepping into the last element of an
         /// array of tables) and lets `body` change it.
-        static func modify(_ t: inout [String: TOMLValue], _ path: ArraySlice<String>, line: Int, _ body: (inout [String: TOMLValue]) throws(TOMLError) -> Void) throws(TOMLError) {
+        static func modify(_ t: inout TOMLTable, _ path: ArraySlice<String>, line: Int, _ body: (inout TOMLTable) throws(TOMLError) -> Void) throws(TOMLError) {
             guard let first = path.first else { try body(&t); return }
             let rest = path.dropFirst()
-            switch t[first] {
+            switch t.values[first] {
             case nil:
-                var sub: [String: TOMLValue] = [:]
+                var sub = TOMLTable(line: line)
                 try modify(&sub, rest, line: line, body)
-                t[first] = .table(sub)
+                t.values[first] = .table(sub)
+                t.lines[first] = line
             case .table(var sub)?:
                 try modify(&sub, rest, line: line, body)
-                t[first] = .table(sub)
+                t.values[first] = .table(sub)
             case .array(var list)?:
                 guard case .table(var last)? = list.last else { throw TOMLError(line: line, message: "\(first) is not a table") }
                 try modify(&last, rest, line: line, body)
                 list[list.count - 1] = .table(last)
-                t[first] = .array(list)
+                t.values[first] = .array(list)
             default:
                 throw TOMLError(line: line, message: "\(first) is not a table")
             }

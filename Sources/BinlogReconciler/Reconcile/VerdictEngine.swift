@@ -64,7 +64,7 @@ public struct SummaryDetails: Sendable {
     public var redisKeysAfter: Int?
 }
 
-/// The lag-aware verdict rule of the reconcile issue, as a pure state machine: time comes in as
+/// The lag-aware verdict rule (docs/reconcile.md, "The rule"), as a pure state machine: time comes in as
 /// arguments (monotonic seconds), reads are requested through `dueReads` and their results fed
 /// back through `observe`; `decide` turns observations old enough into divergence / resolved
 /// records. Nothing here does I/O, so every worked example in docs/reconcile.md is a unit test.

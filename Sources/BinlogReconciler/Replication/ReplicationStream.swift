@@ -25,9 +25,11 @@ import Darwin
 ///
 /// ## Before COM_BINLOG_DUMP (one `SET` round trip)
 /// - `@master_binlog_checksum = @@global.binlog_checksum` (and MySQL 8's `@source_binlog_checksum`):
-///   without it a CRC32 source stops with error 1236 (libmariadb-notes.md item 1).
+///   without it a CRC32 source stops with error 1236 (libmariadb 3.3's `mariadb_rpl_open` never
+///   sends it; seen against MariaDB 10.11).
 /// - `@mariadb_slave_capability = 4`: send MariaDB GTID / GTID_LIST / BINLOG_CHECKPOINT events as
-///   they are instead of rewriting them into QUERY events (item 5). Harmless on MySQL.
+///   they are instead of rewriting them into QUERY events (libmariadb does not set it; without it
+///   MariaDB 10.11 sent every GTID event as a `BEGIN` QUERY). Harmless on MySQL.
 /// - `@master_heartbeat_period = <ns>`: a HEARTBEAT_LOG_EVENT after that much silence.
 /// - `@slave_uuid` / `@replica_uuid`: MySQL identifies replicas by it (MariaDB ignores it). It is
 ///   derived from the replica server id so that a reconnecting reader replaces its own zombie.
@@ -437,8 +439,9 @@ public final class ReplicationStream {
     }
 
     /// After `mariadb_rpl_fetch` returned NULL: the end of a NON_BLOCK dump, or an error
-    /// (libmariadb-notes.md item 2: the error is in `mysql_errno`, or in `mariadb_rpl_errno` when the
-    /// library refused a packet). `end` was captured by the fetcher right after the fetch failed.
+    /// (libmariadb 3.3 returns NULL for both: a server error such as 1236 or 4052 is only in
+    /// `mysql_errno`, `mariadb_rpl_errno` stays 0 for it; `mariadb_rpl_errno` is set when the library
+    /// itself refused a packet). `end` was captured by the fetcher right after the fetch failed.
     private func endOrFail(_ end: DumpEnd) throws(ReplicationError) -> RawEvent? {
         if let violation = end.protocolViolation {
             throw fail(.protocolViolation, violation, nil)
