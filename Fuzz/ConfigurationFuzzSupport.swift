@@ -6,12 +6,6 @@
 //
 // readSecretFile never reads: a fuzzed `password_file` must not make the fuzzer open files.
 
-/// Shadow/ShadowMap.swift
-public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
-    public var description: String
-    public init(_ description: String) { self.description = description }
-}
-
 /// Shadow/ShadowMap.swift (the cases RedisKeyTemplate builds).
 public enum ShadowKey: Hashable, Sendable {
     case int(Int64)

@@ -112,12 +112,6 @@ public enum ShadowValue: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// A configuration mistake, named so the user can fix it.
-public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
-    public var description: String
-    public init(_ description: String) { self.description = description }
-}
-
 /// The expected value of every watched key of one watch, as of an exact binlog position.
 ///
 /// Integer keys with integer values (the flash-sale case) live in a `[Int64: Int64]` dictionary
