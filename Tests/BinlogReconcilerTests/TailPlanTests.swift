@@ -1,3 +1,4 @@
+import BinlogParser
 import Testing
 @testable import BinlogReconciler
 
@@ -71,6 +72,15 @@ import Testing
         #expect(plan.openFailed(Self.denied, position: position, gtid: mariaGTID, stopping: true) == .finish)
         #expect(plan.streamFailed(Self.lost, position: position, gtid: mariaGTID, stopping: true) == .finish)
         #expect(plan.streamFailed(ApplyError("a column disappeared"), position: position, gtid: mariaGTID, stopping: false) == .stop("a column disappeared"))
+        // A decoding error from the stream stops the tail naming the file, offset and event.
+        let bad = BinlogDecodingError(
+            .checksumMismatch(stored: 1, computed: 2), field: "checksum", byteOffset: 777, eventType: .writeRows, eventStart: 700,
+            source: "mysql-bin.000007")
+        guard case .stop(let m) = plan.streamFailed(bad, position: position, gtid: mariaGTID, stopping: false) else {
+            Issue.record("expected a stop")
+            return
+        }
+        #expect(m.hasPrefix("mysql-bin.000007:777: event WRITE_ROWS_EVENT") && m.contains("at 700"), "\(m)")
     }
 
     @Test func aFailoverIsFollowedOnlyByGTID() {

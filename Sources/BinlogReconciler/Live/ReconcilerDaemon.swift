@@ -296,10 +296,9 @@ public final class ReconcilerDaemon: @unchecked Sendable {
                 var decoder = BinlogEventDecoder()
                 decoder.checksumBeforeFormatDescription = s.checksumAlgorithm
                 var events = BinlogEventSource(provider: StreamRawEvents(stream: s), decoder: decoder)
-                while true {
-                    let next: SourcedEvent?
-                    do { next = try events.next() } catch let e as BinlogDecodingError { throw ApplyError(e.description) }
-                    guard let e = next else { break }
+                // A decoding error keeps its type (`BinlogDecodingError`: file, offset, event) up to
+                // the plan, which stops the tail with it.
+                while let e = try events.next() {
                     if e.inPayload == nil { health.recordBinlogEvent() }
                     try apply(e.event, end: BinlogCoordinates(file: e.file, position: e.end), inFile: e.reachesEnd, assembler: &assembler)
                     if isStopping && !events.isInsidePayload { break }
