@@ -9,6 +9,7 @@ import Testing
 struct TLSNegotiationTests {
     @Test func preferredWarnsWhenTheSharedServerOffersNoTLS() throws {
         guard TestSource.admin() != nil else { return }
+        SQLConnection.resetPlaintextWarnings()
         let log = CapturedLog()
         var config = TestSource.configuration(tls: .init(mode: .preferred))
         config.logger = Logger(label: "tls-test") { _ in CapturingLogHandler(log) }
@@ -20,6 +21,20 @@ struct TLSNegotiationTests {
         let warnings = log.lines.filter { $0.hasPrefix("warning") && $0.contains("offers no TLS") && $0.contains("plaintext") }
         #expect(warnings.count == 1, "\(log.lines)")
         #expect(warnings.first?.contains("endpoint=br_admin@127.0.0.1:\(TestSource.port)") == true)
+        // Every connection falls back alike: the next ones within the interval say it at debug.
+        for _ in 0..<3 { _ = try SQLConnection(configuration: config) }
+        #expect(log.lines.filter { $0.hasPrefix("warning") && $0.contains("offers no TLS") }.count == 1, "\(log.lines)")
+    }
+
+    @Test func thePlaintextWarningIsRateLimitedPerEndpoint() {
+        SQLConnection.resetPlaintextWarnings()
+        let t0 = ContinuousClock.now
+        #expect(SQLConnection.shouldWarnOfPlaintext(endpoint: "a@h:1", now: t0))
+        #expect(!SQLConnection.shouldWarnOfPlaintext(endpoint: "a@h:1", now: t0 + .seconds(599)))
+        #expect(SQLConnection.shouldWarnOfPlaintext(endpoint: "b@h:1", now: t0 + .seconds(1)))
+        #expect(SQLConnection.shouldWarnOfPlaintext(endpoint: "a@h:1", now: t0 + .seconds(600)))
+        #expect(!SQLConnection.shouldWarnOfPlaintext(endpoint: "a@h:1", now: t0 + .seconds(601)))
+        SQLConnection.resetPlaintextWarnings()
     }
 
     @Test func disabledConnectsSilentlyAndRequiredRefusesBeforeAuthentication() throws {

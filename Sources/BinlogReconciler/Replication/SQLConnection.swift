@@ -1,4 +1,6 @@
 internal import CMariaDB
+import Logging
+import Synchronization
 
 // MARK: - SQLResultSet
 
@@ -58,6 +60,24 @@ public final class SQLConnection {
     /// - Parameters:
     ///   - readTimeout: overrides the configuration's read timeout (`nil`: no limit).
     ///   - maxAllowedPacket: the largest packet the client accepts (`MYSQL_OPT_MAX_ALLOWED_PACKET`).
+    /// When the plaintext fallback of `preferred` was last logged at warning, per endpoint. Every
+    /// connection (each position poll, schema lookup and reconnect) falls back alike: it is said at
+    /// warning once per endpoint every ``plaintextWarningInterval``, at debug in between.
+    private static let plaintextWarnedAt = Mutex<[String: ContinuousClock.Instant]>([:])
+    static let plaintextWarningInterval: Duration = .seconds(600)
+
+    /// Forgets when the fallback was logged (tests).
+    static func resetPlaintextWarnings() { plaintextWarnedAt.withLock { $0.removeAll() } }
+
+    /// Whether the plaintext fallback to `endpoint` is to be logged at warning now.
+    static func shouldWarnOfPlaintext(endpoint: String, now: ContinuousClock.Instant = .now) -> Bool {
+        plaintextWarnedAt.withLock { warned in
+            if let last = warned[endpoint], now - last < plaintextWarningInterval { return false }
+            warned[endpoint] = now
+            return true
+        }
+    }
+
     init(configuration c: SourceConfiguration, readTimeout: Duration?, maxAllowedPacket: Int?) throws(SQLError) {
         try c.validate()
         MariaDBLibrary.initializeOnce()
@@ -73,7 +93,8 @@ public final class SQLConnection {
             do {
                 h = try open(.tls(verify: false))
             } catch where error.isServerWithoutTLS {
-                c.logger.warning(
+                c.logger.log(
+                    level: Self.shouldWarnOfPlaintext(endpoint: "\(c.endpoint)") ? .warning : .debug,
                     "the source offers no TLS: connecting in plaintext because [source.tls] mode = \"preferred\"; only challenge-response authentication (mysql_native_password, client_ed25519) is allowed; set mode = \"verify_identity\" (or \"required\") to refuse plaintext",
                     metadata: ["endpoint": "\(c.endpoint)"])
                 h = try open(.plaintext)
