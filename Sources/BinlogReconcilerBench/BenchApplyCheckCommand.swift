@@ -41,7 +41,7 @@ struct BenchApplyCheck: ParsableCommand {
         let engine = VerdictEngine(
             watchNames: ["stock"], tolerances: [.init(lead: 2, lag: 1, confirm: 1)], wallOffset: 0,
             redisKey: { _, k in watch.target.keyTemplate.render(k) })
-        let lock = PThreadMutex()
+        let lock = MutexLock()
         let redis = try redisPort.map { try RedisConnection(configuration: RedisConfiguration(host: "127.0.0.1", port: $0)) }
 
         var changes = 0, transactions = 0, reads = 0, records = 0

@@ -143,7 +143,7 @@ public final class FlashSale: @unchecked Sendable {
     let logger: Logger
 
     // Shared state, under `lock`.
-    private let lock = PThreadMutex()
+    private let lock = MutexLock()
     private var redisValue: [Int?]
     private var mysqlValue: [Int]
     private var changes: [[Double]]

@@ -169,7 +169,7 @@ public struct GroundTruthRecord: Codable, Sendable {
 
 /// Appends ground-truth records to a file, one JSON object per line, from any thread.
 public final class GroundTruthLog: @unchecked Sendable {
-    private let lock = PThreadMutex()
+    private let lock = MutexLock()
     private let handle: FileHandle
     private let encoder: JSONEncoder
     public let path: String

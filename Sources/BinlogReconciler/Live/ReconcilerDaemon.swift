@@ -31,7 +31,7 @@ public final class ReconcilerDaemon: @unchecked Sendable {
     public let options: Options
     let logger: Logger
     let sink: ReportSink
-    let lock = PThreadMutex()
+    let lock = MutexLock()
 
     // Shared, under `lock`.
     var state: ShadowState

@@ -6,7 +6,7 @@ import Glibc
 /// Where report records go: stdout or a file (JSON lines), and optionally a Redis Stream.
 public final class ReportSink: @unchecked Sendable {
     private let output: OutputSink
-    private let lock = PThreadMutex()
+    private let lock = MutexLock()
     public private(set) var written: [ReportRecord.Event: Int] = [:]
     private var stream: ReportStreamWriter?
 
@@ -43,17 +43,4 @@ public final class ReportSink: @unchecked Sendable {
     }
 
     public func count(_ e: ReportRecord.Event) -> Int { lock.withLock { written[e] ?? 0 } }
-}
-
-/// A small pthread mutex (the daemon's threads are plain threads, not tasks).
-public final class PThreadMutex: @unchecked Sendable {
-    private var m = pthread_mutex_t()
-    public init() { pthread_mutex_init(&m, nil) }
-    deinit { pthread_mutex_destroy(&m) }
-    @inline(__always)
-    public func withLock<T>(_ body: () throws -> T) rethrows -> T {
-        pthread_mutex_lock(&m)
-        defer { pthread_mutex_unlock(&m) }
-        return try body()
-    }
 }

@@ -30,7 +30,7 @@ public final class RedisWatchdog: @unchecked Sendable {
     /// `maintenanceInterval` seconds while connected.
     private let onConnect: @Sendable (RedisConnection, _ reconnected: Bool) -> Void
     public let maintenanceInterval: Double
-    private let lock = PThreadMutex()
+    private let lock = MutexLock()
     private var stopping = false
     private var thread: Thread?
     private var finished = false
