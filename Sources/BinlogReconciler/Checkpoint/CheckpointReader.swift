@@ -452,8 +452,8 @@ final class CheckpointReader {
             var changes: [CheckpointHeldChange] = []
             changes.reserveCapacity(min(m, 65_536))
             for _ in 0..<m {
-                let w = try count("heldXA.change.watch", 0...max(0, watchNames.count - 1))
-                guard w < watchNames.count else { throw corrupt("heldXA.change.watch is \(w); the file has \(watchNames.count) watches") }
+                let w = try varint("heldXA.change.watch")
+                guard w < UInt64(watchNames.count) else { throw corrupt("heldXA.change.watch is \(w); the file has \(watchNames.count) watches") }
                 let key = try fullKey("heldXA.change.key")
                 var new: ShadowValue? = nil
                 switch try u8("heldXA.change.present") {
@@ -461,7 +461,7 @@ final class CheckpointReader {
                 case 1: new = try value("heldXA.change.value")
                 case let b: throw corrupt("heldXA.change.present is \(b)")
                 }
-                changes.append(CheckpointHeldChange(watch: watchNames[w], key: key, new: new))
+                changes.append(CheckpointHeldChange(watch: watchNames[Int(w)], key: key, new: new))
             }
             try v.heldXA(CheckpointHeldXA(xid: xid, preparedAt: at, timestamp: ts32, changes: changes))
         }

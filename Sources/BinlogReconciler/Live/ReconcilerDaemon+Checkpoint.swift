@@ -128,10 +128,11 @@ extension ReconcilerDaemon {
         // Prepared XA transactions: held again (their XA COMMIT applies them), and their values
         // legitimate for the verdict rule as before the stop.
         var heldNotes: [(String, [CommittedChange])] = []
+        let watchIndex = Dictionary(configuration.watches.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
         for h in c.heldXA {
             var changes: [PendingChange] = []
             for ch in h.changes {
-                guard let w = configuration.watches.firstIndex(where: { $0.name == ch.watch }) else {
+                guard let w = watchIndex[ch.watch] else {
                     throw ConfigurationError("checkpoint \(loaded.path): held XA transaction \(h.xid) changes watch \(ch.watch), which is not configured; start with --rebootstrap")
                 }
                 changes.append((w, ch.key, ch.new))
@@ -170,9 +171,8 @@ extension ReconcilerDaemon {
     func writeCheckpoint(_ store: CheckpointStore) {
         let started = monotonicSeconds()
         let (checkpoint, txCount) = lock.withLock { () -> (Checkpoint, Int) in
-            let heldXA = state.heldXA.byXID.keys.sorted().compactMap { xid -> CheckpointHeldXA? in
-                guard let h = state.heldXA.byXID[xid] else { return nil }
-                return CheckpointHeldXA(
+            let heldXA = state.heldXA.byXID.sorted { $0.key < $1.key }.map { xid, h in
+                CheckpointHeldXA(
                     xid: xid, preparedAt: h.preparedAt, timestamp: h.timestamp,
                     changes: h.changes.map { CheckpointHeldChange(watch: configuration.watches[$0.watch].name, key: $0.key, new: $0.new) })
             }

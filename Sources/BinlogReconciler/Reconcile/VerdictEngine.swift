@@ -233,9 +233,9 @@ public final class VerdictEngine {
     }
 
     /// The XA transaction was committed (its values are now changes of the shadow map) or rolled
-    /// back: its held values no longer count.
-    /// `at` is when the completion was applied; after a rollback the keys are read G later (the
-    /// application should have undone what it pre-deducted by then).
+    /// back at `at`: its held values count only for reads up to G after that, as a replaced value
+    /// does. After a rollback the keys are read G later (the application should have undone what
+    /// it pre-deducted by then).
     public func releaseHeld(xid: String, at: Double, rolledBack: Bool = false) {
         guard let list = heldByXID.removeValue(forKey: xid) else { return }
         for (wk, v) in list {
