@@ -26,9 +26,12 @@ let package = Package(
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // The package's threads and hand-off queues (JoinableThread, BlockingQueue): used by the
+        // parser's read-ahead and by the live daemon.
+        .target(name: "ConcurrencyKit", swiftSettings: strict),
         .target(
             name: "BinlogParser",
-            dependencies: ["CZstd", "CZlib"],
+            dependencies: ["CZstd", "CZlib", "ConcurrencyKit"],
             swiftSettings: strict
         ),
         // The transaction boundary rules of the binlog (BEGIN/COMMIT/XID, GTID groups, XA, DDL
@@ -38,7 +41,7 @@ let package = Package(
         .target(
             name: "BinlogReconciler",
             dependencies: [
-                "BinlogParser", "BinlogFold", "CMariaDB", "CHiredis", "CZstd",
+                "BinlogParser", "BinlogFold", "CMariaDB", "CHiredis", "CZstd", "ConcurrencyKit",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
