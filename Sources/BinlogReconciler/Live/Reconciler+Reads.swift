@@ -2,108 +2,157 @@ import BinlogParser
 import Foundation
 import Logging
 
+/// The keys a read covers: the integer keys of a sweep as they are stored (8 bytes each), or any
+/// row keys.
+enum ReadKeys {
+    case ints([Int64])
+    case keys([ShadowKey])
+
+    var count: Int {
+        switch self {
+        case .ints(let a): a.count
+        case .keys(let a): a.count
+        }
+    }
+
+    @inline(__always)
+    subscript(i: Int) -> ShadowKey {
+        switch self {
+        case .ints(let a): .int(a[i])
+        case .keys(let a): a[i]
+        }
+    }
+}
+
+/// What a read of some keys found.
+struct ReadTally {
+    var checked = 0
+    /// Keys missing in Redis while their row exists.
+    var missing = 0
+
+    static func += (a: inout ReadTally, b: ReadTally) {
+        a.checked += b.checked
+        a.missing += b.missing
+    }
+}
+
 extension Reconciler {
-    /// Reads keys from Redis (pipelined) and feeds the observations to the engine.
+    /// Reads keys from Redis (pipelined) and feeds the observations to the engine (change,
+    /// notification and confirmation reads, and the orphan scan's).
     /// - Returns: how many of them were missing in Redis while their row exists.
     @discardableResult
     func read(_ keys: [(watch: Int, key: ShadowKey)], redis: RedisConnection, trigger: ReconcilerMetrics.ReadTrigger) throws -> Int {
-        let watches = configuration.watches
-        var missingRows = 0
-        for (w, watch) in watches.enumerated() {
-            let mine = keys.filter { $0.watch == w }.map(\.key)
+        var missing = 0
+        for w in configuration.watches.indices {
+            let mine = keys.compactMap { $0.watch == w ? $0.key : nil }
             guard !mine.isEmpty else { continue }
+            missing += try read(watch: w, .keys(mine), mine.indices, redis: redis, trigger: trigger).missing
+        }
+        return missing
+    }
+
+    /// Reads `keys[range]` of one watch with the one pipelined value read (MGET batches, or HGETs
+    /// for hash fields, `sweep_batch` per batch, eight batches in flight) and compares each reply
+    /// as it arrives, while the next batches travel: the key names are rendered straight into the
+    /// request, and a value is compared as bytes with the shadow value, so a key that agrees costs
+    /// no string. Keys MGET answers nil for are asked their TYPE (another type is `wrong_type`).
+    func read(watch w: Int, _ keys: ReadKeys, _ range: Range<Int>, redis: RedisConnection, trigger: ReconcilerMetrics.ReadTrigger) throws -> ReadTally {
+        guard !range.isEmpty else { return ReadTally() }
+        let watch = configuration.watches[w]
+        let batch = configuration.reconcile.sweepBatch
+        var tally = ReadTally()
+        var nils: [ShadowKey] = []
+        try redis.withRetry(Self.readRetry) { conn throws(RedisError) in
+            tally = ReadTally()
+            nils.removeAll(keepingCapacity: true)
+            var scratch: [UInt8] = []
+            scratch.reserveCapacity(128)
             let at = monotonicSeconds()
-            let values: [String?]
+            let kind: RedisConnection.ValueReads
             switch watch.target {
-            case .string(let t):
-                values = try redis.withRetry(Self.readRetry) { conn throws(RedisError) in try conn.mget(keys: mine.map { t.render($0) }, batchSize: configuration.reconcile.sweepBatch) }
-            case .hash(let k, let f):
-                values = try redis.withRetry(Self.readRetry) { conn throws(RedisError) in try conn.hmget(mine.map { RedisHashField(key: k.render($0), field: f.render($0)) }, batchSize: configuration.reconcile.sweepBatch) }
+            case .string: kind = .strings
+            case .hash: kind = .hashFields
             }
+            try conn.readValues(kind, count: range.count, batchSize: batch, pipelineDepth: 8) { i, frame in
+                let key = keys[range.lowerBound + i]
+                switch watch.target {
+                case .string(let t):
+                    t.appendRendered(key, to: &scratch)
+                    frame.appendArgument(scratch)
+                case .hash(let k, let f):
+                    k.appendRendered(key, to: &scratch)
+                    frame.appendArgument(scratch)
+                    f.appendRendered(key, to: &scratch)
+                    frame.appendArgument(scratch)
+                }
+            } visit: { i, value throws(RedisError) in
+                let key = keys[range.lowerBound + i]
+                guard let value else {
+                    nils.append(key)
+                    return
+                }
+                shared.withLock { s in
+                    let current = s.shadow.maps[w][key]
+                    s.engine.observe(watch: w, key: key, result: .value(String(decoding: value, as: UTF8.self)), at: at, current: current)
+                }
+            }
+            tally.checked = range.count - nils.count
+        }
+        if !nils.isEmpty {
             // MGET answers nil for a key of another type: ask TYPE for those.
-            var results: [RedisObservation] = values.map { $0.map(RedisObservation.value) ?? .missing }
-            let nilIndexes = results.indices.filter { results[$0] == .missing }
-            if !nilIndexes.isEmpty, case .string(let t) = watch.target {
-                let types = try redis.withRetry(Self.readRetry) { conn throws(RedisError) in try conn.types(nilIndexes.map { t.render(mine[$0]) }) }
-                for (n, i) in nilIndexes.enumerated() where types[n] != .none { results[i] = .wrongType }
+            var results = [RedisObservation](repeating: .missing, count: nils.count)
+            if case .string(let t) = watch.target {
+                let names = nils.map { t.render($0) }
+                let types = try redis.withRetry(Self.readRetry) { conn throws(RedisError) in try conn.types(names) }
+                for i in nils.indices where types[i] != .none { results[i] = .wrongType }
             }
+            let at = monotonicSeconds()
             let observed = results
-            missingRows += shared.withLock { s in
+            let missingNil = nils
+            tally.missing += shared.withLock { s in
                 var missing = 0
-                for (i, k) in mine.enumerated() {
+                for (i, k) in missingNil.enumerated() {
                     let current = s.shadow.maps[w][k]
                     if observed[i] == .missing && current != nil { missing += 1 }
                     s.engine.observe(watch: w, key: k, result: observed[i], at: at, current: current)
                 }
-                s.keysChecked += mine.count
                 return missing
             }
-            metrics.recordReads(mine.count, trigger: trigger)
+            tally.checked += nils.count
         }
-        return missingRows
+        let checked = tally.checked
+        shared.withLock { $0.keysChecked += checked }
+        metrics.recordReads(checked, trigger: trigger)
+        return tally
     }
+}
 
-    /// A full pipelined sweep of every watched key (the backstop that catches what events miss).
-    /// - Returns: the keys read, and how many were missing in Redis while their row exists.
-    @discardableResult
-    func sweep(_ redis: RedisConnection) throws -> (checked: Int, missing: Int) {
-        let started = monotonicSeconds()
-        var total = 0
-        var missing = 0
-        for w in configuration.watches.indices {
-            let keys: [ShadowKey] = shared.withLock { s in
-                var out: [ShadowKey] = []
-                out.reserveCapacity(s.shadow.maps[w].count)
-                s.shadow.maps[w].forEach { k, _ in out.append(k) }
-                return out
-            }
-            var i = 0
-            let batch = max(1000, configuration.reconcile.sweepBatch * 8)
-            while i < keys.count {
-                let slice = Array(keys[i..<min(keys.count, i + batch)])
-                missing += try read(slice.map { (w, $0) }, redis: redis, trigger: .sweep)
-                i += batch
-            }
-            total += keys.count
-            if configuration.watches[w].scanOrphans { try scanOrphans(watch: w, redis: redis) }
-        }
-        let secs = monotonicSeconds() - started
-        metrics.recordSweep(keys: total, duration: .nanoseconds(Int64(secs * 1e9)))
-        logger.debug("sweep", metadata: ["keys": "\(total)", "ms": "\(Int(secs * 1000))"])
-        return (total, missing)
-    }
-
-    /// `scan_orphans`: the Redis keys of a watch's pattern whose row does not exist, read like
-    /// any other key (so a value without a row is reported).
-    func scanOrphans(watch w: Int, redis: RedisConnection) throws {
-        let t = configuration.watches[w].target.keyTemplate
-        let found = try redis.withRetry { conn throws(RedisError) in try conn.scanAll(pattern: t.scanPattern) }
-        let integers = keyIntegerColumns[w]
-        // A name is an orphan only when no row key that renders to it has a row. One that several
-        // row keys render to (a separator inside a text column, or unknown column types) is
-        // reported under its first reading and never written or deleted.
-        // Names are read back outside the lock; only the lookups hold it.
-        let keyCount = configuration.watches[w].keyColumns.count
-        let readings = found.map { t.candidates($0, integerColumns: integers, keyColumnCount: keyCount) }.filter { !$0.isEmpty }
-        let (orphans, ambiguous) = shared.withLock { s -> ([ShadowKey], [ShadowKey]) in
-            var ambiguous: [ShadowKey] = []
-            let orphans = readings.compactMap { candidates -> ShadowKey? in
-                guard let first = candidates.first, !candidates.contains(where: { s.shadow.maps[w][$0] != nil }) else { return nil }
-                if candidates.count > 1 {
-                    ambiguous.append(first)
-                    s.engine.markReportOnly(watch: w, key: first)
+extension RedisKeyTemplate {
+    /// Renders `key` into `out` (replacing its contents) as ``render(_:)`` does, without a String.
+    func appendRendered(_ key: ShadowKey, to out: inout [UInt8]) {
+        out.removeAll(keepingCapacity: true)
+        for p in parts {
+            switch p {
+            case .literal(let s): out.append(contentsOf: s.utf8)
+            case .column(let i):
+                switch key {
+                case .int(let v): Self.appendDecimal(v, to: &out)
+                case .text(let s): out.append(contentsOf: s.utf8)
+                case .composite(let parts): if i < parts.count { out.append(contentsOf: parts[i].utf8) }
                 }
-                return first
             }
-            return (orphans, ambiguous)
         }
-        guard !orphans.isEmpty else { return }
-        logger.info("orphan scan: Redis keys without a row", metadata: ["watch": "\(configuration.watches[w].name)", "keys": "\(orphans.count)"])
-        if !ambiguous.isEmpty {
-            logger.warning("orphan scan: Redis keys that several row keys could render to; reported, never repaired", metadata: [
-                "watch": "\(configuration.watches[w].name)", "keys": "\(ambiguous.count)", "example": "\(t.render(ambiguous[0]))",
-            ])
-        }
-        try read(orphans.map { (w, $0) }, redis: redis, trigger: .sweep)
+    }
+
+    @inline(__always)
+    static func appendDecimal(_ v: Int64, to out: inout [UInt8]) {
+        if v < 0 { out.append(UInt8(ascii: "-")) }
+        var m = v.magnitude
+        let start = out.count
+        repeat {
+            out.append(UInt8(truncatingIfNeeded: m % 10) + UInt8(ascii: "0"))
+            m /= 10
+        } while m > 0
+        out[start...].reverse()
     }
 }

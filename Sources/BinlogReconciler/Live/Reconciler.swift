@@ -19,6 +19,10 @@ final class Reconciler: Sendable {
     let keyIntegerColumns: [[Bool]?]
     let redisConfiguration: RedisConfiguration
 
+    /// How long one turn of the loop reads a sweep before it looks at change reads, verdicts and
+    /// repairs again.
+    static let sweepSlice = 0.05
+
     /// Reads of the reconcile loop: one quick retry, then the loop moves on (the watchdog notices
     /// an outage and a sweep follows when Redis answers).
     static let readRetry = RedisRetryPolicy(maxAttempts: 2, initialDelay: .milliseconds(50), maxDelay: .milliseconds(100))
@@ -49,6 +53,10 @@ final class Reconciler: Sendable {
         var redisDown = false
         var nextMetrics = 0.0
         var repairBudget = RepairBudget()
+        /// The sweep in progress, read a slice per turn; dropped when Redis fails (a new one is
+        /// requested and starts once Redis answers).
+        var sweep: SweepCursor?
+        var sweepTurn = SweepTurn.complete
         while true {
             let now = monotonicSeconds()
             let (due, caught, stop, fatal, finished) = shared.withLock {
@@ -91,14 +99,22 @@ final class Reconciler: Sendable {
                         shared.withLock { $0.sweepRequested = true }
                     }
                 }
-                if caught && now >= redisRetryAt && (shared.withLock({ $0.sweepRequested }) || now >= nextSweep) {
+                if caught && now >= redisRetryAt && sweep == nil && (shared.withLock({ $0.sweepRequested }) || now >= nextSweep) {
                     shared.withLock { $0.sweepRequested = false }
+                    sweep = beginSweep(now: monotonicSeconds())
+                }
+                if caught && now >= redisRetryAt, var cursor = sweep {
                     usedRedis = true
-                    let sweepStart = monotonicSeconds()
-                    let (checked, missing) = try sweep(redis)
-                    writeIncidentSummary(sweepStartedAt: sweepStart, keysChecked: checked, missing: missing)
-                    // `check` sweeps once; the daemon sweeps every interval.
-                    nextSweep = checkOnce ? .infinity : monotonicSeconds() + configuration.reconcile.sweepIntervalSeconds
+                    sweep = nil
+                    sweepTurn = try continueSweep(&cursor, redis: redis, deadline: monotonicSeconds() + Self.sweepSlice)
+                    if sweepTurn == .complete {
+                        finishSweep(cursor)
+                        writeIncidentSummary(sweepStartedAt: cursor.startedAt, keysChecked: cursor.done, missing: cursor.tally.missing)
+                        // `check` sweeps once; the daemon sweeps every interval.
+                        nextSweep = checkOnce ? .infinity : monotonicSeconds() + configuration.reconcile.sweepIntervalSeconds
+                    } else {
+                        sweep = cursor
+                    }
                 }
                 if redisDown && usedRedis {
                     redisDown = false
@@ -133,7 +149,8 @@ final class Reconciler: Sendable {
             }
             if checkOnce {
                 let repairing = configuration.reconcile.repair
-                let idle = shared.withLock { $0.engine.pendingReads == 0 && finished && $0.wasCaughtUp && (!repairing || $0.engine.repairableCount == 0) }
+                let swept = sweep == nil && nextSweep == .infinity
+                let idle = swept && shared.withLock { $0.engine.pendingReads == 0 && finished && $0.wasCaughtUp && (!repairing || $0.engine.repairableCount == 0) }
                 let maxWindow = configuration.watches.map { $0.leadSeconds + $0.lagSeconds + $0.confirmSeconds }.max() ?? 4
                 if idle {
                     if quietSince == nil { quietSince = now }
@@ -143,6 +160,8 @@ final class Reconciler: Sendable {
                 }
                 if now - started > options.checkTimeoutSeconds { throw CheckTimedOut(seconds: Int(options.checkTimeoutSeconds)) }
             }
+            // A sweep in progress goes on at once, unless its pace says wait.
+            if sweep != nil && sweepTurn == .deadline && caught && now >= redisRetryAt { continue }
             let next = shared.withLock { $0.engine.nextReadAt } ?? (now + 0.01)
             let wait = max(0.001, min(0.01, next - monotonicSeconds()))
             Thread.sleep(forTimeInterval: wait)

@@ -22,6 +22,8 @@ public final class ReconcilerDaemon: Sendable {
         public var checkOnce = false
         /// Give up on `check` after this many seconds.
         public var checkTimeoutSeconds: Double = 120
+        /// Show the sweep's progress on stderr (`check` on a terminal).
+        public var showProgress = false
         public init() {}
     }
 
