@@ -12,7 +12,7 @@ import Testing
         try TestEnv.run("redis-cli", ["-p", redisPort] + args).stdout
     }
 
-    static func config(db: String, prefix: String) throws -> String {
+    static func config(db: String, prefix: String, reconcile: String = "") throws -> String {
         let toml = """
             [source]
             host = "127.0.0.1"
@@ -35,6 +35,7 @@ import Testing
 
             [reconcile]
             sweep_interval_seconds = 5
+            \(reconcile)
 
             [metrics]
             listen = ""
@@ -61,13 +62,32 @@ import Testing
         _ = try? TestEnv.run("sh", ["-c", "redis-cli -p \(redisPort) --scan --pattern '\(prefix):*' | xargs -r redis-cli -p \(redisPort) DEL"])
     }
 
-    static func check(_ configPath: String) throws -> (status: Int32, records: [[String: Any]], stderr: String) {
-        let r = try TestEnv.run(TestEnv.cli, ["check", "--config", configPath, "--timeout", "60"], environment: ["BR_TEST_MYSQL_PASSWORD": "reconciler"])
+    static func check(_ configPath: String, _ extra: [String] = []) throws -> (status: Int32, records: [[String: Any]], stderr: String) {
+        let r = try TestEnv.run(TestEnv.cli, ["check", "--config", configPath, "--timeout", "60"] + extra, environment: ["BR_TEST_MYSQL_PASSWORD": "reconciler"])
         let records = r.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         return (r.status, records, r.stderr)
     }
 
     static var serversUp: Bool { TestEnv.mariadbAvailable && ((try? redis(["PING"]))?.contains("PONG") ?? false) }
+
+    /// `sweep_keys_per_second` spreads the sweep over time (3,000 keys at 1,000/s take at least
+    /// 2 s: one second of budget may be banked; unpaced they take milliseconds), and a paced sweep
+    /// still finds what a fast one does.
+    @Test func aPacedSweepTakesItsTimeAndStillFindsTheFault() throws {
+        guard Self.serversUp else { Issue.record("MariaDB and Redis must run (scripts/test starts them)"); return }
+        let (db, prefix) = try Self.setUp(rows: 3000)
+        defer { Self.tearDown(db, prefix) }
+        _ = try Self.redis(["SET", "\(prefix):2500:stock", "1"])
+        let paced = try Self.config(db: db, prefix: prefix, reconcile: "sweep_keys_per_second = 1000")
+        let r = try Self.check(paced, ["--log-level", "debug"])
+        #expect(r.status == 1, "\(r.stderr.suffix(2000))")
+        let divergences = r.records.filter { $0["event"] as? String == "divergence" }
+        #expect(divergences.map { $0["key"] as? String } == ["2500"], "\(r.records)")
+        // The sweep's own duration, from its debug line (`keys=3000 ms=…` … `sweep`).
+        let sweepLine = r.stderr.split(separator: "\n").first { $0.hasSuffix(" sweep") && $0.contains("keys=3000") }
+        let ms = sweepLine.flatMap { line in line.split(separator: " ").first { $0.hasPrefix("ms=") }.flatMap { Int($0.dropFirst(3)) } }
+        #expect((ms ?? 0) >= 2000, "a sweep of 3,000 keys at 1,000 keys/s took \(ms.map { "\($0) ms" } ?? "?"): \(sweepLine ?? "no sweep line")")
+    }
 
     @Test func consistentCacheExitsZero() throws {
         guard Self.serversUp else { Issue.record("MariaDB and Redis must run (scripts/test starts them)"); return }

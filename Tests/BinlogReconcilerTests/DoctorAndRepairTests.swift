@@ -73,4 +73,20 @@ import Testing
         #expect(try DaemonCheckTests.redis(["GET", "\(prefix):4:stock"]).trimmingCharacters(in: .whitespacesAndNewlines) == "104")
         #expect(r.status == 0, "repaired divergences are closed: \(r.stderr.suffix(1500))")
     }
+
+    /// doctor says how long a sweep takes at the configured pace, and warns when it is longer than
+    /// the interval.
+    @Test func doctorSaysHowLongASweepTakesAtThePace() {
+        var r = ReconcileSettings()
+        r.sweepIntervalSeconds = 30
+        let unpaced = Doctor.sweepFinding(estimatedKeys: 2_000_000, reconcile: r)
+        #expect(unpaced.severity == .ok && unpaced.detail.contains("unpaced") && unpaced.fix != nil)
+        r.sweepKeysPerSecond = 100_000
+        let paced = Doctor.sweepFinding(estimatedKeys: 2_000_000, reconcile: r)
+        #expect(paced.severity == .ok && paced.detail.contains("takes about 20 s"), "\(paced.detail)")
+        r.sweepKeysPerSecond = 10_000
+        let slow = Doctor.sweepFinding(estimatedKeys: 2_000_000, reconcile: r)
+        #expect(slow.severity == .warning && slow.detail.contains("200 s"), "\(slow.detail)")
+        #expect(slow.fix?.contains("66667") == true, "\(slow.fix ?? "")")
+    }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Preflight checks: what the source and Redis must provide, and for each problem the statement
 /// that fixes it. `run` performs the same checks at start and refuses settings that would make it
 /// apply wrong values.
@@ -113,7 +115,33 @@ public struct Doctor {
                 out.append(Finding(check: "watch.\(w.name).select", severity: .error, detail: "\(error)", fix: "GRANT SELECT ON \(table) TO \(user)@'%';"))
             }
         }
+        let rows = configuration.watches.reduce(0) { total, w in
+            let estimate = (try? conn.query("SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = \(SQLQuoting.literal(w.database)) AND TABLE_NAME = \(SQLQuoting.literal(w.table))").first?.first ?? nil).flatMap { Int($0) }
+            return total + (estimate ?? 0)
+        }
+        out.append(Self.sweepFinding(estimatedKeys: rows, reconcile: configuration.reconcile))
         return out
+    }
+
+    /// How long a full sweep takes at the configured pace (`sweep_keys_per_second`), from the
+    /// tables' row estimates (information_schema, approximate for InnoDB).
+    static func sweepFinding(estimatedKeys keys: Int, reconcile r: ReconcileSettings) -> Finding {
+        func short(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : String(format: "%.1f", v) }
+        let every = "every \(short(r.sweepIntervalSeconds)) s"
+        guard let rate = r.sweepKeysPerSecond else {
+            return Finding(
+                check: "sweep.pace", severity: .ok,
+                detail: "about \(keys) watched keys, swept \(every) as fast as Redis answers (unpaced)",
+                fix: keys >= 1_000_000 ? "set [reconcile] sweep_keys_per_second to spread each sweep over time during a sale" : nil)
+        }
+        let seconds = Double(keys) / rate
+        let detail = "about \(keys) watched keys at \(short(rate)) keys/s: a full sweep takes about \(short(seconds)) s, started \(every)"
+        if seconds > r.sweepIntervalSeconds {
+            return Finding(
+                check: "sweep.pace", severity: .warning, detail: detail + " (longer than the interval: sweeps run back to back)",
+                fix: "raise sweep_keys_per_second to at least \(Int((Double(keys) / r.sweepIntervalSeconds).rounded(.up))) or sweep_interval_seconds to \(Int(seconds.rounded(.up)))")
+        }
+        return Finding(check: "sweep.pace", severity: .ok, detail: detail, fix: nil)
     }
 
     /// Binlog compression, which the sidecar reads either way: MySQL 8.0.20+ compresses whole

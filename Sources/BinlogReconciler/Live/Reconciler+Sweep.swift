@@ -13,14 +13,14 @@ struct SweepCursor {
     /// Every watch's keys, for the progress (counted at the start).
     let total: Int
     var tally = ReadTally()
-    /// Keys read since `pacedSince`, for the rate limit.
-    var pacedSince: Double
-    var pacedKeys = 0
+    /// `sweep_keys_per_second`: keys that may be read now, and when that was computed.
+    var tokens = 0.0
+    var refilledAt: Double
 
     init(startedAt: Double, total: Int) {
         self.startedAt = startedAt
         self.total = total
-        pacedSince = startedAt
+        refilledAt = startedAt
     }
 
     var done: Int { tally.checked }
@@ -63,19 +63,18 @@ extension Reconciler {
             }
             var n = min(slice, sweep.keys.count - sweep.next)
             if let rate, rate > 0 {
+                // A token bucket of at most one second of keys, so an idle moment never becomes a
+                // burst larger than the pace.
                 let now = monotonicSeconds()
-                // At most one second of budget banked, so an idle moment does not become a burst.
-                if now - sweep.pacedSince > 1 {
-                    sweep.pacedSince = now - 1
-                    sweep.pacedKeys = max(0, sweep.pacedKeys - Int(rate))
-                }
-                let allowed = Int((now - sweep.pacedSince) * rate) - sweep.pacedKeys
+                sweep.tokens = min(rate, sweep.tokens + (now - sweep.refilledAt) * rate)
+                sweep.refilledAt = now
+                let allowed = Int(sweep.tokens)
                 guard allowed > 0 else { return .paced }
                 n = min(n, allowed)
+                sweep.tokens -= Double(n)
             }
             sweep.tally += try read(watch: sweep.watch, sweep.keys, sweep.next..<(sweep.next + n), redis: redis, trigger: .sweep)
             sweep.next += n
-            sweep.pacedKeys += n
             metrics.setSweepProgress(done: sweep.done, total: sweep.total)
             showProgress(&sweep, final: false)
             if monotonicSeconds() >= deadline { return .deadline }
