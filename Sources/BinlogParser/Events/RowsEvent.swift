@@ -212,7 +212,17 @@ public final class RowsEvent: @unchecked Sendable {
             image.values = [ColumnValue](repeating: .null, count: columnCount)
         }
         image.absent.removeAll(keepingCapacity: true)
-        try readPresentColumns(&c, present, nulls, partial, codecs, columns, WantedColumns(wanted: wanted), into: &image)
+        try readPresentColumns(
+            &c, present, nulls, partial, codecs, columns,
+            absent: { i in image.absent.append(i) },
+            diff: { i, diff in image.values[i] = diff },
+            value: { (c, codec, i) throws(BinlogDecodingError) in
+                if wanted == nil || wanted![i] {
+                    image.values[i] = try ColumnDecoder.decode(&c, codec, columns, index: i)
+                } else {
+                    try ColumnDecoder.skip(&c, codec, columns, index: i)
+                }
+            })
     }
 
     /// One row image into `out`: only the selected columns are decoded. `beyond`: positions of
@@ -230,31 +240,52 @@ public final class RowsEvent: @unchecked Sendable {
                 if Self.isNull(nulls, i) { continue }
                 let slot = selection.slot(i)
                 if slot >= 0 {
-                    try out.read(&c, codecs[i], columns, index: i, slot: slot)
+                    try readValue(&c, codecs[i], columns, index: i, into: &out, slot)
                 } else {
                     try ColumnDecoder.skip(&c, codecs[i], columns, index: i)
                 }
             }
         } else {
-            try readPresentColumns(&c, present, nulls, partial, codecs, columns, selection, into: &out)
+            try readPresentColumns(
+                &c, present, nulls, partial, codecs, columns,
+                absent: { i in
+                    let slot = selection.slot(i)
+                    if slot >= 0 { out.markAbsent(slot) }
+                },
+                diff: { i, diff in
+                    let slot = selection.slot(i)
+                    if slot >= 0 { out.set(slot, diff) }
+                },
+                value: { (c, codec, i) throws(BinlogDecodingError) in
+                    let slot = selection.slot(i)
+                    if slot >= 0 {
+                        try readValue(&c, codec, columns, index: i, into: &out, slot)
+                    } else {
+                        try ColumnDecoder.skip(&c, codec, columns, index: i)
+                    }
+                })
         }
         selection.copyDuplicates(into: &out)
     }
 
     /// The one loop over the columns of a row image (MINIMAL/NOBLOB images, partial JSON, and
     /// anything ``readSelected`` does not take its all-present fast path for): walks the present
-    /// columns and their null bits, finds partial JSON columns, and hands each column to `sink`.
-    /// Always inlined, so each sink gets its own specialised copy.
+    /// columns and their null bits, finds the partial JSON columns, and hands each column on:
+    /// `absent` for a column the image does not carry, `diff` for a partial JSON value (already
+    /// read), `value` to decode or skip a non-NULL value at `c`. Always inlined, so each caller's
+    /// closures are inlined into its own copy of the loop.
     @inline(__always)
-    private func readPresentColumns<Sink: RowImageSink>(
+    private func readPresentColumns(
         _ c: inout ByteCursor, _ present: Bitmap, _ nulls: UnsafeRawBufferPointer, _ partial: PartialJSON?,
-        _ codecs: UnsafeBufferPointer<ColumnCodec>, _ columns: UnsafeBufferPointer<ColumnInfo>, _ sink: Sink, into target: inout Sink.Target
+        _ codecs: UnsafeBufferPointer<ColumnCodec>, _ columns: UnsafeBufferPointer<ColumnInfo>,
+        absent: (Int) -> Void, diff: (Int, ColumnValue) -> Void,
+        value: (inout ByteCursor, ColumnCodec, Int) throws(BinlogDecodingError) -> Void
     ) throws(BinlogDecodingError) {
         var k = 0
         var jsonIndex = 0
         for i in 0..<columnCount {
             guard present[i] else {
-                sink.markAbsent(i, in: &target)
+                absent(i)
                 continue
             }
             let isNull = Self.isNull(nulls, k)
@@ -270,10 +301,24 @@ public final class RowsEvent: @unchecked Sendable {
             }
             if isNull { continue }
             if isPartial {
-                sink.set(i, .jsonDiff(try decodeJSONDiff(&c)), in: &target)
+                diff(i, .jsonDiff(try decodeJSONDiff(&c)))
             } else {
-                try sink.read(&c, codec, columns, index: i, in: &target)
+                try value(&c, codec, i)
             }
+        }
+    }
+
+    /// Decodes one value into `out[slot]`; integers as they are, without a ``ColumnValue``.
+    @inline(__always)
+    private func readValue(
+        _ c: inout ByteCursor, _ codec: ColumnCodec, _ columns: UnsafeBufferPointer<ColumnInfo>, index i: Int,
+        into out: inout SelectedValues, _ slot: Int
+    ) throws(BinlogDecodingError) {
+        let width = Int(codec.integerWidth)
+        if width != 0 {
+            out.setInteger(slot, try c.uint(width, "value"), width: width, unsigned: codec.unsigned)
+        } else {
+            out.set(slot, try ColumnDecoder.decode(&c, columns.baseAddress! + i, index: i))
         }
     }
 

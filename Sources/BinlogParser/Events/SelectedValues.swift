@@ -70,19 +70,6 @@ public struct SelectedValues: Sendable {
         }
     }
 
-    /// Decodes one value from `c` into position `slot`; integers as they are, without a
-    /// ``ColumnValue``.
-    @inline(__always) mutating func read(
-        _ c: inout ByteCursor, _ codec: ColumnCodec, _ columns: UnsafeBufferPointer<ColumnInfo>, index i: Int, slot: Int
-    ) throws(BinlogDecodingError) {
-        let width = Int(codec.integerWidth)
-        if width != 0 {
-            setInteger(slot, try c.uint(width, "value"), width: width, unsigned: codec.unsigned)
-        } else {
-            set(slot, try ColumnDecoder.decode(&c, columns.baseAddress! + i, index: i))
-        }
-    }
-
     /// `value` is consumed: it moves into place instead of being copied (a retain and a release
     /// of its payload per value).
     mutating func set(_ k: Int, _ value: consuming ColumnValue) {
