@@ -52,7 +52,7 @@ import Glibc
             let port = try #require(daemon.metricsServer?.boundPort)
             return try MetricsHTTPClient.request("GET", "/health", port: port)
         }
-        func stock(_ id: Int) -> ShadowValue? { daemon.lock.withLock { daemon.state.maps[0][.int(Int64(id))] } }
+        func stock(_ id: Int) -> ShadowValue? { daemon.shared.withLock { $0.shadow.maps[0][.int(Int64(id))] } }
         let store = try CheckpointStore(directory: dir, keep: 2)
         try until("the first checkpoint and the metrics server") { try store.loadNewestValid() != nil && daemon.metricsServer?.boundPort != nil }
         try until("/health 200") { try health().status == 200 }

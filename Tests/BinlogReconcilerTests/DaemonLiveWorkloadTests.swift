@@ -32,7 +32,7 @@ import BinlogSimulator
         defer { live.stop() }
         let daemon = live.daemon, log = live.log
         // Tailing once the bootstrap is done and the first event arrived.
-        try waitFor("the daemon to start tailing", log) { daemon.lock.withLock { daemon.lastEventEnd != nil } }
+        try waitFor("the daemon to start tailing", log) { daemon.shared.withLock { $0.lastEventEnd != nil } }
 
         var writer = try Writer(db: db)
         var rng = SystemRandomNumberGenerator()
@@ -121,8 +121,8 @@ import BinlogSimulator
             live.stop()
             #expect(restartMariaDB() == 0, "restoring server_id 1 failed")
         }
-        try waitFor("the daemon to start tailing", log) { daemon.lock.withLock { daemon.lastEventEnd != nil } }
-        #expect(daemon.lock.withLock { daemon.sourceIdentity.serverID } == 1)
+        try waitFor("the daemon to start tailing", log) { daemon.shared.withLock { $0.lastEventEnd != nil } }
+        #expect(daemon.shared.withLock { $0.sourceIdentity.serverID } == 1)
         for i in 1...20 { _ = try TestEnv.sql("UPDATE \(db).products SET stock = stock - \(i) WHERE id = \(i)") }
 
         #expect(restartMariaDB("--server-id=77") == 0, "restarting MariaDB with server_id 77 failed")
@@ -134,7 +134,7 @@ import BinlogSimulator
         let lines = log.lines
         #expect(lines.contains { $0.contains("the source is another server now; resuming by GTID") }, "\(lines.suffix(20))")
         #expect(lines.contains { $0.contains("the source is another server now; following it by GTID") }, "\(lines.suffix(20))")
-        #expect(daemon.lock.withLock { daemon.sourceIdentity.serverID } == 77)
+        #expect(daemon.shared.withLock { $0.sourceIdentity.serverID } == 77)
         #expect(!lines.contains { $0.contains("binlog tail stopped") || $0.contains("daemon.run threw") }, "\(lines.suffix(20))")
     }
 
@@ -152,13 +152,13 @@ import BinlogSimulator
         let end = try #require(try TestEnv.sql("SHOW MASTER STATUS").first)
         let endPosition = BinlogCoordinates(file: end[0], position: UInt64(end[1]) ?? 0)
         let daemon = live.daemon
-        try waitFor("the daemon to reach \(endPosition)", live.log, seconds: 40) { !(daemon.lock.withLock { daemon.state.position } < endPosition) }
+        try waitFor("the daemon to reach \(endPosition)", live.log, seconds: 40) { !(daemon.shared.withLock { $0.shadow.position } < endPosition) }
     }
 
     /// The first watch's shadow map and `SELECT id, stock` of the table, both as text ("NULL" for NULL).
     func shadowAndSelect(_ daemon: ReconcilerDaemon, db: String) throws -> (shadow: [String: String], expected: [String: String]) {
         var shadow: [String: String] = [:]
-        daemon.lock.withLock { daemon.state.maps[0].forEach { k, v in shadow[k.description] = v.redisText ?? "NULL" } }
+        daemon.shared.withLock { $0.shadow.maps[0].forEach { k, v in shadow[k.description] = v.redisText ?? "NULL" } }
         var expected: [String: String] = [:]
         for row in try TestEnv.sql("SELECT id, IFNULL(stock, 'NULL') FROM \(db).products") { expected[row[0]] = row[1] }
         return (shadow, expected)
@@ -206,7 +206,7 @@ final class LiveDaemon {
     }
 
     /// Keys in the first watch's shadow map.
-    func shadowCount() -> Int { daemon.lock.withLock { daemon.state.maps[0].count } }
+    func shadowCount() -> Int { daemon.shared.withLock { $0.shadow.maps[0].count } }
 
     func waitFor(_ what: String, seconds: Double, _ condition: () -> Bool) throws {
         let deadline = monotonicSeconds() + seconds
@@ -220,7 +220,7 @@ final class LiveDaemon {
     func waitUntilApplied() throws {
         let end = try #require(try TestEnv.sql("SHOW MASTER STATUS").first)
         let endPosition = BinlogCoordinates(file: end[0], position: UInt64(end[1]) ?? 0)
-        try waitFor("the daemon to reach \(endPosition)", seconds: 40) { !(daemon.lock.withLock { daemon.state.position } < endPosition) }
+        try waitFor("the daemon to reach \(endPosition)", seconds: 40) { !(daemon.shared.withLock { $0.shadow.position } < endPosition) }
     }
 
     /// Shuts the daemon down and waits for it; idempotent.

@@ -23,7 +23,7 @@ import Testing
 
     static func shadow(_ live: InProcessDaemon) -> [String: String] {
         var out: [String: String] = [:]
-        live.daemon.lock.withLock { live.daemon.state.maps[0].forEach { k, v in out[k.description] = v.redisText ?? "NULL" } }
+        live.daemon.shared.withLock { $0.shadow.maps[0].forEach { k, v in out[k.description] = v.redisText ?? "NULL" } }
         return out
     }
 
@@ -67,7 +67,7 @@ import Testing
         _ = try TestEnv.sql("UPDATE \(p) SET stock = stock + 1 WHERE id = 6; INSERT INTO \(p) VALUES (21, 'p21', 121);")
         try Self.mirror(db, prefix, [6, 21])
         try live.waitUntilApplied()
-        #expect(live.daemon.lock.withLock { live.daemon.state.heldXA.count } == 1)
+        #expect(live.daemon.shared.withLock { $0.shadow.heldXA.count } == 1)
         // Longer than G + L + C: the held value stays legitimate while prepared.
         Thread.sleep(forTimeInterval: 4.5)
         _ = try TestEnv.sql("XA COMMIT 'xa4';")
@@ -78,7 +78,7 @@ import Testing
         try Self.mirror(db, prefix, [7, 8, 9])
         _ = try TestEnv.sql("SET GLOBAL log_bin_compress = OFF")
         try live.waitUntilApplied()
-        #expect(live.daemon.lock.withLock { live.daemon.state.heldXA.count } == 0)
+        #expect(live.daemon.shared.withLock { $0.shadow.heldXA.count } == 0)
         let expected = try Self.select(db)
         #expect(Self.shadow(live) == expected)
         #expect(expected["1"] == "96" && expected["2"] == "102" && expected["3"] == "100" && expected["4"] == "97" && expected["5"] == nil)
@@ -221,7 +221,7 @@ import Testing
         try live.waitFor("caught up", seconds: 30) { live.log.lines.contains { $0.contains("caught up") } }
         _ = try TestEnv.sql("XA START 'xar'; UPDATE \(db).products SET stock = stock - 4 WHERE id = 13; XA END 'xar'; XA PREPARE 'xar';")
         try live.waitUntilApplied()
-        #expect(live.daemon.lock.withLock { live.daemon.state.heldXA.count } == 1)
+        #expect(live.daemon.shared.withLock { $0.shadow.heldXA.count } == 1)
         // The server restarts with the transaction prepared (it survives, MariaDB 10.5+); the tail
         // reconnects from its last position; the XA COMMIT comes after.
         #expect(DaemonLiveWorkloadTests().restartMariaDB() == 0)
@@ -232,7 +232,7 @@ import Testing
         try live.waitFor("the commit", seconds: 40) { Self.shadow(live)["13"] == "109" }
         try live.waitUntilApplied()
         #expect(Self.shadow(live) == (try Self.select(db)))
-        #expect(live.daemon.lock.withLock { live.daemon.state.heldXA.count } == 0)
+        #expect(live.daemon.shared.withLock { $0.shadow.heldXA.count } == 0)
         #expect(!live.log.lines.contains { $0.contains("was not seen") })
     }
 }

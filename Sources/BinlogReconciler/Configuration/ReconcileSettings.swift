@@ -1,6 +1,8 @@
 public struct ReconcileSettings: Sendable {
     public var sweepIntervalSeconds: Double = 30
     public var sweepBatch = 1000
+    /// Pace of sweeps (keys read per second); nil reads as fast as Redis answers.
+    public var sweepKeysPerSecond: Double?
     public var repair = false
     public var repairDryRun = false
     public var repairPerSecond: Double = 50

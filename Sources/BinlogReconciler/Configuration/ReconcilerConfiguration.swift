@@ -163,6 +163,7 @@ public struct ReconcilerConfiguration: Sendable {
             var r = Reader(s, "[reconcile]", at)
             c.reconcile.sweepIntervalSeconds = try r.double("sweep_interval_seconds", in: 0.001...86400) ?? c.reconcile.sweepIntervalSeconds
             c.reconcile.sweepBatch = try r.int("sweep_batch", in: 1...1_000_000) ?? c.reconcile.sweepBatch
+            c.reconcile.sweepKeysPerSecond = try r.double("sweep_keys_per_second", in: 1...100_000_000)
             c.reconcile.repair = try r.bool("repair") ?? false
             c.reconcile.repairDryRun = try r.bool("repair_dry_run") ?? false
             if let rate = try r.double("repair_per_second") {

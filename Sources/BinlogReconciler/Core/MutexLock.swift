@@ -2,8 +2,8 @@ import Synchronization
 
 /// A lock around a section of code, for the daemon's plain threads (not tasks): a
 /// `Synchronization.Mutex` with no state of its own, so it needs no `@unchecked Sendable` and no
-/// address-stable C mutex. Data it guards is still the caller's to keep under it; moving that data
-/// into the mutex (so the compiler enforces the locking) is issue 15's daemon split.
+/// address-stable C mutex. For small classes whose guarded fields are few and local (the report
+/// sink, the watchdog); where threads share a state, it lives inside a `Mutex` (``LiveShared``).
 public final class MutexLock: Sendable {
     private let mutex = Mutex(())
 

@@ -80,12 +80,19 @@ extension ReconcilerDaemon {
         return .filePosition(reason: why)
     }
 
-    /// Resumes from the newest valid checkpoint, or returns false (then the caller bootstraps).
-    func resumeFromCheckpoint(_ store: CheckpointStore, sql: SQLConnection) throws -> Bool {
+    /// How a checkpoint was resumed.
+    struct Resumed {
+        /// A MySQL checkpoint resumed by executed GTID set (COM_BINLOG_DUMP_GTID on every connection).
+        var byMySQLGTID = false
+    }
+
+    /// Resumes from the newest valid checkpoint, or returns nil (then the caller bootstraps).
+    func resumeFromCheckpoint(_ store: CheckpointStore, sql: SQLConnection, source sourceIdentity: CheckpointSource) throws -> Resumed? {
         guard let loaded = try store.loadNewestValid() else {
             logger.info("no checkpoint yet: bootstrapping", metadata: ["directory": "\(store.directory)"])
-            return false
+            return nil
         }
+        var resumed = Resumed()
         for s in loaded.skipped { logger.warning("skipped a checkpoint that is not valid", metadata: ["file": "\(s.path)", "error": "\(s.error)"]) }
         let c = loaded.checkpoint
         guard c.header.watchesFingerprint == watchesFingerprint else {
@@ -113,13 +120,13 @@ extension ReconcilerDaemon {
                 gtidMode: row?[0] ?? nil, gtidPurged: row.flatMap { $0.count > 1 ? $0[1] : nil }, gtidExecuted: row.flatMap { $0.count > 2 ? $0[2] : nil })
             switch plan {
             case .gtid(let set, let reason):
-                resumeByMySQLGTID = true
+                resumed.byMySQLGTID = true
                 logger.notice("resuming by MySQL GTID set (COM_BINLOG_DUMP_GTID)", metadata: [
                     "gtid_set": "\(set)", "why": "\(reason)", "checkpoint_position": "\(c.header.position)",
                     "checkpoint_server_uuid": "\(c.header.source.serverUUID ?? "?")", "source_server_uuid": "\(sourceIdentity.serverUUID ?? "?")",
                 ])
             case .filePosition(let reason):
-                resumeByMySQLGTID = false
+                resumed.byMySQLGTID = false
                 logger.notice("resuming by binlog file and position", metadata: ["position": "\(c.header.position)", "why": "\(reason)"])
             }
         } else {
@@ -142,18 +149,20 @@ extension ReconcilerDaemon {
             }
             heldNotes.append((h.xid, changes.map { CommittedChange(watch: $0.watch, key: $0.key, old: restored.maps[$0.watch][$0.key], new: $0.new) }))
         }
-        lock.withLock {
-            state = restored
-            for (xid, changes) in heldNotes { engine.noteHeld(xid: xid, changes: changes) }
+        let watches = configuration.watches
+        let restoredState = restored
+        shared.withLock { s in
+            s.shadow = restoredState
+            for (xid, changes) in heldNotes { s.engine.noteHeld(xid: xid, changes: changes) }
             for d in c.divergences {
-                guard let w = configuration.watches.firstIndex(where: { $0.name == d.watch }) else { continue }
+                guard let w = watches.firstIndex(where: { $0.name == d.watch }) else { continue }
                 let first = Double(d.firstSeenMillis) / 1000
                 let record = ReportRecord(
                     event: .divergence, id: "\(d.watch)|\(d.key)|\(VerdictEngine.rfc3339(first))", watch: d.watch, key: d.key.description,
                     redisKey: d.redisKey, expected: d.expected, redis: d.redisValue, kind: DivergenceKind(rawValue: d.kind) ?? .mismatch,
                     firstSeen: first, detectedAt: first, lastAgreedAt: d.lastAgreedMillis.map { Double($0) / 1000 }, lastAgreedGTID: d.lastAgreedGTID,
                     binlog: restored.position, binlogGTID: c.header.gtidState)
-                engine.restore(open: record, watch: w, key: d.key)
+                s.engine.restore(open: record, watch: w, key: d.key)
             }
         }
         logger.notice("resuming from checkpoint", metadata: [
@@ -161,7 +170,7 @@ extension ReconcilerDaemon {
             "keys": "\(restored.maps.map(\.count).reduce(0, +))", "open_divergences": "\(c.divergences.count)",
             "xa_prepared": "\(c.heldXA.count)",
         ])
-        return true
+        return resumed
     }
 
     /// Takes a snapshot under the lock (cheap: later writes go to an overlay), writes it off the
@@ -170,24 +179,26 @@ extension ReconcilerDaemon {
     /// applies them.
     func writeCheckpoint(_ store: CheckpointStore) {
         let started = monotonicSeconds()
-        let (checkpoint, txCount) = lock.withLock { () -> (Checkpoint, Int) in
-            let heldXA = state.heldXA.byXID.sorted { $0.key < $1.key }.map { xid, h in
+        let watchConfigurations = configuration.watches
+        let fingerprint = watchesFingerprint
+        let (checkpoint, txCount) = shared.withLock { s -> (Checkpoint, Int) in
+            let heldXA = s.shadow.heldXA.byXID.sorted { $0.key < $1.key }.map { xid, h in
                 CheckpointHeldXA(
                     xid: xid, preparedAt: h.preparedAt, timestamp: h.timestamp,
-                    changes: h.changes.map { CheckpointHeldChange(watch: configuration.watches[$0.watch].name, key: $0.key, new: $0.new) })
+                    changes: h.changes.map { CheckpointHeldChange(watch: watchConfigurations[$0.watch].name, key: $0.key, new: $0.new) })
             }
             var watches: [CheckpointWatch] = []
-            for (i, w) in configuration.watches.enumerated() {
-                let snap = state.maps[i].beginSnapshot()
+            for (i, w) in watchConfigurations.enumerated() {
+                let snap = s.shadow.maps[i].beginSnapshot()
                 let schema = CheckpointWatchSchema(
                     name: w.name, table: w.qualifiedTable,
                     keyColumns: w.keyColumns.map { CheckpointColumn(name: $0, type: "") },
                     valueColumn: CheckpointColumn(name: w.valueColumn, type: ""),
-                    schemaSince: CheckpointPosition(file: state.schemas[i]?.since?.file ?? state.position.file, position: state.schemas[i]?.since?.position ?? state.position.position))
+                    schemaSince: CheckpointPosition(file: s.shadow.schemas[i]?.since?.file ?? s.shadow.position.file, position: s.shadow.schemas[i]?.since?.position ?? s.shadow.position.position))
                 watches.append(CheckpointWatch(schema: schema, map: snap))
             }
-            let divergences = engine.openDivergences.compactMap { r -> CheckpointDivergence? in
-                guard let w = configuration.watches.firstIndex(where: { $0.name == r.watch }) else { return nil }
+            let divergences = s.engine.openDivergences.compactMap { r -> CheckpointDivergence? in
+                guard let w = watchConfigurations.firstIndex(where: { $0.name == r.watch }) else { return nil }
                 guard let key = r.rowKey else { return nil }
                 return CheckpointDivergence(
                     id: UInt64(truncatingIfNeeded: r.id.hashValue), watch: r.watch, key: key, redisKey: r.redisKey, kind: r.kind.rawValue,
@@ -197,12 +208,12 @@ extension ReconcilerDaemon {
             let header = CheckpointHeader(
                 createdMillis: Int64(Date().timeIntervalSince1970 * 1000),
                 source: CheckpointSource(
-                    flavour: sourceIdentity.flavour, serverID: sourceIdentity.serverID, serverUUID: sourceIdentity.serverUUID,
-                    gtidDomains: sourceIdentity.flavour == .mariadb ? Array(state.gtid.mariadb.keys).sorted() : []),
-                position: CheckpointPosition(file: state.position.file, position: state.position.position),
-                gtidState: state.gtid.description, watchesFingerprint: watchesFingerprint,
+                    flavour: s.sourceIdentity.flavour, serverID: s.sourceIdentity.serverID, serverUUID: s.sourceIdentity.serverUUID,
+                    gtidDomains: s.sourceIdentity.flavour == .mariadb ? Array(s.shadow.gtid.mariadb.keys).sorted() : []),
+                position: CheckpointPosition(file: s.shadow.position.file, position: s.shadow.position.position),
+                gtidState: s.shadow.gtid.description, watchesFingerprint: fingerprint,
                 schemaFingerprint: CheckpointFingerprint.schema(watches.map(\.schema)))
-            return (Checkpoint(header: header, watches: watches, divergences: divergences, heldXA: heldXA), state.transactionsApplied)
+            return (Checkpoint(header: header, watches: watches, divergences: divergences, heldXA: heldXA), s.shadow.transactionsApplied)
         }
         let stall = monotonicSeconds() - started
         do {
@@ -219,21 +230,21 @@ extension ReconcilerDaemon {
             health.setCheckpointFailing(true)
             logger.error("checkpoint failed; the previous one stays valid, retrying next interval", metadata: ["error": "\(error)"])
         }
-        lock.withLock {
-            for i in state.maps.indices { state.maps[i].endSnapshot() }
+        shared.withLock { s in
+            for i in s.shadow.maps.indices { s.shadow.maps[i].endSnapshot() }
         }
     }
 
     /// Writes checkpoints every interval or every N transactions until shutdown, then once more.
     func checkpointLoop(_ store: CheckpointStore) {
         var lastAt = monotonicSeconds()
-        var lastTx = lock.withLock { state.transactionsApplied }
-        while !isStopping {
+        var lastTx = shared.withLock { $0.shadow.transactionsApplied }
+        while !shared.isStopping {
             Thread.sleep(forTimeInterval: 0.1)
             // Merge what was written during the last snapshot back, a slice at a time.
-            let tx = lock.withLock { () -> Int in
-                for i in state.maps.indices where state.maps[i].pendingOverlayCount > 0 { state.maps[i].mergeOverlay() }
-                return state.transactionsApplied
+            let tx = shared.withLock { s -> Int in
+                for i in s.shadow.maps.indices where s.shadow.maps[i].pendingOverlayCount > 0 { s.shadow.maps[i].mergeOverlay() }
+                return s.shadow.transactionsApplied
             }
             let now = monotonicSeconds()
             if now - lastAt >= configuration.checkpoint.intervalSeconds || tx - lastTx >= configuration.checkpoint.everyTransactions {

@@ -22,6 +22,8 @@ import Synchronization
 /// | `repairs_total` | counter | `result` | ``recordRepair(_:)`` |
 /// | `sweep_duration_seconds` | histogram | | ``recordSweep(keys:duration:)`` |
 /// | `sweep_keys_per_second` | gauge | | ``recordSweep(keys:duration:)`` |
+/// | `sweep_keys_done` | gauge | | ``setSweepProgress(done:total:)`` |
+/// | `sweep_keys_total` | gauge | | ``setSweepProgress(done:total:)`` |
 /// | `redis_errors_total` | counter | | ``recordRedisError()`` |
 /// | `reconnects_total` | counter | `target` | ``recordReconnect(_:)`` |
 /// | `last_checkpoint_age_seconds` | gauge | | ``recordCheckpointWritten(at:)``, computed at ``render(now:)`` |
@@ -90,6 +92,8 @@ public final class ReconcilerMetrics: Sendable {
     private let repairs: [RepairResult: Counter]
     private let sweepDuration: ValueHistogram
     private let sweepKeysPerSecond: Gauge
+    private let sweepKeysDone: Gauge
+    private let sweepKeysTotal: Gauge
     private let redisErrors: Counter
     private let reconnects: [ReconnectTarget: Counter]
     private let lastCheckpointAge: Gauge
@@ -153,6 +157,8 @@ public final class ReconcilerMetrics: Sendable {
         repairs = Dictionary(uniqueKeysWithValues: RepairResult.allCases.map { ($0, r.makeCounter(descriptor: repD, labels: [("result", $0.rawValue)])) })
         sweepDuration = r.makeValueHistogram(descriptor: d("sweep_duration", "seconds", "Duration of full sweeps."), buckets: Self.sweepDurationBuckets)
         sweepKeysPerSecond = r.makeGauge(descriptor: d("sweep_keys_per_second", "", "Keys read per second in the last full sweep."))
+        sweepKeysDone = r.makeGauge(descriptor: d("sweep_keys_done", "", "Keys read so far by the sweep in progress (equal to sweep_keys_total between sweeps)."))
+        sweepKeysTotal = r.makeGauge(descriptor: d("sweep_keys_total", "", "Keys the sweep in progress reads (the watched keys when it started)."))
         redisErrors = r.makeCounter(descriptor: d("redis_errors", "total", "Redis command or connection errors."))
         let recD = d("reconnects", "total", "Reconnections, by target.")
         reconnects = Dictionary(uniqueKeysWithValues: ReconnectTarget.allCases.map { ($0, r.makeCounter(descriptor: recD, labels: [("target", $0.rawValue)])) })
@@ -243,6 +249,12 @@ public final class ReconcilerMetrics: Sendable {
 
     /// A full sweep read `keys` keys in `duration`: observes `sweep_duration_seconds` and sets
     /// `sweep_keys_per_second` (left alone for a zero duration).
+    /// The sweep in progress: keys read so far of how many.
+    public func setSweepProgress(done: Int, total: Int) {
+        sweepKeysDone.set(to: Double(done))
+        sweepKeysTotal.set(to: Double(total))
+    }
+
     public func recordSweep(keys: Int, duration: Duration) {
         let seconds = Self.seconds(duration)
         sweepDuration.record(seconds)

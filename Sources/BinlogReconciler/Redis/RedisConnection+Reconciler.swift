@@ -94,53 +94,9 @@ extension RedisConnection {
         pipelineDepth: Int = 8,
         visit: (_ index: Int, _ value: UnsafeBufferPointer<UInt8>?) -> Void
     ) throws(RedisError) {
-        let batch = max(1, batchSize)
-        let chunks = (keys.count + batch - 1) / batch
-        try windowedPipeline(
-            chunks: chunks,
-            depth: pipelineDepth,
-            doing: "MGET",
-            encode: { c, frame in
-                let lo = c * batch
-                let hi = min(lo + batch, keys.count)
-                frame.beginCommand(argumentCount: hi - lo + 1)
-                frame.appendArgument("MGET")
-                for i in lo..<hi { frame.appendArgument(keys[i]) }
-                return 1
-            },
-            handle: { c, _, reply throws(RedisError) in
-                let lo = c * batch
-                let n = min(lo + batch, keys.count) - lo
-                let r = reply.pointee
-                guard r.type == REDIS_REPLY_ARRAY, r.elements == n, let elements = r.element else {
-                    if r.type == REDIS_REPLY_ERROR {
-                        throw serverError(String(decoding: Self.rawBytes(r), as: UTF8.self), doing: "MGET")
-                    }
-                    throw RedisError(
-                        .protocol,
-                        "MGET at \(configuration.endpoint): expected an array of \(n), got type \(r.type) with \(r.elements) elements"
-                    )
-                }
-                for j in 0..<n {
-                    guard let e = elements[j] else {
-                        visit(lo + j, nil)
-                        continue
-                    }
-                    let v = e.pointee
-                    if v.type == REDIS_REPLY_STRING {
-                        visit(
-                            lo + j,
-                            UnsafeBufferPointer(
-                                start: UnsafeRawPointer(v.str)?.assumingMemoryBound(to: UInt8.self),
-                                count: v.len
-                            )
-                        )
-                    } else {
-                        visit(lo + j, nil)
-                    }
-                }
-            }
-        )
+        try readValues(.strings, count: keys.count, batchSize: batchSize, pipelineDepth: pipelineDepth) { i, frame in
+            frame.appendArgument(keys[i])
+        } visit: { i, value in visit(i, value) }
     }
 
     /// Values of hash fields, in order: one pipelined `HGET key field` each, sent `batchSize` at a
@@ -156,38 +112,102 @@ extension RedisConnection {
     ) throws(RedisError) -> [String?] {
         var out: [String?] = []
         out.reserveCapacity(fields.count)
+        try readValues(.hashFields, count: fields.count, batchSize: batchSize, pipelineDepth: pipelineDepth) { i, frame in
+            frame.appendArgument(fields[i].key)
+            frame.appendArgument(fields[i].field)
+        } visit: { _, value in
+            out.append(value.map { String(decoding: $0, as: UTF8.self) })
+        }
+        return out
+    }
+
+    /// How ``readValues(_:count:batchSize:pipelineDepth:arguments:visit:)`` reads.
+    enum ValueReads {
+        /// String keys: one `MGET` of `batchSize` keys per batch; `arguments` appends the key.
+        case strings
+        /// Hash fields: `batchSize` pipelined `HGET key field` per batch; `arguments` appends the
+        /// key and the field.
+        case hashFields
+    }
+
+    /// The one pipelined read of watched values (sweeps and change reads, strings and hash fields
+    /// alike): batches of `batchSize`, up to `pipelineDepth` of them in flight, so the reply of one
+    /// batch is compared while the next ones travel. `arguments(i, &frame)` appends the key
+    /// argument(s) of value `i` straight into the request frame (no string per key);
+    /// `visit(i, bytes)` gets the value's bytes (valid only during the call) or nil when the key
+    /// or field is missing or holds another type (MGET's nil; `WRONGTYPE` for HGET).
+    func readValues(
+        _ kind: ValueReads,
+        count: Int,
+        batchSize: Int,
+        pipelineDepth: Int,
+        arguments: (_ index: Int, _ frame: inout RESPCommandBuffer) -> Void,
+        visit: (_ index: Int, _ value: UnsafeBufferPointer<UInt8>?) throws(RedisError) -> Void
+    ) throws(RedisError) {
         let batch = max(1, batchSize)
-        let chunks = (fields.count + batch - 1) / batch
+        let chunks = (count + batch - 1) / batch
+        let what = kind == .strings ? "MGET" : "HGET"
         try windowedPipeline(
             chunks: chunks,
             depth: pipelineDepth,
-            doing: "HGET",
+            doing: what,
             encode: { c, frame in
                 let lo = c * batch
-                let hi = min(lo + batch, fields.count)
-                for i in lo..<hi {
-                    frame.beginCommand(argumentCount: 3)
-                    frame.appendArgument("HGET")
-                    frame.appendArgument(fields[i].key)
-                    frame.appendArgument(fields[i].field)
+                let hi = min(lo + batch, count)
+                switch kind {
+                case .strings:
+                    frame.beginCommand(argumentCount: hi - lo + 1)
+                    frame.appendArgument("MGET")
+                    for i in lo..<hi { arguments(i, &frame) }
+                    return 1
+                case .hashFields:
+                    for i in lo..<hi {
+                        frame.beginCommand(argumentCount: 3)
+                        frame.appendArgument("HGET")
+                        arguments(i, &frame)
+                    }
+                    return hi - lo
                 }
-                return hi - lo
             },
-            handle: { _, _, reply throws(RedisError) in
+            handle: { c, i, reply throws(RedisError) in
                 let r = reply.pointee
-                switch r.type {
-                case REDIS_REPLY_STRING: out.append(String(decoding: Self.rawBytes(r), as: UTF8.self))
-                case REDIS_REPLY_NIL: out.append(nil)
-                case REDIS_REPLY_ERROR:
-                    let text = String(decoding: Self.rawBytes(r), as: UTF8.self)
-                    guard text.hasPrefix("WRONGTYPE") else { throw serverError(text, doing: "HGET") }
-                    out.append(nil)
-                default:
-                    throw RedisError(.protocol, "HGET at \(configuration.endpoint): unexpected reply type \(r.type)")
+                switch kind {
+                case .strings:
+                    let lo = c * batch
+                    let n = min(lo + batch, count) - lo
+                    guard r.type == REDIS_REPLY_ARRAY, r.elements == n, let elements = r.element else {
+                        if r.type == REDIS_REPLY_ERROR {
+                            throw serverError(String(decoding: Self.rawBytes(r), as: UTF8.self), doing: what)
+                        }
+                        throw RedisError(.protocol, "MGET at \(configuration.endpoint): expected an array of \(n), got type \(r.type) with \(r.elements) elements")
+                    }
+                    for j in 0..<n {
+                        guard let e = elements[j], e.pointee.type == REDIS_REPLY_STRING else {
+                            try visit(lo + j, nil)
+                            continue
+                        }
+                        try visit(lo + j, Self.valueBytes(e.pointee))
+                    }
+                case .hashFields:
+                    let index = c * batch + i
+                    switch r.type {
+                    case REDIS_REPLY_STRING: try visit(index, Self.valueBytes(r))
+                    case REDIS_REPLY_NIL: try visit(index, nil)
+                    case REDIS_REPLY_ERROR:
+                        let text = String(decoding: Self.rawBytes(r), as: UTF8.self)
+                        guard text.hasPrefix("WRONGTYPE") else { throw serverError(text, doing: what) }
+                        try visit(index, nil)
+                    default:
+                        throw RedisError(.protocol, "HGET at \(configuration.endpoint): unexpected reply type \(r.type)")
+                    }
                 }
             }
         )
-        return out
+    }
+
+    @inline(__always)
+    static func valueBytes(_ r: redisReply) -> UnsafeBufferPointer<UInt8> {
+        UnsafeBufferPointer(start: UnsafeRawPointer(r.str)?.assumingMemoryBound(to: UInt8.self), count: r.str == nil ? 0 : r.len)
     }
 
     /// `TYPE key`.

@@ -122,6 +122,8 @@ struct CheckCommand: ParsableCommand {
         var o = ReconcilerDaemon.Options()
         o.checkOnce = true
         o.checkTimeoutSeconds = timeout
+        // The sweep's progress on a terminal; never in a pipe or a log.
+        o.showProgress = isatty(2) == 1
         let daemon = ReconcilerDaemon(configuration: config, options: o, sink: try ReportSink(path: config.reconcile.report), logger: logger)
         let outcome: ReconcilerDaemon.Outcome
         do { outcome = try daemon.run() } catch {

@@ -1,76 +1,28 @@
 import Foundation
 import Logging
 
-/// A Redis flush or restart being answered: merged from every signal that reports it (the
-/// watchdog's connection loss, changed `run_id` or key-count drop, a flush announced by
-/// tracking), so that one `summary` record is written, after the sweep that follows it.
-struct RedisIncident {
-    enum Reason: Int, Comparable {
-        /// Connection lost, not known yet whether the server restarted.
-        case unreachable = 0
-        case flush = 1
-        case restart = 2
-        var text: String {
-            switch self {
-            case .unreachable: "redis_unreachable"
-            case .flush: "redis_flush"
-            case .restart: "redis_restart"
-            }
-        }
-        static func < (a: Reason, b: Reason) -> Bool { a.rawValue < b.rawValue }
-    }
-    var reason: Reason
-    /// Monotonic time of the first signal.
-    var noticedAt: Double
-    var noticedWall: Double
-    var runID: String?
-    var previousRunID: String?
-    var keysBefore: Int?
-    var keysAfter: Int?
-    var summaryWritten = false
-}
-
-extension ReconcilerDaemon {
-    /// Signals closer than this to an incident's first one belong to it.
-    static let incidentMergeSeconds = 1.0
-
-    /// Records a flush/restart signal; requests the immediate sweep. Under `lock`.
-    func noteIncidentLocked(_ reason: RedisIncident.Reason, update: (inout RedisIncident) -> Void = { _ in }) -> Bool {
-        let now = monotonicSeconds()
-        sweepRequested = true
-        if var inc = incident, !inc.summaryWritten || now - inc.noticedAt < Self.incidentMergeSeconds {
-            inc.reason = max(inc.reason, reason)
-            update(&inc)
-            incident = inc
-            return false
-        }
-        var inc = RedisIncident(reason: reason, noticedAt: now, noticedWall: Date().timeIntervalSince1970)
-        update(&inc)
-        incident = inc
-        return true
-    }
-
+extension Reconciler {
     /// What the watchdog saw.
     func handleWatchdog(_ event: RedisWatchdogEvent) {
         switch event {
         case .connected(let runID, let keys):
-            lock.withLock { redisRunID = runID }
+            shared.withLock { $0.redisRunID = runID }
             health.setRedisReachable(true)
             logger.info("Redis watchdog connected", metadata: ["run_id": "\(runID)", "keys": "\(keys)"])
         case .connectionLost(let error):
             health.setRedisReachable(false)
             metrics.recordRedisError()
-            _ = lock.withLock { noteIncidentLocked(.unreachable) }
+            _ = shared.withLock { $0.noteIncident(.unreachable) }
             logger.warning("Redis connection lost; every key is swept as soon as it answers", metadata: ["error": "\(error)"])
         case .reconnected(let runID, let previous, let keys, let keysBefore):
             health.setRedisReachable(true)
             metrics.recordReconnect(.redis)
             let restarted = runID != previous
             let dropped = keysBefore >= 2 && keys * 2 < keysBefore
-            lock.withLock {
-                redisRunID = runID
+            shared.withLock { s in
+                s.redisRunID = runID
                 if restarted || dropped {
-                    _ = noteIncidentLocked(restarted ? .restart : .flush) {
+                    _ = s.noteIncident(restarted ? .restart : .flush) {
                         $0.runID = runID
                         $0.previousRunID = previous
                         if $0.keysBefore == nil { $0.keysBefore = keysBefore }
@@ -79,8 +31,8 @@ extension ReconcilerDaemon {
                 } else {
                     // The same server with its keys: a network blip. Changes made meanwhile were
                     // not notified, so sweep, but there is nothing to summarize.
-                    if let inc = incident, !inc.summaryWritten, inc.reason == .unreachable { incident = nil }
-                    sweepRequested = true
+                    if let inc = s.incident, !inc.summaryWritten, inc.reason == .unreachable { s.incident = nil }
+                    s.sweepRequested = true
                 }
             }
             if restarted {
@@ -89,11 +41,12 @@ extension ReconcilerDaemon {
                 logger.notice("Redis connection back (same server); sweeping every key", metadata: ["keys": "\(keysBefore) -> \(keys)"])
             }
         case .keysDropped(let from, let to):
-            let new = lock.withLock {
-                noteIncidentLocked(.flush) {
+            let new = shared.withLock { s in
+                let runID = s.redisRunID
+                return s.noteIncident(.flush) {
                     if $0.keysBefore == nil { $0.keysBefore = from }
                     $0.keysAfter = to
-                    if $0.runID == nil { $0.runID = redisRunID }
+                    if $0.runID == nil { $0.runID = runID }
                 }
             }
             if new { logger.warning("Redis key count dropped by more than half (flush?); sweeping every key", metadata: ["keys": "\(from) -> \(to)"]) }
@@ -102,18 +55,19 @@ extension ReconcilerDaemon {
 
     /// After a successful sweep: the incident's summary, once its cause is known.
     func writeIncidentSummary(sweepStartedAt: Double, keysChecked: Int, missing: Int) {
-        let record: ReportRecord? = lock.withLock {
-            guard var inc = incident, !inc.summaryWritten, inc.reason != .unreachable, inc.noticedAt <= sweepStartedAt else { return nil }
+        let watchNames = configuration.watches.map(\.name).joined(separator: ",")
+        let record: ReportRecord? = shared.withLock { s in
+            guard var inc = s.incident, !inc.summaryWritten, inc.reason != .unreachable, inc.noticedAt <= sweepStartedAt else { return nil }
             inc.summaryWritten = true
-            incident = inc
+            s.incident = inc
             let wall = Date().timeIntervalSince1970
             var r = ReportRecord(
                 event: .summary, id: "summary|\(inc.reason.text)|\(VerdictEngine.rfc3339(inc.noticedWall))",
-                watch: configuration.watches.map(\.name).joined(separator: ","), key: "", redisKey: "", expected: nil, redis: nil,
-                kind: .missing, firstSeen: inc.noticedWall, detectedAt: wall, binlog: state.position, binlogGTID: state.gtid.description,
+                watch: watchNames, key: "", redisKey: "", expected: nil, redis: nil,
+                kind: .missing, firstSeen: inc.noticedWall, detectedAt: wall, binlog: s.shadow.position, binlogGTID: s.shadow.gtid.description,
                 reason: inc.reason.text, keys: missing)
             r.summary = SummaryDetails(
-                keysChecked: keysChecked, noticedAt: inc.noticedWall, runID: inc.runID ?? redisRunID, previousRunID: inc.previousRunID,
+                keysChecked: keysChecked, noticedAt: inc.noticedWall, runID: inc.runID ?? s.redisRunID, previousRunID: inc.previousRunID,
                 redisKeysBefore: inc.keysBefore, redisKeysAfter: inc.keysAfter)
             return r
         }
@@ -131,7 +85,7 @@ extension ReconcilerDaemon {
     /// when allowed, says loudly when it is off, and (re)starts the listener once it is on.
     func checkKeyspaceEvents(_ conn: RedisConnection, reconnected: Bool) {
         guard configuration.redis.notifications == .keyspace else { return }
-        let running = lock.withLock { listener != nil }
+        let running = shared.withLock { $0.listener != nil }
         if running && !reconnected { return }
         let hashEvents = configuration.watches.contains { if case .hash = $0.target { true } else { false } }
         let required = KeyspaceEventFlags.required(hashEvents: hashEvents)
@@ -162,9 +116,9 @@ extension ReconcilerDaemon {
             if !running { startListenerLogged() }
             return
         }
-        let warnedAlready = lock.withLock { () -> Bool in
-            defer { keyspaceOffWarned = true }
-            return keyspaceOffWarned && !reconnected
+        let warnedAlready = shared.withLock { s -> Bool in
+            defer { s.keyspaceOffWarned = true }
+            return s.keyspaceOffWarned && !reconnected
         }
         if !warnedAlready {
             logger.warning(
@@ -179,19 +133,77 @@ extension ReconcilerDaemon {
     private func startListenerLogged() {
         do {
             let l = try startNotifications()
-            lock.withLock { listener = l }
+            shared.withLock { $0.listener = l }
         } catch {
             logger.warning("cannot start Redis notifications; sweeps only until Redis reconnects", metadata: ["error": "\(error)"])
         }
     }
-}
 
-extension VerdictEngine.ReadTrigger {
-    var metricsTrigger: ReconcilerMetrics.ReadTrigger {
-        switch self {
-        case .change: .change
-        case .notification: .notification
-        case .confirm: .confirm
+    // MARK: - Notifications
+
+    func startNotifications() throws -> RedisNotificationListener? {
+        let mode = configuration.redis.notifications
+        guard mode != .off else { return nil }
+        let prefixes = configuration.watches.map { w -> String in
+            if case .literal(let s)? = w.target.keyTemplate.parts.first { return s }
+            return ""
         }
+        let source: RedisNotificationSource
+        let hashEvents = configuration.watches.contains { if case .hash = $0.target { true } else { false } }
+        switch mode {
+        case .tracking: source = .tracking(prefixes: prefixes)
+        case .keyspace:
+            source = .keyspaceEvents(prefix: prefixes.count == 1 ? prefixes[0] : "", configureServer: configuration.redis.enableKeyspaceEvents, hashEvents: hashEvents)
+        case .off: return nil
+        }
+        let listener = RedisNotificationListener(configuration: redisConfiguration, source: source, logger: logger)
+        let watches = configuration.watches
+        try listener.start { [weak self] n in
+            guard let self else { return }
+            let now = monotonicSeconds()
+            switch n {
+            case .keys(let names):
+                let integers = self.keyIntegerColumns
+                // Names are read back outside the lock; only the lookups hold it.
+                var readings: [(watch: Int, candidates: [ShadowKey])] = []
+                for name in names {
+                    for (w, watch) in watches.enumerated() {
+                        let c = watch.target.keyTemplate.candidates(name, integerColumns: integers[w], keyColumnCount: watch.keyColumns.count)
+                        if !c.isEmpty { readings.append((w, c)) }
+                    }
+                }
+                guard !readings.isEmpty else { return }
+                self.shared.withLock { s in
+                    for (w, candidates) in readings {
+                        // The row keys that render to this name and have a row; else the only
+                        // reading (a key written without a row); an ambiguous name without a row
+                        // is left to the orphan scan.
+                        let rows = candidates.filter { s.shadow.maps[w][$0] != nil }
+                        for k in rows.isEmpty && candidates.count == 1 ? candidates : rows {
+                            s.engine.noteNotification(watch: w, key: k, at: now)
+                        }
+                    }
+                }
+            case .flushed:
+                let new = self.shared.withLock { s in
+                    let runID = s.redisRunID
+                    return s.noteIncident(.flush) { $0.runID = runID }
+                }
+                if new { self.logger.warning("Redis announced a flush (FLUSHALL/FLUSHDB); sweeping every key") }
+            case .reconnected:
+                // Changes made while the listener was away were not notified.
+                self.metrics.recordReconnect(.redis)
+                self.shared.withLock { $0.sweepRequested = true }
+            case .disconnected(let e):
+                self.metrics.recordRedisError()
+                self.logger.warning("Redis notification connection lost", metadata: ["error": "\(e)"])
+            case .stopped(let e):
+                if let e {
+                    self.shared.withLock { if $0.listener === listener { $0.listener = nil } }
+                    self.logger.warning("Redis notifications stopped; Redis-side changes are seen only in sweeps until they are back", metadata: ["error": "\(e)"])
+                }
+            }
+        }
+        return listener
     }
 }

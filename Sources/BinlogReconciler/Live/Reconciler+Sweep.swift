@@ -1,0 +1,156 @@
+import Foundation
+import Logging
+
+/// A sweep in progress: every watched key, read a slice per turn of the reconcile loop (so change
+/// reads, verdicts and repairs go on during a sweep of a large catalogue), paced by
+/// `sweep_keys_per_second` when set.
+struct SweepCursor {
+    let startedAt: Double
+    /// The watch being read, its keys as they were when its turn came, and the next index.
+    var watch = -1
+    var keys: ReadKeys = .keys([])
+    var next = 0
+    /// Every watch's keys, for the progress (counted at the start).
+    let total: Int
+    var tally = ReadTally()
+    /// Keys read since `pacedSince`, for the rate limit.
+    var pacedSince: Double
+    var pacedKeys = 0
+
+    init(startedAt: Double, total: Int) {
+        self.startedAt = startedAt
+        self.total = total
+        pacedSince = startedAt
+    }
+
+    var done: Int { tally.checked }
+    var progressShownAt = -Double.infinity
+}
+
+/// How a turn of a sweep ended.
+enum SweepTurn {
+    case complete
+    /// Its time slice ran out: it goes on at the next turn.
+    case deadline
+    /// `sweep_keys_per_second` allows no more keys yet.
+    case paced
+}
+
+extension Reconciler {
+    /// Starts a sweep of every watched key.
+    func beginSweep(now: Double) -> SweepCursor {
+        let total = shared.withLock { $0.shadow.maps.reduce(0) { $0 + $1.count } }
+        metrics.setSweepProgress(done: 0, total: total)
+        return SweepCursor(startedAt: now, total: total)
+    }
+
+    /// Reads the next slices of the sweep until `deadline` or what the pace allows.
+    func continueSweep(_ sweep: inout SweepCursor, redis: RedisConnection, deadline: Double) throws -> SweepTurn {
+        let rate = configuration.reconcile.sweepKeysPerSecond
+        let slice = max(configuration.reconcile.sweepBatch * 8, 1000)
+        while true {
+            if sweep.next >= sweep.keys.count {
+                // The watch is done: its orphan scan, then the next watch's keys.
+                if sweep.watch >= 0, configuration.watches[sweep.watch].scanOrphans { try scanOrphans(watch: sweep.watch, redis: redis) }
+                sweep.watch += 1
+                guard sweep.watch < configuration.watches.count else {
+                    showProgress(&sweep, final: true)
+                    return .complete
+                }
+                sweep.keys = snapshotKeys(watch: sweep.watch)
+                sweep.next = 0
+                continue
+            }
+            var n = min(slice, sweep.keys.count - sweep.next)
+            if let rate, rate > 0 {
+                let now = monotonicSeconds()
+                // At most one second of budget banked, so an idle moment does not become a burst.
+                if now - sweep.pacedSince > 1 {
+                    sweep.pacedSince = now - 1
+                    sweep.pacedKeys = max(0, sweep.pacedKeys - Int(rate))
+                }
+                let allowed = Int((now - sweep.pacedSince) * rate) - sweep.pacedKeys
+                guard allowed > 0 else { return .paced }
+                n = min(n, allowed)
+            }
+            sweep.tally += try read(watch: sweep.watch, sweep.keys, sweep.next..<(sweep.next + n), redis: redis, trigger: .sweep)
+            sweep.next += n
+            sweep.pacedKeys += n
+            metrics.setSweepProgress(done: sweep.done, total: sweep.total)
+            showProgress(&sweep, final: false)
+            if monotonicSeconds() >= deadline { return .deadline }
+        }
+    }
+
+    /// `check` on a terminal: one progress line on stderr, rewritten at most twice a second.
+    func showProgress(_ sweep: inout SweepCursor, final: Bool) {
+        guard options.showProgress else { return }
+        let now = monotonicSeconds()
+        guard final || now - sweep.progressShownAt >= 0.5 else { return }
+        sweep.progressShownAt = now
+        let total = max(sweep.total, sweep.done)
+        let percent = total == 0 ? 100 : sweep.done * 100 / total
+        let elapsed = max(now - sweep.startedAt, 1e-3)
+        let line = "\rsweep: \(sweep.done) / \(total) keys (\(percent) %), \(Int(Double(sweep.done) / elapsed)) keys/s\(final ? "\n" : "")"
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+
+    /// A sweep ended: its metrics and log line.
+    func finishSweep(_ sweep: SweepCursor) {
+        let secs = monotonicSeconds() - sweep.startedAt
+        metrics.recordSweep(keys: sweep.done, duration: .nanoseconds(Int64(secs * 1e9)))
+        metrics.setSweepProgress(done: sweep.done, total: sweep.done)
+        logger.debug("sweep", metadata: ["keys": "\(sweep.done)", "ms": "\(Int(secs * 1000))"])
+    }
+
+    /// The keys of a watch now, compactly (integer keys as 8 bytes each), read outside the lock
+    /// afterwards. Keys written later are read by the next sweep (and their change reads).
+    func snapshotKeys(watch w: Int) -> ReadKeys {
+        shared.withLock { s in
+            var ints: [Int64] = []
+            var others: [ShadowKey] = []
+            ints.reserveCapacity(s.shadow.maps[w].count)
+            s.shadow.maps[w].forEach { k, _ in
+                if case .int(let i) = k { ints.append(i) } else { others.append(k) }
+            }
+            if others.isEmpty { return .ints(ints) }
+            others.reserveCapacity(others.count + ints.count)
+            for i in ints { others.append(.int(i)) }
+            return .keys(others)
+        }
+    }
+
+    /// `scan_orphans`: the Redis keys of a watch's pattern whose row does not exist, read like
+    /// any other key (so a value without a row is reported).
+    func scanOrphans(watch w: Int, redis: RedisConnection) throws {
+        let t = configuration.watches[w].target.keyTemplate
+        let found = try redis.withRetry { conn throws(RedisError) in try conn.scanAll(pattern: t.scanPattern) }
+        let integers = keyIntegerColumns[w]
+        // A name is an orphan only when no row key that renders to it has a row. One that several
+        // row keys render to (a separator inside a text column, or unknown column types) is
+        // reported under its first reading and never written or deleted.
+        // Names are read back outside the lock; only the lookups hold it.
+        let keyCount = configuration.watches[w].keyColumns.count
+        let readings = found.map { t.candidates($0, integerColumns: integers, keyColumnCount: keyCount) }.filter { !$0.isEmpty }
+        let (orphans, ambiguous) = shared.withLock { s -> ([ShadowKey], [ShadowKey]) in
+            var ambiguous: [ShadowKey] = []
+            let orphans = readings.compactMap { candidates -> ShadowKey? in
+                guard let first = candidates.first, !candidates.contains(where: { s.shadow.maps[w][$0] != nil }) else { return nil }
+                if candidates.count > 1 {
+                    ambiguous.append(first)
+                    s.engine.markReportOnly(watch: w, key: first)
+                }
+                return first
+            }
+            return (orphans, ambiguous)
+        }
+        guard !orphans.isEmpty else { return }
+        logger.info("orphan scan: Redis keys without a row", metadata: ["watch": "\(configuration.watches[w].name)", "keys": "\(orphans.count)"])
+        if !ambiguous.isEmpty {
+            logger.warning("orphan scan: Redis keys that several row keys could render to; reported, never repaired", metadata: [
+                "watch": "\(configuration.watches[w].name)", "keys": "\(ambiguous.count)", "example": "\(t.render(ambiguous[0]))",
+            ])
+        }
+        try read(orphans.map { (w, $0) }, redis: redis, trigger: .sweep)
+    }
+}
