@@ -1,12 +1,12 @@
 // Stand-ins for the few library types the configuration reader refers to, so that scripts/fuzz-config
-// can compile the reader (Configuration/TOML.swift, Configuration/ReconcilerConfiguration.swift) and
+// can compile the reader (the files of Configuration/: TOML, ReconcilerConfiguration and its settings) and
 // Shadow/RedisKeyTemplate.swift on their own, without swift-log, NIO or libmariadb. They hold what
 // the reader stores and do nothing else; the real ones are in Sources/BinlogReconciler (named in each
 // comment). When the reader starts using more of a type, the fuzz build fails here: add it.
 //
 // readSecretFile never reads: a fuzzed `password_file` must not make the fuzzer open files.
 
-/// Shadow/ShadowMap.swift (the cases RedisKeyTemplate builds).
+/// Shadow/ShadowKey.swift (the cases RedisKeyTemplate builds).
 public enum ShadowKey: Hashable, Sendable {
     case int(Int64)
     case text(String)

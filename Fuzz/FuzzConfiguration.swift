@@ -1,6 +1,6 @@
 // libFuzzer entry point for the configuration reader. Built and run by scripts/fuzz-config
-// (swiftc -sanitize=fuzzer,address, with Configuration/TOML.swift,
-// Configuration/ReconcilerConfiguration.swift, Shadow/RedisKeyTemplate.swift and the stand-ins of
+// (swiftc -sanitize=fuzzer,address, with the files of Configuration/ (TOML, ReconcilerConfiguration
+// and its settings), Shadow/RedisKeyTemplate.swift and the stand-ins of
 // Fuzz/ConfigurationFuzzSupport.swift). The input is a configuration file (bytes, decoded as UTF-8
 // the way `load` does). Findings: any trap or stack overflow, and a broken promise of the reader,
 // checked here with preconditions:

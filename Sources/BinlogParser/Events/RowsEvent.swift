@@ -1,17 +1,3 @@
-/// One row image: a value per column in table order; columns the image does not carry are `.null`
-/// and listed in `absent`.
-public struct RowImage: Sendable, Hashable {
-    public var values: [ColumnValue]
-    /// 0-based indexes of columns missing from a partial (MINIMAL/NOBLOB) image.
-    public var absent: [Int]
-}
-
-/// One changed row: a before image (UPDATE, DELETE) and/or an after image (INSERT, UPDATE).
-public struct RowChange: Sendable, Hashable {
-    public var before: RowImage?
-    public var after: RowImage?
-}
-
 /// WRITE/UPDATE/DELETE_ROWS events, v1 (23–25), v2 (30–32), PARTIAL_UPDATE_ROWS (39) and MariaDB's
 /// compressed forms (166–171).
 ///
@@ -226,33 +212,17 @@ public final class RowsEvent: @unchecked Sendable {
             image.values = [ColumnValue](repeating: .null, count: columnCount)
         }
         image.absent.removeAll(keepingCapacity: true)
-        var k = 0
-        var jsonIndex = 0
-        for i in 0..<columnCount {
-            guard present[i] else {
-                image.absent.append(i)
-                continue
-            }
-            let isNull = Self.isNull(nulls, k)
-            k += 1
-            guard i < columns.count, i < codecs.count else {
-                throw c.fail(.invalidValue("row has column \(i) but the table map has \(columns.count)"), "rows.column[\(i)]")
-            }
-            let codec = codecs[i]
-            var isPartial = false
-            if let partial, codec.isJSON {
-                while jsonIndex < partial.jsonColumns.count && partial.jsonColumns[jsonIndex] < i { jsonIndex += 1 }
-                isPartial = jsonIndex < partial.jsonColumns.count && partial.jsonColumns[jsonIndex] == i && partial.bits[jsonIndex]
-            }
-            if isNull { continue }
-            if isPartial {
-                image.values[i] = .jsonDiff(try decodeJSONDiff(&c))
-            } else if wanted == nil || wanted![i] {
-                image.values[i] = try ColumnDecoder.decode(&c, codec, columns, index: i)
-            } else {
-                try ColumnDecoder.skip(&c, codec, columns, index: i)
-            }
-        }
+        try readPresentColumns(
+            &c, present, nulls, partial, codecs, columns,
+            absent: { i in image.absent.append(i) },
+            diff: { i, diff in image.values[i] = diff },
+            value: { (c, codec, i) throws(BinlogDecodingError) in
+                if wanted == nil || wanted![i] {
+                    image.values[i] = try ColumnDecoder.decode(&c, codec, columns, index: i)
+                } else {
+                    try ColumnDecoder.skip(&c, codec, columns, index: i)
+                }
+            })
     }
 
     /// One row image into `out`: only the selected columns are decoded. `beyond`: positions of
@@ -276,37 +246,66 @@ public final class RowsEvent: @unchecked Sendable {
                 }
             }
         } else {
-            var k = 0
-            var jsonIndex = 0
-            for i in 0..<columnCount {
-                let slot = selection.slot(i)
-                guard present[i] else {
+            try readPresentColumns(
+                &c, present, nulls, partial, codecs, columns,
+                absent: { i in
+                    let slot = selection.slot(i)
                     if slot >= 0 { out.markAbsent(slot) }
-                    continue
-                }
-                let isNull = Self.isNull(nulls, k)
-                k += 1
-                guard i < columns.count, i < codecs.count else {
-                    throw c.fail(.invalidValue("row has column \(i) but the table map has \(columns.count)"), "rows.column[\(i)]")
-                }
-                let codec = codecs[i]
-                var isPartial = false
-                if let partial, codec.isJSON {
-                    while jsonIndex < partial.jsonColumns.count && partial.jsonColumns[jsonIndex] < i { jsonIndex += 1 }
-                    isPartial = jsonIndex < partial.jsonColumns.count && partial.jsonColumns[jsonIndex] == i && partial.bits[jsonIndex]
-                }
-                if isNull { continue }
-                if isPartial {
-                    let diff = ColumnValue.jsonDiff(try decodeJSONDiff(&c))
+                },
+                diff: { i, diff in
+                    let slot = selection.slot(i)
                     if slot >= 0 { out.set(slot, diff) }
-                } else if slot >= 0 {
-                    try readValue(&c, codec, columns, index: i, into: &out, slot)
-                } else {
-                    try ColumnDecoder.skip(&c, codec, columns, index: i)
-                }
-            }
+                },
+                value: { (c, codec, i) throws(BinlogDecodingError) in
+                    let slot = selection.slot(i)
+                    if slot >= 0 {
+                        try readValue(&c, codec, columns, index: i, into: &out, slot)
+                    } else {
+                        try ColumnDecoder.skip(&c, codec, columns, index: i)
+                    }
+                })
         }
         selection.copyDuplicates(into: &out)
+    }
+
+    /// The one loop over the columns of a row image (MINIMAL/NOBLOB images, partial JSON, and
+    /// anything ``readSelected`` does not take its all-present fast path for): walks the present
+    /// columns and their null bits, finds the partial JSON columns, and hands each column on:
+    /// `absent` for a column the image does not carry, `diff` for a partial JSON value (already
+    /// read), `value` to decode or skip a non-NULL value at `c`. Always inlined, so each caller's
+    /// closures are inlined into its own copy of the loop.
+    @inline(__always)
+    private func readPresentColumns(
+        _ c: inout ByteCursor, _ present: Bitmap, _ nulls: UnsafeRawBufferPointer, _ partial: PartialJSON?,
+        _ codecs: UnsafeBufferPointer<ColumnCodec>, _ columns: UnsafeBufferPointer<ColumnInfo>,
+        absent: (Int) -> Void, diff: (Int, ColumnValue) -> Void,
+        value: (inout ByteCursor, ColumnCodec, Int) throws(BinlogDecodingError) -> Void
+    ) throws(BinlogDecodingError) {
+        var k = 0
+        var jsonIndex = 0
+        for i in 0..<columnCount {
+            guard present[i] else {
+                absent(i)
+                continue
+            }
+            let isNull = Self.isNull(nulls, k)
+            k += 1
+            guard i < columns.count, i < codecs.count else {
+                throw c.fail(.invalidValue("row has column \(i) but the table map has \(columns.count)"), "rows.column[\(i)]")
+            }
+            let codec = codecs[i]
+            var isPartial = false
+            if let partial, codec.isJSON {
+                while jsonIndex < partial.jsonColumns.count && partial.jsonColumns[jsonIndex] < i { jsonIndex += 1 }
+                isPartial = jsonIndex < partial.jsonColumns.count && partial.jsonColumns[jsonIndex] == i && partial.bits[jsonIndex]
+            }
+            if isNull { continue }
+            if isPartial {
+                diff(i, .jsonDiff(try decodeJSONDiff(&c)))
+            } else {
+                try value(&c, codec, i)
+            }
+        }
     }
 
     /// Decodes one value into `out[slot]`; integers as they are, without a ``ColumnValue``.
@@ -345,166 +344,5 @@ public final class RowsEvent: @unchecked Sendable {
             diffs.append(JSONDiff(operation: op, path: path, value: value))
         }
         return diffs
-    }
-}
-
-/// The columns to read from row images with ``RowsEvent/forEachRow(into:_:)``, with the space their
-/// values are decoded into, reused from row to row and from event to event.
-public struct RowSelection: Sendable {
-    /// Column indexes in table order, in the order given (at most 64; repeats allowed).
-    public var columns: [Int] { layout.columns }
-    /// The before image of the last row read (UPDATE, DELETE).
-    public internal(set) var before: SelectedValues
-    /// The after image of the last row read (WRITE, UPDATE).
-    public internal(set) var after: SelectedValues
-    let layout: Layout
-
-    /// Where each selected column goes; immutable, shared.
-    final class Layout: Sendable {
-        let columns: [Int]
-        /// `slots[i]`: the first position of column `i` in `columns`, or -1.
-        private let slots: [Int16]
-        /// (position, earlier position of the same column).
-        private let duplicates: [(position: Int, first: Int)]
-
-        init(columns: [Int]) {
-            self.columns = columns
-            var slots = [Int16](repeating: -1, count: (columns.max() ?? -1) + 1)
-            var duplicates: [(position: Int, first: Int)] = []
-            for (p, i) in columns.enumerated() {
-                if slots[i] < 0 { slots[i] = Int16(p) } else { duplicates.append((p, Int(slots[i]))) }
-            }
-            self.slots = slots
-            self.duplicates = duplicates
-        }
-
-        /// The position of column `i` in `columns`, or -1.
-        @inline(__always) func slot(_ i: Int) -> Int {
-            i >= 0 && i < slots.count ? Int(slots[i]) : -1
-        }
-
-        /// Positions whose column is past the end of a rows event with `columnCount` columns.
-        func beyond(_ columnCount: Int) -> UInt64 {
-            var bits: UInt64 = 0
-            for (p, i) in columns.enumerated() where i >= columnCount { bits |= 1 << UInt64(p) }
-            return bits
-        }
-
-        func copyDuplicates(into v: inout SelectedValues) {
-            for d in duplicates { v.copy(from: d.first, to: d.position) }
-        }
-    }
-
-    /// An empty selection (no columns), to be replaced by a real one.
-    public init() {
-        layout = Layout(columns: [])
-        before = SelectedValues(count: 0)
-        after = SelectedValues(count: 0)
-    }
-
-    /// nil for more than 64 columns or an index outside 0..<4096.
-    public init?(columns: [Int]) {
-        guard columns.count <= 64, columns.allSatisfy({ $0 >= 0 && $0 < 4096 }) else { return nil }
-        layout = Layout(columns: columns)
-        before = SelectedValues(count: columns.count)
-        after = SelectedValues(count: columns.count)
-    }
-}
-
-/// The selected columns of one row image (see ``RowSelection``): `self[k]` is the value of
-/// `columns[k]`, `.null` when it is NULL or not in the image.
-///
-/// Integers are kept as they were read and only become a ``ColumnValue`` when asked for, so
-/// readers that want integers (``int64(_:)``) never build one.
-public struct SelectedValues: Sendable {
-    public let count: Int
-    private var integers: [UInt64]
-    private var others: [ColumnValue]
-    // Bit k: what position k holds (none of the three: NULL).
-    private var signedBits: UInt64 = 0
-    private var unsignedBits: UInt64 = 0
-    private var otherBits: UInt64 = 0
-    private var absentBits: UInt64 = 0
-
-    init(count: Int) {
-        self.count = count
-        integers = [UInt64](repeating: 0, count: count)
-        others = [ColumnValue](repeating: .null, count: count)
-    }
-
-    /// The value of `columns[k]` (`.null` when NULL, absent, or `k` is out of range).
-    public subscript(k: Int) -> ColumnValue {
-        guard k >= 0 && k < count else { return .null }
-        let bit: UInt64 = 1 << UInt64(k)
-        if signedBits & bit != 0 { return .int(Int64(bitPattern: integers[k])) }
-        if unsignedBits & bit != 0 { return .uint(integers[k]) }
-        if otherBits & bit != 0 { return others[k] }
-        return .null
-    }
-
-    /// All the values, in selection order.
-    public var values: [ColumnValue] { (0..<count).map { self[$0] } }
-
-    /// The value when it is a signed integer (``ColumnValue/int(_:)``), else nil.
-    @inline(__always) public func int64(_ k: Int) -> Int64? {
-        guard k >= 0 && k < count, (signedBits >> UInt64(k)) & 1 == 1 else { return nil }
-        return Int64(bitPattern: integers[k])
-    }
-
-    /// Whether `columns[k]` is missing from the image (MINIMAL/NOBLOB images, or a column past
-    /// the end of the rows event).
-    @inline(__always) public func isAbsent(_ k: Int) -> Bool {
-        k >= 0 && k < count && (absentBits >> UInt64(k)) & 1 == 1
-    }
-
-    @inline(__always) mutating func reset(absent: UInt64) {
-        signedBits = 0
-        unsignedBits = 0
-        otherBits = 0
-        absentBits = absent
-    }
-
-    @inline(__always) mutating func markAbsent(_ k: Int) {
-        if k >= 0 && k < count { absentBits |= 1 << UInt64(k) }
-    }
-
-    /// An integer of `width` bytes as read (sign-extended unless `unsigned`), as
-    /// ``ColumnDecoder`` would decode it.
-    @inline(__always) mutating func setInteger(_ k: Int, _ raw: UInt64, width: Int, unsigned: Bool) {
-        guard k >= 0 && k < count else { return }
-        let bit: UInt64 = 1 << UInt64(k)
-        if unsigned {
-            integers[k] = raw
-            unsignedBits |= bit
-        } else {
-            let shift = UInt64(64 &- 8 &* width)
-            integers[k] = UInt64(bitPattern: Int64(bitPattern: raw << shift) >> Int64(shift))
-            signedBits |= bit
-        }
-    }
-
-    /// `value` is consumed: it moves into place instead of being copied (a retain and a release
-    /// of its payload per value).
-    mutating func set(_ k: Int, _ value: consuming ColumnValue) {
-        guard k >= 0 && k < count else { return }
-        let bit: UInt64 = 1 << UInt64(k)
-        signedBits &= ~bit
-        unsignedBits &= ~bit
-        otherBits &= ~bit
-        switch value {
-        case .null: return
-        case .int(let v): integers[k] = UInt64(bitPattern: v); signedBits |= bit; return
-        case .uint(let v): integers[k] = v; unsignedBits |= bit; return
-        default: break
-        }
-        others[k] = value
-        otherBits |= bit
-    }
-
-    /// Position `to` gets what position `from` holds.
-    mutating func copy(from: Int, to: Int) {
-        guard from >= 0 && from < count && to >= 0 && to < count else { return }
-        set(to, self[from])
-        if isAbsent(from) { markAbsent(to) }
     }
 }

@@ -8,64 +8,6 @@
 /// every table keeps the line of each of its keys and of its own header, so that the checks made
 /// after parsing (``ReconcilerConfiguration``) name the line too. Nesting is bounded
 /// (``TOML/maxDepth``) so that no input can exhaust the stack.
-public indirect enum TOMLValue: Equatable, Sendable {
-    case string(String)
-    case integer(Int64)
-    case float(Double)
-    case bool(Bool)
-    case array([TOMLValue])
-    case table(TOMLTable)
-
-    public var table: TOMLTable? { if case .table(let t) = self { t } else { nil } }
-    public var array: [TOMLValue]? { if case .array(let a) = self { a } else { nil } }
-    public var string: String? { if case .string(let s) = self { s } else { nil } }
-    public var integer: Int64? { if case .integer(let i) = self { i } else { nil } }
-    public var bool: Bool? { if case .bool(let b) = self { b } else { nil } }
-    public var number: Double? {
-        switch self {
-        case .integer(let i): Double(i)
-        case .float(let d): d
-        default: nil
-        }
-    }
-
-    var typeName: String {
-        switch self {
-        case .string: "string"
-        case .integer: "integer"
-        case .float: "float"
-        case .bool: "boolean"
-        case .array: "array"
-        case .table: "table"
-        }
-    }
-}
-
-/// A table with the line each key was defined on.
-public struct TOMLTable: Equatable, Sendable {
-    public var values: [String: TOMLValue] = [:]
-    /// The line of each key's definition (`key = …`, or the first header that made the key a table).
-    public var lines: [String: Int] = [:]
-    /// The line of the table's header (`[a]`, `[[a]]`), of the key that made it (`a = {…}`,
-    /// `a.b = 1`) or of the first header that implied it (`[a.b]` implies `a`); 0 for the root.
-    public var line: Int
-
-    public init(line: Int, values: [String: TOMLValue] = [:], lines: [String: Int] = [:]) {
-        self.line = line
-        self.values = values
-        self.lines = lines
-    }
-
-    public subscript(key: String) -> TOMLValue? { values[key] }
-    public var keys: Dictionary<String, TOMLValue>.Keys { values.keys }
-}
-
-public struct TOMLError: Error, CustomStringConvertible, Sendable {
-    public var line: Int
-    public var message: String
-    public var description: String { "line \(line): \(message)" }
-}
-
 public enum TOML {
     /// The deepest nesting read: keys in one dotted path or header, and arrays and inline tables
     /// inside each other. Deeper input is an error (the reader and the values are recursive).

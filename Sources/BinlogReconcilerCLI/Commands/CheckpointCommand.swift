@@ -114,6 +114,23 @@ struct CheckpointInspectCommand: ParsableCommand {
         }
     }
 
+    /// `"KEY": {"file": …, "pos": …}`.
+    static func writePosition(_ p: CheckpointPosition, key: String, into w: inout JSONWriter) {
+        w.key(key)
+        w.beginObject()
+        w.field("file", p.file)
+        w.field("pos", p.position)
+        w.endObject()
+    }
+
+    /// `{"name": …, "type": …}`.
+    static func writeColumn(_ c: CheckpointColumn, into w: inout JSONWriter) {
+        w.beginObject()
+        w.field("name", c.name)
+        w.field("type", c.type)
+        w.endObject()
+    }
+
     static func writeSummary(_ s: CheckpointSummary, file: String, into w: inout JSONWriter) {
         let h = s.header
         w.beginObject()
@@ -133,11 +150,7 @@ struct CheckpointInspectCommand: ParsableCommand {
         for d in h.source.gtidDomains { w.int(d) }
         w.endArray()
         w.endObject()
-        w.key("position")
-        w.beginObject()
-        w.field("file", h.position.file)
-        w.field("pos", h.position.position)
-        w.endObject()
+        writePosition(h.position, key: "position", into: &w)
         w.field("gtid", h.gtidState)
         w.key("fingerprints")
         w.beginObject()
@@ -153,23 +166,11 @@ struct CheckpointInspectCommand: ParsableCommand {
             w.field("table", sc.table)
             w.key("key_columns")
             w.beginArray()
-            for c in sc.keyColumns {
-                w.beginObject()
-                w.field("name", c.name)
-                w.field("type", c.type)
-                w.endObject()
-            }
+            for c in sc.keyColumns { writeColumn(c, into: &w) }
             w.endArray()
             w.key("value_column")
-            w.beginObject()
-            w.field("name", sc.valueColumn.name)
-            w.field("type", sc.valueColumn.type)
-            w.endObject()
-            w.key("schema_since")
-            w.beginObject()
-            w.field("file", sc.schemaSince.file)
-            w.field("pos", sc.schemaSince.position)
-            w.endObject()
+            writeColumn(sc.valueColumn, into: &w)
+            writePosition(sc.schemaSince, key: "schema_since", into: &w)
             w.field("keys", watch.keyCount)
             w.field("integer_keys", watch.integerKeyCount)
             w.field("other_keys", watch.otherKeyCount)

@@ -1,0 +1,3 @@
+public enum NotificationMode: String, Sendable {
+    case tracking, keyspace, off
+}

@@ -1,0 +1,178 @@
+import BinlogReconciler
+import Foundation
+import Logging
+
+/// The faults: choosing each one's product, injecting it, recording it in the ground truth.
+extension FlashSale {
+    func record(_ f: PlannedFault, product p: Int?, injectedAt: Double, effectiveAt: Double,
+                redis: (Int?, Int?), mysql: (Int?, Int?), gapChanged: Bool, keys: Int? = nil, detail: String? = nil) {
+        var r = GroundTruthRecord(record: "fault")
+        r.id = f.id
+        r.kind = f.kind
+        r.key = p.map(String.init)
+        r.redisKey = p.map(options.redisKey)
+        r.injectedAt = SaleTime.format(injectedAt)
+        r.effectiveAt = SaleTime.format(effectiveAt)
+        r.redisBefore = redis.0.map(String.init)
+        r.redisAfter = redis.1.map(String.init)
+        r.mysqlBefore = mysql.0.map(String.init)
+        r.mysqlAfter = mysql.1.map(String.init)
+        r.gapChanged = gapChanged
+        r.keys = keys
+        r.detail = detail
+        truth.write(r)
+        lock.withLock { summary.faultsInjected += 1 }
+        logger.notice("fault \(f.id) \(f.kind.rawValue)\(p.map { " on product \($0)" } ?? "")")
+    }
+
+    /// Picks the first candidate that is not faulted yet and fits the kind.
+    func choose(_ f: PlannedFault) -> Int? {
+        lock.withLock {
+            for p in f.candidates where !faulted.contains(p) {
+                let r = redisValue[p - 1]
+                let m = mysqlValue[p - 1]
+                let fits: Bool
+                switch f.kind {
+                case .lostMySQLWrite: fits = (r ?? 0) >= 3
+                case .lostRedisWrite: fits = (r ?? 0) >= 3 && m >= 3
+                case .doubleDecrement: fits = (r ?? 0) >= 3 && m >= 6
+                case .evicted: fits = r != nil
+                case .staleWriteback: fits = r != nil && r != plan.initialStock[p - 1]
+                case .manualUpdate: fits = true
+                case .redisRestart: fits = false
+                }
+                if fits {
+                    faulted.insert(p)
+                    if !charted.contains(p) { charted.append(p) }
+                    return p
+                }
+            }
+            return nil
+        }
+    }
+
+    func inject(_ f: PlannedFault, orderID: Int, redis r: RedisConnection, admin: SQLConnection, rng: inout SaleRandom) throws {
+        guard let p = choose(f) else {
+            logger.warning("fault \(f.id) (\(f.kind.rawValue)) skipped: no product fits")
+            return
+        }
+        let key = options.redisKey(p)
+        let q = rng.int(in: 1...3)
+        let mysqlNow = lock.withLock { mysqlValue[p - 1] }
+        switch f.kind {
+        case .lostMySQLWrite:
+            let t = SaleTime.now()
+            guard let v = try faultPreDeduct(f, product: p, qty: q, at: t, redis: r) else { return }
+            record(f, product: p, injectedAt: t, effectiveAt: t, redis: (v + q, v), mysql: (mysqlNow, mysqlNow), gapChanged: true)
+        case .lostRedisWrite, .doubleDecrement:
+            let t = SaleTime.now()
+            if f.kind == .doubleDecrement {
+                guard try faultPreDeduct(f, product: p, qty: q, at: t, redis: r) != nil else { return }
+            }
+            // The worker that commits it writes the fault record (it takes effect at the commit).
+            lock.withLock {
+                queue.append(Order(id: orderID, product: p, qty: q, acceptedAt: t, due: t + options.workerDelay, fault: (f.id, f.kind)))
+            }
+        case .evicted:
+            let before = lock.withLock { redisValue[p - 1] }
+            let t = SaleTime.now()
+            _ = try r.command(["DEL", key])
+            lock.withLock {
+                redisValue[p - 1] = nil
+                changes[p - 1].append(t)
+            }
+            record(f, product: p, injectedAt: t, effectiveAt: t, redis: (before, nil), mysql: (mysqlNow, mysqlNow), gapChanged: true)
+        case .staleWriteback:
+            let stale = plan.initialStock[p - 1]
+            let t = SaleTime.now()
+            let before = try r.command(["GET", key]).string.flatMap { Int($0) }
+            _ = try r.command(["SET", key, String(stale)])
+            lock.withLock {
+                redisValue[p - 1] = stale
+                changes[p - 1].append(t)
+            }
+            record(f, product: p, injectedAt: t, effectiveAt: t, redis: (before, stale), mysql: (mysqlNow, mysqlNow), gapChanged: before != stale)
+        case .manualUpdate:
+            let t0 = SaleTime.now()
+            let n = try admin.execute("UPDATE `\(options.database)`.products SET stock = stock + 50 WHERE id = \(p)")
+            let t = SaleTime.now()
+            let (b, a, rv) = lock.withLock { () -> (Int, Int, Int?) in
+                let b = mysqlValue[p - 1]
+                if n == 1 { mysqlValue[p - 1] += 50 }
+                changes[p - 1].append(t)
+                return (b, mysqlValue[p - 1], redisValue[p - 1])
+            }
+            record(f, product: p, injectedAt: t0, effectiveAt: t, redis: (rv, rv), mysql: (b, a), gapChanged: n == 1, detail: "restock of 50 in MySQL only")
+        case .redisRestart:
+            break
+        }
+    }
+
+    /// The order's Redis pre-deduct, done by a fault: the new stock, or nil (logged) when refused.
+    func faultPreDeduct(_ f: PlannedFault, product p: Int, qty q: Int, at t: Double, redis r: RedisConnection) throws -> Int? {
+        let v = try r.command(["EVAL", Self.preDeduct, "1", options.redisKey(p), String(q)]).integer.map { Int($0) } ?? -1
+        guard v >= 0 else {
+            logger.warning("fault \(f.id): the pre-deduct was refused (\(v)); skipped")
+            return nil
+        }
+        lock.withLock {
+            redisValue[p - 1] = v
+            changes[p - 1].append(t)
+        }
+        return v
+    }
+
+    /// Restarts Redis (all keys are lost); returns when the application will reload them.
+    func restartRedis(_ f: PlannedFault) throws -> Double {
+        guard let command = options.redisRestartCommand else { return SaleTime.now() }
+        let keys = options.products
+        let t = SaleTime.now()
+        let status = ChildProcess.shell(command, output: .standardError)
+        guard status == 0 else {
+            throw FlashSaleError("the Redis restart command failed (status \(status)): \(command)")
+        }
+        lock.withLock {
+            for i in 0..<redisValue.count {
+                redisValue[i] = nil
+                changes[i].append(t)
+            }
+        }
+        record(f, product: nil, injectedAt: t, effectiveAt: t, redis: (nil, nil), mysql: (nil, nil), gapChanged: true, keys: keys,
+               detail: "restarted with: \(command); reload from MySQL \(options.warmup) s later")
+        return t + options.warmup
+    }
+
+    /// The application's cache warm-up: once the workers have written every pending order, reads
+    /// the stock of every product from MySQL and SETs it in Redis.
+    func reload(redis r: RedisConnection, admin: SQLConnection) throws {
+        while lock.withLock({ queueHead < queue.count || inFlightOldest.contains { $0 != nil } }) { usleep(10_000) }
+        let rows = try admin.query("SELECT id, stock FROM `\(options.database)`.products")
+        var batch: [[String]] = []
+        var values: [(Int, Int)] = []
+        for row in rows {
+            guard let id = row[0].flatMap({ Int($0) }), let stock = row[1].flatMap({ Int($0) }) else { continue }
+            batch.append(["SET", options.redisKey(id), String(stock)])
+            values.append((id, stock))
+        }
+        let t = SaleTime.now()
+        var start = 0
+        while start < batch.count {
+            let end = min(start + 1000, batch.count)
+            _ = try r.pipeline(Array(batch[start..<end]))
+            start = end
+        }
+        lock.withLock {
+            for (id, stock) in values where id >= 1 && id <= redisValue.count {
+                redisValue[id - 1] = stock
+                mysqlValue[id - 1] = stock
+                changes[id - 1].append(t)
+            }
+        }
+        var rec = GroundTruthRecord(record: "reload")
+        rec.at = SaleTime.format(t)
+        rec.keys = values.count
+        truth.write(rec)
+        logger.notice("application reloaded \(values.count) keys from MySQL")
+    }
+
+}
