@@ -35,7 +35,7 @@ public final class ReconcilerDaemon: @unchecked Sendable {
 
     // Shared, under `lock`.
     var state: ShadowState
-    let engine: VerdictEngine
+    var engine: VerdictEngine
     var lastEventEnd: BinlogCoordinates?
     var inTransaction = false
     var sourcePosition: BinlogCoordinates?
