@@ -38,7 +38,7 @@ struct BenchApplyCheck: ParsableCommand {
             target: .string(try RedisKeyTemplate("product:{\(key)}:stock", keyColumns: [key])))
         var assembler = TransactionAssembler(watches: [watch]) { _, _ in nil }
         var state = ShadowState(watchCount: 1, position: BinlogCoordinates(file: "", position: 4))
-        let engine = VerdictEngine(
+        var engine = VerdictEngine(
             watchNames: ["stock"], tolerances: [.init(lead: 2, lag: 1, confirm: 1)], wallOffset: 0,
             redisKey: { _, k in watch.target.keyTemplate.render(k) })
         let lock = MutexLock()

@@ -5,7 +5,7 @@ import Testing
 @Suite struct VerdictEngineTests {
     /// A tiny harness: a shadow map for one key, Redis's value for it, and a clock.
     final class World {
-        let engine: VerdictEngine
+        var engine: VerdictEngine
         var shadow: ShadowValue? = .int(100)
         var redis: RedisObservation = .value("100")
         var now = 0.0
@@ -229,6 +229,62 @@ import Testing
         #expect(d.expected == "100" && d.redis == "97")
         // First seen at the read G after the rollback (no notification came after it).
         #expect(abs(d.firstSeen - (1_700_000_000 + 13.001)) < 0.01)
+    }
+
+    /// Issue 12: a sweep of a consistent catalogue leaves nothing behind. Each read of a quiet key
+    /// that agrees is decided at once: no record, no scheduled decision, no storage.
+    @Test func aSweepOfConsistentKeysLeavesTheEngineTrackingNoKey() {
+        var engine = VerdictEngine(watchNames: ["stock"], tolerances: [.init(lead: 2, lag: 1, confirm: 1)], wallOffset: 0) { _, k in "product:\(k):stock" }
+        let n = 100_000
+        let value = { (id: Int) -> ShadowValue in .int(Int64(id % 1000)) }
+        for id in 1...n {
+            engine.observe(watch: 0, key: .int(Int64(id)), result: .value("\(id % 1000)"), at: 10, current: value(id))
+        }
+        #expect(engine.trackedKeys == 0)
+        #expect(engine.pendingReads == 0)
+        #expect(engine.retainedCapacity == 0, "the sweep allocated per-key storage")
+        var records: [ReportRecord] = []
+        for t in stride(from: 10.0, through: 20.0, by: 0.5) {
+            records += engine.decide(now: t, current: { _, k in
+                guard case .int(let i) = k else { return nil }
+                return value(Int(i))
+            }, position: BinlogCoordinates(file: "b.1", position: 4), gtid: "0-1-1")
+        }
+        #expect(records.isEmpty)
+        #expect(engine.trackedKeys == 0)
+        // A formatting difference still agrees at once (`100.0` is 100); a disagreeing read is kept.
+        engine.observe(watch: 0, key: .int(1), result: .value("1.0"), at: 21, current: .int(1))
+        #expect(engine.trackedKeys == 0)
+        engine.observe(watch: 0, key: .int(2), result: .value("3"), at: 21, current: .int(2))
+        #expect(engine.trackedKeys == 1)
+        #expect(engine.pendingReads == 1, "a confirmation read")
+    }
+
+    /// Issue 12: the storage of the per-key state is given back once the keys are quiet again (a
+    /// Dictionary keeps its capacity when entries are removed).
+    @Test func storageIsGivenBackWhenTheTrackedKeysEmpty() {
+        var engine = VerdictEngine(watchNames: ["stock"], tolerances: [.init(lead: 2, lag: 1, confirm: 1)], wallOffset: 0) { _, k in "product:\(k):stock" }
+        let n = 100_000
+        // A restock of every product: 100 → 150, applied at 1.0; Redis updated at once.
+        let changes = (1...n).map { CommittedChange(watch: 0, key: .int(Int64($0)), old: .int(100), new: .int(150)) }
+        engine.noteCommit(CommittedTransaction(gtid: "0-1-2", end: BinlogCoordinates(file: "b.1", position: 4), timestamp: 0, changes: changes), at: 1)
+        #expect(engine.trackedKeys == n)
+        #expect(engine.pendingReads == n)
+        let peak = engine.retainedCapacity
+        #expect(peak >= 3 * n)
+        var records: [ReportRecord] = []
+        var t = 1.0
+        while t < 12 {
+            t += 0.25
+            for (w, k) in engine.dueReads(now: t) {
+                engine.observe(watch: w, key: k, result: .value("150"), at: t, current: .int(150))
+            }
+            records += engine.decide(now: t, current: { _, _ in .int(150) }, position: BinlogCoordinates(file: "b.1", position: 4), gtid: "0-1-2")
+        }
+        #expect(records.isEmpty)
+        #expect(engine.trackedKeys == 0)
+        #expect(engine.pendingReads == 0)
+        #expect(engine.retainedCapacity <= 4 * 1024, "storage for \(engine.retainedCapacity) entries kept after the keys went quiet (peak \(peak))")
     }
 
     @Test func numericTextComparesExactly() {

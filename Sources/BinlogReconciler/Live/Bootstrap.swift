@@ -9,11 +9,10 @@ import Logging
 /// `binlog_snapshot_position` status variables — no global lock. MySQL: `FLUSH TABLES WITH READ
 /// LOCK`, `START TRANSACTION WITH CONSISTENT SNAPSHOT`, `SHOW MASTER STATUS`, `UNLOCK TABLES`: the
 /// global read lock is held for the time of those three statements (it waits for running
-/// statements to finish first, which is its real cost on a busy server). Rows are read in
-/// primary-key order in chunks (keyset pagination), inside that one snapshot.
+/// statements to finish first, which is its real cost on a busy server). Each table is read by one
+/// `SELECT` inside that one snapshot, streamed row by row into the shadow map (`mysql_use_result`):
+/// the rows are never buffered, so the bootstrap needs the memory of the map and no more.
 public struct Bootstrap {
-    public static let chunkSize = 10_000
-
     /// Column facts from information_schema, in table order.
     public struct TableSchema: Sendable, Hashable {
         public var names: [String]
@@ -38,19 +37,20 @@ public struct Bootstrap {
             primaryKey: rows.filter { $0[2] == "PRI" }.map { $0[0] ?? "" })
     }
 
-    /// A value read with SQL, in the same canonical form the binlog produces.
-    static func shadowValue(_ text: String?, integer: Bool) -> ShadowValue {
-        guard let text else { return .null }
-        if integer, let i = Int64(text) { return .int(i) }
+    /// Column `index` of a row read with SQL, in the same canonical form the binlog produces.
+    static func shadowValue(_ row: SQLRowView, at index: Int, integer: Bool) -> ShadowValue {
+        if integer, let i = row.int64(index) { return .int(i) }
+        guard let text = row.string(index) else { return .null }
         return .text(text)
     }
 
-    static func shadowKey(_ parts: [String?], integer: [Bool]) -> ShadowKey {
-        if parts.count == 1 {
-            if integer[0], let t = parts[0], let i = Int64(t) { return .int(i) }
-            return .text(parts[0] ?? "")
+    /// The key of a row read with SQL: its first `integer.count` columns.
+    static func shadowKey(_ row: SQLRowView, integer: [Bool]) -> ShadowKey {
+        if integer.count == 1 {
+            if integer[0], let i = row.int64(0) { return .int(i) }
+            return .text(row.string(0) ?? "")
         }
-        return .composite(parts.map { $0 ?? "" })
+        return .composite(integer.indices.map { row.string($0) ?? "" })
     }
 
     /// How long the bootstrap waits for prepared XA transactions to end before it gives up.
@@ -130,32 +130,10 @@ public struct Bootstrap {
             }
             let keyInt = w.keyColumns.map { schema.isInteger($0) }
             let valueInt = schema.isInteger(w.valueColumn)
-            let order = schema.primaryKey.isEmpty ? w.keyColumns : schema.primaryKey
-            let q = SQLQuoting.identifier
-            let select = (w.keyColumns + [w.valueColumn] + order).map(q).joined(separator: ", ")
-            let table = SQLQuoting.qualified(w.database, w.table)
-            var last: [String?]? = nil
-            var total = 0
+            let select = (w.keyColumns + [w.valueColumn]).map(SQLQuoting.identifier).joined(separator: ", ")
             let started = monotonicSeconds()
-            while true {
-                var sql = "SELECT \(select) FROM \(table)"
-                if let last {
-                    let cols = "(" + order.map(q).joined(separator: ", ") + ")"
-                    let vals = try "(" + last.map { v -> String in
-                        guard let v else { return "NULL" }
-                        return try conn.quoted(v)
-                    }.joined(separator: ", ") + ")"
-                    sql += " WHERE \(cols) > \(vals)"
-                }
-                sql += " ORDER BY " + order.map(q).joined(separator: ", ") + " LIMIT \(chunkSize)"
-                let rows = try conn.query(sql)
-                for row in rows {
-                    let key = shadowKey(Array(row[0..<w.keyColumns.count]), integer: keyInt)
-                    state.maps[i][key] = shadowValue(row[w.keyColumns.count], integer: valueInt)
-                }
-                total += rows.count
-                if rows.count < chunkSize { break }
-                last = Array(rows[rows.count - 1][(w.keyColumns.count + 1)...])
+            let total = try conn.forEachRow("SELECT \(select) FROM \(SQLQuoting.qualified(w.database, w.table))") { row in
+                state.maps[i][shadowKey(row, integer: keyInt)] = shadowValue(row, at: keyInt.count, integer: valueInt)
             }
             state.schemas[i] = ResolvedSchema(columnNames: schema.names, keyIndexes: w.keyColumns.compactMap { schema.names.firstIndex(of: $0) }, valueIndex: schema.names.firstIndex(of: w.valueColumn) ?? 0, since: coordinates)
             logger.info("bootstrapped watch", metadata: ["watch": "\(w.name)", "table": "\(w.qualifiedTable)", "keys": "\(total)", "seconds": "\(Int((monotonicSeconds() - started) * 1000)) ms"])

@@ -134,7 +134,9 @@ final class Reconciler: Sendable {
                 }
             }
             let records = shared.withLock { s in
-                s.engine.decide(now: monotonicSeconds(), current: { w, k in s.shadow.maps[w][k] }, position: s.shadow.position, gtid: s.shadow.gtid.description)
+                // The maps are read while the engine changes: a reference to their storage, not a copy.
+                let maps = s.shadow.maps
+                return s.engine.decide(now: monotonicSeconds(), current: { w, k in maps[w][k] }, position: s.shadow.position, gtid: s.shadow.gtid.description)
             }
             for r in records {
                 if r.event == .divergence { metrics.recordDivergenceOpened(kind: r.kind) }
