@@ -194,28 +194,30 @@ public final class BlockingQueue<Buffer: HandOffBuffer>: @unchecked Sendable {
 
 /// The plain first-in first-out buffer of a ``BlockingQueue``: `capacity` items.
 public struct FIFOBuffer<Element: Sendable>: HandOffBuffer {
-    private var items: [Element] = []
-    /// Index of the first item not taken (the taken ones are dropped in bulk, not one by one).
+    /// Taken slots are set to nil at once (the queue never keeps what the consumer took alive,
+    /// e.g. the read-ahead's 1 MiB chunks) and dropped in bulk.
+    private var slots: [Element?] = []
+    /// Index of the first item not taken.
     private var head = 0
 
     public init() {}
 
-    public var isEmpty: Bool { head == items.count }
-    public var count: Int { items.count - head }
+    public var isEmpty: Bool { head == slots.count }
+    public var count: Int { slots.count - head }
 
     public func hasRoom(for item: borrowing Element, capacity: Int) -> Bool { count < capacity }
 
-    public mutating func append(_ item: Element) { items.append(item) }
+    public mutating func append(_ item: Element) { slots.append(item) }
 
     public mutating func removeAll() {
-        items.removeAll(keepingCapacity: true)
+        slots.removeAll(keepingCapacity: true)
         head = 0
     }
 
     /// The oldest item.
     public mutating func removeFirst() -> Element? {
-        guard head < items.count else { return nil }
-        let item = items[head]
+        guard head < slots.count else { return nil }
+        let item = slots[head].take()
         head += 1
         compact()
         return item
@@ -224,7 +226,9 @@ public struct FIFOBuffer<Element: Sendable>: HandOffBuffer {
     /// The `n` oldest items (fewer when fewer are queued).
     public mutating func removeFirst(upTo n: Int) -> [Element] {
         let end = head + min(max(0, n), count)
-        let taken = Array(items[head..<end])
+        var taken: [Element] = []
+        taken.reserveCapacity(end - head)
+        for i in head..<end { if let item = slots[i].take() { taken.append(item) } }
         head = end
         compact()
         return taken
@@ -235,20 +239,20 @@ public struct FIFOBuffer<Element: Sendable>: HandOffBuffer {
         guard !front.isEmpty else { return }
         if head >= front.count {
             head -= front.count
-            items.replaceSubrange(head..<(head + front.count), with: front)
+            for (i, item) in front.enumerated() { slots[head + i] = item }
         } else {
-            items = front + items[head...]
+            slots = front.map { Optional($0) } + slots[head...]
             head = 0
         }
     }
 
-    /// Drops taken items once they are most of the storage (amortised O(1) per item).
+    /// Drops the taken (nil) slots once they are most of the storage (amortised O(1) per item).
     private mutating func compact() {
-        if head == items.count {
-            items.removeAll(keepingCapacity: true)
+        if head == slots.count {
+            slots.removeAll(keepingCapacity: true)
             head = 0
-        } else if head >= 1024 && head * 2 >= items.count {
-            items.removeFirst(head)
+        } else if head >= 64 && head * 2 >= slots.count {
+            slots.removeFirst(head)
             head = 0
         }
     }

@@ -250,6 +250,31 @@ struct BlockingQueueTests {
         #expect(queue.putDroppingOldest(9) == nil)
     }
 
+    final class Payload: Sendable {
+        let n: Int
+        init(_ n: Int) { self.n = n }
+    }
+
+    @Test func aTakenItemIsNotKeptAliveByTheQueue() {
+        let queue = BlockingQueue<FIFOBuffer<Payload>>(capacity: 4)
+        weak var first: Payload?
+        do {
+            let a = Payload(1)
+            first = a
+            queue.put(a)
+        }
+        queue.put(Payload(2))
+        do {
+            let taken = queue.take()
+            #expect(taken?.n == 1)
+        }
+        // The item behind it is still queued; the one taken is gone (the read-ahead's 1 MiB chunks
+        // must not pile up in the queue's storage).
+        #expect(first == nil, "the queue kept a taken item alive")
+        #expect(queue.count() == 1)
+        #expect(queue.take()?.n == 2)
+    }
+
     /// A buffer bounded in bytes, filled in place, taken whole (as the live fetch thread's).
     struct Bytes: HandOffBuffer {
         var bytes: [UInt8] = []
