@@ -26,8 +26,8 @@ let package = Package(
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        // The package's threads and hand-off queues (JoinableThread, BlockingQueue): used by the
-        // parser's read-ahead and by the live daemon.
+        // The package's threads and hand-off queues (JoinableThread, BlockingQueue, StopSignal): used
+        // by the parser's read-ahead, the live fetch thread and the daemon's Redis threads.
         .target(name: "ConcurrencyKit", swiftSettings: strict),
         .target(
             name: "BinlogParser",
@@ -80,5 +80,6 @@ let package = Package(
         .testTarget(name: "BinlogParserTests", dependencies: ["BinlogParser", "CZstd"], swiftSettings: strict),
         .testTarget(name: "BinlogReconcilerTests", dependencies: ["BinlogReconciler", "BinlogParser", "BinlogFold", "BinlogSimulator"], swiftSettings: strict),
         .testTarget(name: "BinlogSimulatorTests", dependencies: ["BinlogSimulator", "BinlogReconciler"], swiftSettings: strict),
+        .testTarget(name: "ConcurrencyKitTests", dependencies: ["ConcurrencyKit"], swiftSettings: strict),
     ]
 )

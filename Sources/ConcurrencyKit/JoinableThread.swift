@@ -61,10 +61,20 @@ public final class JoinableThread: Sendable {
     }
 
     /// Waits for the thread to return. Later calls (and calls from other threads after the first)
-    /// return at once; a thread must not join itself.
+    /// return at once. Called on the thread itself (e.g. from a callback it runs) it returns at
+    /// once too, and the thread is detached when this object goes.
     public func join() {
-        guard let thread = handle.withLock({ h -> pthread_t? in defer { h = nil }; return h }) else { return }
-        pthread_join(thread, nil)
+        let joinable = handle.withLock { h -> pthread_t? in
+            guard let thread = h, pthread_equal(thread, pthread_self()) == 0 else { return nil }
+            h = nil
+            return thread
+        }
+        if let joinable { pthread_join(joinable, nil) }
+    }
+
+    /// Whether the caller runs on this thread (false once it was joined).
+    public var isCurrent: Bool {
+        handle.withLock { h in h.map { pthread_equal($0, pthread_self()) != 0 } ?? false }
     }
 
     deinit {

@@ -45,7 +45,7 @@ public final class BinlogFileReader {
     }
 
     // Read-ahead mode (see ReadAhead): events come from chunks framed and checksummed by a second thread.
-    private var readAhead: ReadAhead?
+    private var readAhead: ReadAheadThread?
     /// The events of the chunk being handed out.
     private var cursor = ReadAheadCursor()
     /// No chunks follow the cursor's; `finalError` is thrown after its events.
@@ -62,12 +62,10 @@ public final class BinlogFileReader {
     /// continues on the caller's thread).
     func startReadAhead(verify: Bool, checksumBeforeFormatDescription: ChecksumAlgorithm, chunkSize: Int = BinlogFileReader.readAheadChunkSize) -> Bool {
         guard readAhead == nil, bytesRead == 0, !atEOF else { return readAhead != nil }
-        let r = ReadAhead(
+        readAhead = ReadAheadThread(
             fd: fd, path: path, chunkSize: chunkSize, depth: Self.readAheadDepth,
             maxEventSize: maxEventSize, verify: verify, checksumBeforeFormatDescription: checksumBeforeFormatDescription)
-        guard r.start() else { return false }
-        readAhead = r
-        return true
+        return readAhead != nil
     }
 
     /// The next event, and the checksum algorithm under which the read-ahead thread found its
@@ -110,7 +108,13 @@ public final class BinlogFileReader {
             }
             return false
         }
-        let chunk = readAhead.queue.pop()
+        guard let chunk = readAhead.queue.take() else {
+            // Only if the thread ended without its last chunk (a bug there), or the queue was cancelled.
+            finished = true
+            atEOF = true
+            readAhead.stopAndJoin()
+            throw BinlogDecodingError(.unsupported("the read-ahead thread ended before the end of the file"), field: "", byteOffset: bytesRead, source: path)
+        }
         cursor = ReadAheadCursor(chunk)
         bytesRead = chunk.bytesRead
         if chunk.isLast || chunk.error != nil {
@@ -143,12 +147,25 @@ public final class BinlogFileReader {
 
     private func fill() throws(BinlogDecodingError) {
         let want = framer.nextReadSize(chunk: chunkSize)
+        let (n, readError) = framer.appendRead(from: fd, capacity: want)
+        if readError != 0 {
+            throw BinlogDecodingError(.unsupported("read failed: \(String(cString: strerror(readError)))"), field: "", byteOffset: bytesRead, source: path)
+        }
+        bytesRead += UInt64(n)
+        if n < want { atEOF = true }
+    }
+}
+
+extension BinlogFramer {
+    /// Appends up to `capacity` bytes read from `fd` (fewer only at the end of the file): how
+    /// many, and the `errno` of a failed read (0 when none failed).
+    mutating func appendRead(from fd: Int32, capacity: Int) -> (count: Int, error: Int32) {
         var readError: Int32 = 0
-        let fd = self.fd
-        let n = framer.append(capacity: want) { buf in
+        let n = append(capacity: capacity) { buf in
             var total = 0
             while total < buf.count {
-                let r = read(fd, buf.baseAddress! + total, buf.count - total)
+                guard let base = buf.baseAddress else { break }
+                let r = read(fd, base + total, buf.count - total)
                 if r < 0 {
                     if errno == EINTR { continue }
                     readError = errno
@@ -159,11 +176,7 @@ public final class BinlogFileReader {
             }
             return total
         }
-        if readError != 0 {
-            throw BinlogDecodingError(.unsupported("read failed: \(String(cString: strerror(readError)))"), field: "", byteOffset: bytesRead, source: path)
-        }
-        bytesRead += UInt64(n)
-        if n < want { atEOF = true }
+        return (n, readError)
     }
 }
 

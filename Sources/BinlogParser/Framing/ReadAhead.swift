@@ -1,3 +1,5 @@
+import ConcurrencyKit
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -37,127 +39,50 @@ struct ReadAheadChunk: Sendable {
     init(buffer: [UInt8]) { self.buffer = buffer }
 }
 
-/// A bounded blocking queue between the read-ahead thread and its consumer.
-final class ReadAheadQueue: @unchecked Sendable {
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    // Guarded by `mutex`.
-    private var items: [ReadAheadChunk] = []
-    private var cancelled = false
-    let capacity: Int
+/// The chunks between the read-ahead thread and its consumer (``BinlogFileReader``).
+typealias ReadAheadQueue = BlockingQueue<FIFOBuffer<ReadAheadChunk>>
 
-    init(capacity: Int) {
-        self.capacity = max(1, capacity)
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(changed, nil)
+/// The read-ahead thread and its queue, owned by one ``BinlogFileReader``.
+final class ReadAheadThread {
+    let queue: ReadAheadQueue
+    private let thread: JoinableThread
+
+    /// Starts reading `fd` (which the caller keeps open until ``stopAndJoin()`` returned); nil when
+    /// the system refused the thread (the caller then reads on its own thread).
+    init?(fd: Int32, path: String, chunkSize: Int, depth: Int, maxEventSize: Int, verify: Bool, checksumBeforeFormatDescription: ChecksumAlgorithm) {
+        let queue = ReadAheadQueue(capacity: depth)
+        let stage = ReadAhead(
+            queue: queue, fd: fd, path: path, chunkSize: max(chunkSize, 1), maxEventSize: maxEventSize, verify: verify,
+            checksumBeforeFormatDescription: checksumBeforeFormatDescription)
+        do {
+            thread = try JoinableThread(name: "binlog-read-ahead") { stage.run() }
+        } catch {
+            return nil
+        }
+        self.queue = queue
     }
 
-    deinit {
-        pthread_cond_destroy(changed)
-        pthread_mutex_destroy(mutex)
-        changed.deallocate()
-        mutex.deallocate()
-    }
-
-    /// Waits for room; false when the consumer went away.
-    func push(_ chunk: ReadAheadChunk) -> Bool {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        while items.count >= capacity && !cancelled { pthread_cond_wait(changed, mutex) }
-        if cancelled { return false }
-        items.append(chunk)
-        pthread_cond_broadcast(changed)
-        return true
-    }
-
-    /// Waits for a chunk.
-    func pop() -> ReadAheadChunk {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        while items.isEmpty { pthread_cond_wait(changed, mutex) }
-        let chunk = items.removeFirst()
-        pthread_cond_broadcast(changed)
-        return chunk
-    }
-
-    func cancel() {
-        pthread_mutex_lock(mutex)
-        cancelled = true
-        items.removeAll()
-        pthread_cond_broadcast(changed)
-        pthread_mutex_unlock(mutex)
-    }
-
-    var isCancelled: Bool {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return cancelled
+    /// Stops the thread (if it still runs) and waits for it; idempotent.
+    func stopAndJoin() {
+        queue.cancel()
+        thread.join()
     }
 }
 
-/// The read-ahead thread: reads `fd` (which its owner keeps open until ``join()`` returned).
-final class ReadAhead: @unchecked Sendable {
+/// Stage 1: what the read-ahead thread does.
+private struct ReadAhead: Sendable {
     let queue: ReadAheadQueue
-    private let fd: Int32
-    private let path: String
-    private let chunkSize: Int
-    private let maxEventSize: Int
-    private let verify: Bool
-    private let checksumBeforeFormatDescription: ChecksumAlgorithm
-    #if canImport(Darwin)
-    private var thread: pthread_t?
-    #else
-    private var thread = pthread_t()
-    #endif
-    private var started = false
+    let fd: Int32
+    let path: String
+    let chunkSize: Int
+    let maxEventSize: Int
+    let verify: Bool
+    let checksumBeforeFormatDescription: ChecksumAlgorithm
 
-    init(fd: Int32, path: String, chunkSize: Int, depth: Int, maxEventSize: Int, verify: Bool, checksumBeforeFormatDescription: ChecksumAlgorithm) {
-        self.fd = fd
-        self.path = path
-        self.chunkSize = max(chunkSize, 1)
-        self.maxEventSize = maxEventSize
-        self.verify = verify
-        self.checksumBeforeFormatDescription = checksumBeforeFormatDescription
-        queue = ReadAheadQueue(capacity: depth)
-    }
-
-    /// Starts the thread; false when the system refused (the caller then reads on its own thread).
-    func start() -> Bool {
-        let context = Unmanaged.passRetained(self).toOpaque()
-        #if canImport(Darwin)
-        let body: @convention(c) (UnsafeMutableRawPointer) -> UnsafeMutableRawPointer? = { context in
-            Unmanaged<ReadAhead>.fromOpaque(context).takeRetainedValue().run()
-            return nil
-        }
-        #else
-        let body: @convention(c) (UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? = { context in
-            guard let context else { return nil }
-            Unmanaged<ReadAhead>.fromOpaque(context).takeRetainedValue().run()
-            return nil
-        }
-        #endif
-        let status = pthread_create(&thread, nil, body, context)
-        if status != 0 {
-            Unmanaged<ReadAhead>.fromOpaque(context).release()
-            return false
-        }
-        started = true
-        return true
-    }
-
-    /// Stops the thread (if it still runs) and waits for it.
-    func stopAndJoin() {
-        guard started else { return }
-        started = false
-        queue.cancel()
-        #if canImport(Darwin)
-        if let thread { pthread_join(thread, nil) }
-        #else
-        pthread_join(thread, nil)
-        #endif
-    }
-
-    private func run() {
+    func run() {
+        // The consumer never waits on a queue no chunk will come to (each path below puts a last
+        // chunk first, unless the consumer cancelled).
+        defer { queue.close() }
         var framer = BinlogFramer(startOffset: 0, expectMagic: true)
         framer.maxEventSize = maxEventSize
         var checksum = checksumBeforeFormatDescription
@@ -179,7 +104,7 @@ final class ReadAhead: @unchecked Sendable {
                     } catch {
                         chunk.error = error
                         chunk.isLast = true
-                        _ = queue.push(chunk)
+                        queue.put(chunk)
                         return
                     }
                     guard let (start, length, offset) = next else { break }
@@ -195,7 +120,7 @@ final class ReadAhead: @unchecked Sendable {
                             try? FormatDescriptionEvent.decode(UnsafeRawBufferPointer(rebasing: raw[start..<(start + length)]), at: offset)
                         }
                         if let decoded { checksum = decoded.checksumAlgorithm }
-                        guard queue.push(chunk) else { return }
+                        guard queue.put(chunk) else { return }
                         chunk = ReadAheadChunk(buffer: framer.buffer)
                         chunk.verifiedWith = verify ? checksum : nil
                         chunk.bytesRead = bytesRead
@@ -204,13 +129,13 @@ final class ReadAhead: @unchecked Sendable {
                         chunk.unconfirmed.append(start)
                     }
                 }
-                if !empty { guard queue.push(chunk) else { return } }
+                if !empty { guard queue.put(chunk) else { return } }
                 if atEOF {
                     var last = ReadAheadChunk(buffer: [])
                     last.bytesRead = bytesRead
                     last.isLast = true
                     do { try framer.finish() } catch { last.error = error }
-                    _ = queue.push(last)
+                    queue.put(last)
                     return
                 }
             }
@@ -220,29 +145,13 @@ final class ReadAhead: @unchecked Sendable {
             // needs more: same-sized blocks are reused by malloc instead of being mapped afresh
             // (a quarter of the page faults).
             let want = framer.nextReadSize(chunk: chunkSize, minusPending: true)
-            var readError: Int32 = 0
-            let fd = self.fd
-            let n = framer.append(capacity: want) { buf in
-                var total = 0
-                while total < buf.count {
-                    guard let base = buf.baseAddress else { break }
-                    let r = read(fd, base + total, buf.count - total)
-                    if r < 0 {
-                        if errno == EINTR { continue }
-                        readError = errno
-                        return total
-                    }
-                    if r == 0 { break }
-                    total += r
-                }
-                return total
-            }
+            let (n, readError) = framer.appendRead(from: fd, capacity: want)
             if readError != 0 {
                 var last = ReadAheadChunk(buffer: [])
                 last.bytesRead = bytesRead
                 last.isLast = true
                 last.error = BinlogDecodingError(.unsupported("read failed: \(String(cString: strerror(readError)))"), field: "", byteOffset: bytesRead, source: path)
-                _ = queue.push(last)
+                queue.put(last)
                 return
             }
             bytesRead += UInt64(n)

@@ -1,3 +1,4 @@
+import ConcurrencyKit
 import Synchronization
 
 /// A lock around a section of code, for the daemon's plain threads (not tasks): a
@@ -11,6 +12,11 @@ public final class MutexLock: Sendable {
 
     @inline(__always)
     public func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
-        try mutex.withLock { (_: inout ()) throws(E) -> T in try body() }
+        try mutex.withLock { (_: inout ()) throws(E) -> T in
+            // Empty outside ThreadSanitizer builds (see ConcurrencyKit.ThreadSanitizer).
+            ThreadSanitizer.acquired(self)
+            defer { ThreadSanitizer.releasing(self) }
+            return try body()
+        }
     }
 }

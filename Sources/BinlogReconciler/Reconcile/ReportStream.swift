@@ -1,5 +1,6 @@
-import Foundation
+import ConcurrencyKit
 import Logging
+import Synchronization
 
 /// Appends report records to a Redis Stream (`XADD key MAXLEN ~ maxLength * ...`), on a thread
 /// and a connection of its own, so a slow or absent Redis never holds up the reconciler.
@@ -9,22 +10,35 @@ import Logging
 /// queue of `queueCapacity`; while Redis is unreachable the writer reconnects with backoff
 /// (100 ms doubling to 2 s) and the queue fills; when it is full the *oldest* queued record is
 /// dropped (it is still in the stdout / report file copy) and counted: the count is logged once
-/// the stream is written again, and `droppedRecords` holds the total. A batch whose replies were
+/// the stream is written again, and `droppedRecords` holds the total. A batch that could not be
+/// written goes back to the front of the queue (where the oldest are dropped first), and up to
+/// 256 records are in flight beside the queue while a batch is sent. A batch whose replies were
 /// lost is sent again, so an entry may repeat (delivery is at least once; `id` tells repeats).
-public final class ReportStreamWriter: @unchecked Sendable {
+public final class ReportStreamWriter: Sendable {
     public let stream: String
     public let maxLength: Int
     public let queueCapacity: Int
     private let configuration: RedisConfiguration
     private let logger: Logger
-    private let cond = NSCondition()
-    private var queue: [[String]] = []  // XADD field/value pairs, one array per record
-    private var head = 0
-    private var stopping = false
-    private var finished = false
-    private var droppedSinceLog = 0
-    public private(set) var droppedRecords = 0
-    public private(set) var writtenRecords = 0
+    /// XADD field/value pairs, one array per record.
+    private let queue: BlockingQueue<FIFOBuffer<[String]>>
+    private let counts = Mutex(Counts())
+    private let thread = Mutex<JoinableThread?>(nil)
+    /// Fired by ``close(timeout:)`` when the queue was not written in time: the writer gives up.
+    private let abandon = StopSignal()
+    /// Fired by the writer when it ends.
+    private let finished = StopSignal()
+
+    private struct Counts {
+        var dropped = 0
+        var droppedSinceLog = 0
+        var written = 0
+        /// Taken from the queue and not written yet.
+        var inFlight = 0
+    }
+
+    public var droppedRecords: Int { counts.withLock { $0.dropped } }
+    public var writtenRecords: Int { counts.withLock { $0.written } }
 
     public init(configuration: RedisConfiguration, stream: String, maxLength: Int, queueCapacity: Int, logger: Logger) {
         self.configuration = configuration
@@ -32,9 +46,17 @@ public final class ReportStreamWriter: @unchecked Sendable {
         self.maxLength = max(1, maxLength)
         self.queueCapacity = max(1, queueCapacity)
         self.logger = logger
-        let t = Thread { [self] in self.loop() }
-        t.name = "report-stream"
-        t.start()
+        queue = BlockingQueue(capacity: self.queueCapacity)
+        do {
+            let t = try JoinableThread(name: "report-stream") { [self] in
+                defer { finished.stop() }
+                loop()
+            }
+            thread.withLock { $0 = t }
+        } catch {
+            finished.stop()
+            logger.error("report stream: no writer thread; records go to the report output only", metadata: ["stream": "\(stream)", "error": "\(error)"])
+        }
     }
 
     /// Queues one record (never blocks on Redis).
@@ -43,80 +65,53 @@ public final class ReportStreamWriter: @unchecked Sendable {
             "event", record.event.rawValue, "id", record.id, "watch", record.watch, "key", record.key,
             "record", String(decoding: json, as: UTF8.self),
         ]
-        cond.lock()
-        if queue.count - head >= queueCapacity {
-            head += 1
-            droppedRecords += 1
-            droppedSinceLog += 1
+        guard let dropped = queue.putDroppingOldest(fields) else { return }  // closed
+        if dropped > 0 { counted(dropped: dropped) }
+    }
+
+    private func counted(dropped: Int) {
+        counts.withLock { c in
+            c.dropped += dropped
+            c.droppedSinceLog += dropped
         }
-        queue.append(fields)
-        cond.signal()
-        cond.unlock()
     }
 
     /// Records queued and not yet written.
-    public var backlog: Int {
-        cond.lock()
-        defer { cond.unlock() }
-        return queue.count - head
-    }
+    public var backlog: Int { queue.count() + counts.withLock { $0.inFlight } }
 
     /// Writes what is queued (waiting at most `timeout` seconds for Redis), then stops the thread.
     public func close(timeout: Double = 2) {
-        let deadline = monotonicSeconds() + timeout
-        while backlog > 0 && monotonicSeconds() < deadline { Thread.sleep(forTimeInterval: 0.01) }
-        cond.lock()
-        stopping = true
-        cond.broadcast()
-        cond.unlock()
-        while true {
-            cond.lock()
-            let done = finished
-            cond.unlock()
-            if done { break }
-            Thread.sleep(forTimeInterval: 0.01)
-        }
+        queue.close()
+        if !finished.sleep(.milliseconds(Int64(max(0, timeout) * 1000))) { abandon.stop() }
+        thread.withLock { $0 }?.join()
         if backlog > 0 {
             logger.warning("report stream: records not written at shutdown (they are in the report output)", metadata: ["stream": "\(stream)", "records": "\(backlog)"])
         }
     }
 
+    /// Writes batches until the queue is closed and written, or ``close(timeout:)`` gives up.
     private func loop() {
         var conn: RedisConnection?
         var delay = 0.1
         var failingSince: Double?
-        while true {
-            cond.lock()
-            while queue.count - head == 0 && !stopping { cond.wait() }
-            if stopping {
-                finished = true
-                cond.unlock()
-                return
-            }
-            let batch = Array(queue[head..<min(queue.count, head + 256)])
-            let batchHead = head
-            cond.unlock()
+        while !abandon.isStopped, let batch = queue.take(upTo: 256) {
+            counts.withLock { $0.inFlight = batch.count }
             do {
-                if conn == nil { conn = try RedisConnection(configuration: configuration) }
+                let c = try conn ?? RedisConnection(configuration: configuration)
+                conn = c
                 let commands = batch.map { ["XADD", stream, "MAXLEN", "~", String(maxLength), "*"] + $0 }
-                let replies = try conn!.pipeline(commands)
+                let replies = try c.pipeline(commands)
                 if let bad = replies.first(where: { if case .error = $0 { return true } else { return false } }) {
                     // A server error (WRONGTYPE: the key is not a stream; NOPERM) will not go away by
                     // retrying: log it and drop the batch.
                     logger.error("report stream: XADD failed; records dropped from the stream", metadata: ["stream": "\(stream)", "error": "\(bad)", "records": "\(batch.count)"])
                 }
-                cond.lock()
-                // Records dropped meanwhile moved `head`; only what is still queued is removed.
-                let sent = max(0, batchHead + batch.count - head)
-                head += sent
-                writtenRecords += batch.count
-                if head > 4096 && head * 2 > queue.count {
-                    queue.removeFirst(head)
-                    head = 0
+                let dropped = counts.withLock { c -> Int in
+                    c.written += batch.count
+                    c.inFlight = 0
+                    defer { c.droppedSinceLog = 0 }
+                    return c.droppedSinceLog
                 }
-                let dropped = droppedSinceLog
-                droppedSinceLog = 0
-                cond.unlock()
                 if failingSince != nil || dropped > 0 {
                     logger.notice("report stream written again", metadata: ["stream": "\(stream)", "dropped_while_unreachable": "\(dropped)"])
                 }
@@ -128,9 +123,10 @@ public final class ReportStreamWriter: @unchecked Sendable {
                     failingSince = monotonicSeconds()
                     logger.warning("report stream: Redis unreachable; queueing records (bounded; oldest dropped when full)", metadata: ["stream": "\(stream)", "error": "\(error)", "queue": "\(queueCapacity)"])
                 }
-                cond.lock()
-                if !stopping { _ = cond.wait(until: Date().addingTimeInterval(delay)) }
-                cond.unlock()
+                let dropped = queue.putBack(batch)
+                counts.withLock { $0.inFlight = 0 }
+                if dropped > 0 { counted(dropped: dropped) }
+                abandon.sleep(.milliseconds(Int64(delay * 1000)))
                 delay = min(2, delay * 2)
             }
         }

@@ -1,3 +1,4 @@
+import ConcurrencyKit
 import Logging
 import Synchronization
 
@@ -34,7 +35,7 @@ public final class RedisNotificationListener: Sendable {
     private enum State {
         case idle
         case starting
-        case running(Worker, ThreadID)
+        case running(Worker, JoinableThread)
         case done
     }
 
@@ -70,7 +71,7 @@ public final class RedisNotificationListener: Sendable {
         }
         precondition(canStart, "RedisNotificationListener.start called twice")
         let worker: Worker
-        let thread: ThreadID
+        let thread: JoinableThread
         do {
             worker = try Worker(
                 configuration: configuration,
@@ -80,7 +81,7 @@ public final class RedisNotificationListener: Sendable {
                 handler: handler
             )
             try worker.connect()
-            thread = try startThread { worker.run() }
+            thread = try Self.startThread(worker)
         } catch {
             state.withLock { $0 = .idle }
             throw error
@@ -92,7 +93,15 @@ public final class RedisNotificationListener: Sendable {
         }
         if stoppedMeanwhile {
             worker.requestStop()
-            pthread_join(thread.id, nil)
+            thread.join()
+        }
+    }
+
+    private static func startThread(_ worker: Worker) throws(RedisError) -> JoinableThread {
+        do {
+            return try JoinableThread(name: "redis-notifications") { worker.run() }
+        } catch {
+            throw RedisError(.connectionFailed, "cannot start the notification thread: \(String(cString: strerror(error.code)))")
         }
     }
 
@@ -116,7 +125,7 @@ public final class RedisNotificationListener: Sendable {
     /// Stops the loop, closes both connections and waits for the thread to end (unless called
     /// from the listener's own thread, e.g. from the handler). Idempotent.
     public func stop() {
-        let running = state.withLock { s -> (Worker, ThreadID)? in
+        let running = state.withLock { s -> (Worker, JoinableThread)? in
             switch s {
             case .running(let w, let t):
                 s = .done
@@ -130,11 +139,7 @@ public final class RedisNotificationListener: Sendable {
         }
         guard let (worker, thread) = running else { return }
         worker.requestStop()
-        if pthread_equal(pthread_self(), thread.id) != 0 {
-            pthread_detach(thread.id)
-        } else {
-            pthread_join(thread.id, nil)
-        }
+        thread.join()  // returns at once on the listener's own thread (the thread is then detached)
     }
 
     /// Asks the loop to end without waiting for it.
@@ -149,6 +154,9 @@ public final class RedisNotificationListener: Sendable {
 
 /// The loop's state. Touched by the starting thread until the loop thread is created, then only
 /// by that thread (except `requestStop`, which is atomic plus a pipe write).
+///
+/// `@unchecked Sendable`: a wrapper of C handles (the two hiredis connections and the wake-up
+/// pipe's descriptors), used by one thread at a time as described above.
 private final class Worker: @unchecked Sendable {
     let configuration: RedisConfiguration
     let source: RedisNotificationSource
@@ -407,40 +415,4 @@ enum KeyspaceEventFlags {
         }
         return missing
     }
-}
-
-// MARK: - Threads
-
-struct ThreadID: @unchecked Sendable {
-    let id: pthread_t
-}
-
-private final class ThreadBody {
-    let body: () -> Void
-    init(body: @escaping () -> Void) { self.body = body }
-}
-
-/// Starts a joinable pthread running `body`.
-private func startThread(_ body: @escaping @Sendable () -> Void) throws(RedisError) -> ThreadID {
-    let box = Unmanaged.passRetained(ThreadBody(body: body)).toOpaque()
-    var tid = pthread_t()
-    let rc = pthread_create(
-        &tid,
-        nil,
-        { raw in
-            #if canImport(Glibc)
-            let box = Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue()
-            #else
-            let box = Unmanaged<ThreadBody>.fromOpaque(raw).takeRetainedValue()
-            #endif
-            box.body()
-            return nil
-        },
-        box
-    )
-    if rc != 0 {
-        Unmanaged<ThreadBody>.fromOpaque(box).release()
-        throw RedisError(.connectionFailed, "cannot start the notification thread: \(String(cString: strerror(rc)))")
-    }
-    return ThreadID(id: tid)
 }

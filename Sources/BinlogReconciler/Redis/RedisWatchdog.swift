@@ -1,5 +1,6 @@
-import Foundation
+import ConcurrencyKit
 import Logging
+import Synchronization
 
 /// What a `RedisWatchdog` noticed.
 public enum RedisWatchdogEvent: Sendable, Equatable {
@@ -21,7 +22,7 @@ public enum RedisWatchdogEvent: Sendable, Equatable {
 /// (the key count of the configured database falling by more than half between two polls) is
 /// noticed within a second whatever the notification mode. Events are delivered on the
 /// watchdog's thread.
-public final class RedisWatchdog: @unchecked Sendable {
+public final class RedisWatchdog: Sendable {
     public let configuration: RedisConfiguration
     public let interval: Double
     private let handler: @Sendable (RedisWatchdogEvent) -> Void
@@ -30,10 +31,8 @@ public final class RedisWatchdog: @unchecked Sendable {
     /// `maintenanceInterval` seconds while connected.
     private let onConnect: @Sendable (RedisConnection, _ reconnected: Bool) -> Void
     public let maintenanceInterval: Double
-    private let lock = MutexLock()
-    private var stopping = false
-    private var thread: Thread?
-    private var finished = false
+    private let stopSignal = StopSignal()
+    private let thread = Mutex<JoinableThread?>(nil)
 
     public init(
         configuration: RedisConfiguration, interval: Double = 0.25, maintenanceInterval: Double = 5,
@@ -51,20 +50,24 @@ public final class RedisWatchdog: @unchecked Sendable {
         self.handler = handler
     }
 
-    public func start() {
-        let t = Thread { [self] in self.loop() }
-        t.name = "redis-watchdog"
-        lock.withLock { thread = t }
-        t.start()
+    /// Starts polling on a thread of its own; false when the system refused the thread (the
+    /// watchdog then does not run).
+    @discardableResult
+    public func start() -> Bool {
+        do {
+            let t = try JoinableThread(name: "redis-watchdog") { [self] in loop() }
+            thread.withLock { $0 = t }
+            return true
+        } catch {
+            return false
+        }
     }
 
-    /// Stops the loop and waits for it (at most one poll).
+    /// Stops the loop and waits for it (at most one poll: the wait between polls ends at once).
     public func stop() {
-        lock.withLock { stopping = true }
-        while lock.withLock({ thread != nil && !finished }) { Thread.sleep(forTimeInterval: 0.01) }
+        stopSignal.stop()
+        thread.withLock { $0 }?.join()
     }
-
-    private var isStopping: Bool { lock.withLock { stopping } }
 
     /// `run_id` and `db<N>:keys=` of an INFO text.
     static func parse(server: String, keyspace: String, database: Int) -> (runID: String, keys: Int)? {
@@ -84,13 +87,12 @@ public final class RedisWatchdog: @unchecked Sendable {
     }
 
     private func loop() {
-        defer { lock.withLock { finished = true } }
         var conn: RedisConnection?
         var runID: String?
         var keys = 0
         var lost = false
         var lastMaintenance = monotonicSeconds()
-        while !isStopping {
+        while !stopSignal.isStopped {
             let started = monotonicSeconds()
             do {
                 var reconnected = false
@@ -128,13 +130,13 @@ public final class RedisWatchdog: @unchecked Sendable {
             } catch {
                 conn?.close()
                 conn = nil
-                if !lost && runID != nil && !isStopping {
+                if !lost && runID != nil && !stopSignal.isStopped {
                     lost = true
                     handler(.connectionLost("\(error)"))
                 }
             }
             let wait = interval - (monotonicSeconds() - started)
-            if wait > 0 { Thread.sleep(forTimeInterval: wait) }
+            if wait > 0 { stopSignal.sleep(.nanoseconds(Int64(wait * 1e9))) }
         }
     }
 }

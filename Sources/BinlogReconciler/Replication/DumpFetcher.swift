@@ -1,11 +1,7 @@
 import BinlogParser
 internal import CMariaDB
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import ConcurrencyKit
+import Synchronization
 
 // MARK: - DumpEnd
 
@@ -27,8 +23,14 @@ struct DumpEnd: Sendable {
 // MARK: - DumpBatch
 
 /// Events fetched from the dump, copied back to back into one buffer (``RawEvent/bytes`` are
-/// slices of it).
-struct DumpBatch {
+/// slices of it). The buffer of the fetch thread's ``BlockingQueue``, bounded in bytes.
+struct DumpBatch: HandOffBuffer {
+    /// An event as fetched: its bytes are valid until the next fetch, and copied in by ``append(_:)``.
+    struct Fetched {
+        var bytes: UnsafeRawBufferPointer
+        var checksumVerified: Bool
+    }
+
     struct Event {
         var start: Int
         var count: Int
@@ -49,6 +51,12 @@ struct DumpBatch {
         events.append(Event(start: bytes.count, count: event.count, checksumVerified: checksumVerified))
         bytes.append(contentsOf: event)
     }
+
+    // HandOffBuffer
+    var isEmpty: Bool { events.isEmpty }
+    func hasRoom(for item: borrowing Fetched, capacity: Int) -> Bool { bytes.count + item.bytes.count <= capacity }
+    mutating func append(_ item: Fetched) { append(item.bytes, checksumVerified: item.checksumVerified) }
+    mutating func removeAll() { clear(keepLimit: 0) }
 }
 
 // MARK: - DumpFetcher
@@ -58,12 +66,13 @@ struct DumpBatch {
 /// consumer's decoding) or inline on the consumer's thread.
 ///
 /// ## Fetch thread
-/// The thread appends every event to a shared batch under a mutex; the consumer takes the whole
-/// batch when it has used up the one before (one lock per batch on its side). Nothing waits for a
-/// batch to fill: an event is available to the consumer as soon as it is appended, so tailing
-/// adds no latency. The thread stops appending while `limit` bytes wait (memory stays bounded:
-/// two batches and at most one event larger than `limit`), and ends after the first fetch that
-/// fails, recording why as a ``DumpEnd``.
+/// The thread appends every event to a shared batch, the buffer of a ``BlockingQueue``; the
+/// consumer takes the whole batch when it has used up the one before (one lock per batch on its
+/// side), handing its own emptied batch back as the next one's storage. Nothing waits for a batch
+/// to fill: an event is available to the consumer as soon as it is appended, so tailing adds no
+/// latency. The thread stops appending while `limit` bytes wait (memory stays bounded: two
+/// batches and at most one event larger than `limit`), and ends after the first fetch that
+/// fails, recording why as a ``DumpEnd`` and closing the queue.
 ///
 /// ## Checksums
 /// The fetcher tracks the checksum algorithm as the consumer's decoder does (the negotiated one,
@@ -76,6 +85,9 @@ struct DumpBatch {
 /// While the thread runs, only it calls into libmariadb for this connection; the stream stops it
 /// (``stop()``, after shutting the socket down so that a blocked fetch returns) before it frees
 /// the handle. The MARIADB_RPL_EVENT libmariadb reuses between fetches belongs to the fetcher.
+///
+/// `@unchecked Sendable`: a wrapper of C handles (the libmariadb connection and dump, the socket
+/// reader), which only one thread at a time calls into, as described above.
 final class DumpFetcher: @unchecked Sendable {
     private let rpl: UnsafeMutablePointer<MARIADB_RPL>
     private let handle: UnsafeMutablePointer<MYSQL>
@@ -87,23 +99,15 @@ final class DumpFetcher: @unchecked Sendable {
     private var reader: DumpPacketReader?
     private var control = BinlogEventDecoder()
 
-    // Shared, guarded by `mutex`.
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private var pending = DumpBatch()
-    private var end: DumpEnd?
-    private var consumerWaiting = false
-    private var producerWaiting = false
-    private var cancelled = false
+    /// The fetched events on their way to the consumer.
+    private let queue: BlockingQueue<DumpBatch>
+    /// Why the dump ended: set by the fetch thread before it closes the queue.
+    private let end = Mutex<DumpEnd?>(nil)
 
     /// Bytes that may wait in the shared batch before the thread pauses.
-    let limit: Int
-    #if canImport(Darwin)
-    private var thread: pthread_t?
-    #else
-    private var thread = pthread_t()
-    #endif
-    private(set) var isThreaded = false
+    var limit: Int { queue.capacity }
+    private var thread: JoinableThread?
+    var isThreaded: Bool { thread != nil }
 
     init(
         rpl: UnsafeMutablePointer<MARIADB_RPL>, handle: UnsafeMutablePointer<MYSQL>, checksum: ChecksumAlgorithm, context: String,
@@ -114,10 +118,8 @@ final class DumpFetcher: @unchecked Sendable {
         self.context = context
         self.reader = reader
         self.readsSocket = reader != nil
-        self.limit = max(limit, 1 << 16)
+        queue = BlockingQueue(capacity: max(limit, 1 << 16))
         control.checksumBeforeFormatDescription = checksum
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(changed, nil)
     }
 
     /// Whether packets are read from the socket directly (``DumpPacketReader``); fixed at init.
@@ -125,10 +127,6 @@ final class DumpFetcher: @unchecked Sendable {
 
     deinit {
         releaseEvent()
-        pthread_cond_destroy(changed)
-        pthread_mutex_destroy(mutex)
-        changed.deallocate()
-        mutex.deallocate()
     }
 
     /// Frees libmariadb's event structure (before `mariadb_rpl_close`).
@@ -224,50 +222,23 @@ final class DumpFetcher: @unchecked Sendable {
 
     /// Starts the fetch thread; false when the system refused (the caller then fetches inline).
     func start() -> Bool {
-        let context = Unmanaged.passRetained(self).toOpaque()
-        #if canImport(Darwin)
-        let body: @convention(c) (UnsafeMutableRawPointer) -> UnsafeMutableRawPointer? = { context in
-            Unmanaged<DumpFetcher>.fromOpaque(context).takeRetainedValue().run()
-            return nil
-        }
-        #else
-        let body: @convention(c) (UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? = { context in
-            guard let context else { return nil }
-            Unmanaged<DumpFetcher>.fromOpaque(context).takeRetainedValue().run()
-            return nil
-        }
-        #endif
-        guard pthread_create(&thread, nil, body, context) == 0 else {
-            Unmanaged<DumpFetcher>.fromOpaque(context).release()
+        do {
+            thread = try JoinableThread(name: "binlog-fetch") { [self] in run() }
+            return true
+        } catch {
             return false
         }
-        isThreaded = true
-        return true
     }
 
     private func run() {
         while true {
             switch fetchOne() {
             case .end(let e):
-                pthread_mutex_lock(mutex)
-                end = e
-                pthread_cond_broadcast(changed)
-                pthread_mutex_unlock(mutex)
+                end.withLock { $0 = e }
+                queue.close()
                 return
             case .event(let bytes, let verified):
-                pthread_mutex_lock(mutex)
-                while !pending.events.isEmpty && pending.bytes.count + bytes.count > limit && !cancelled {
-                    producerWaiting = true
-                    pthread_cond_wait(changed, mutex)
-                }
-                producerWaiting = false
-                if cancelled {
-                    pthread_mutex_unlock(mutex)
-                    return
-                }
-                pending.append(bytes, checksumVerified: verified)
-                if consumerWaiting { pthread_cond_broadcast(changed) }
-                pthread_mutex_unlock(mutex)
+                guard queue.put(DumpBatch.Fetched(bytes: bytes, checksumVerified: verified)) else { return }
             }
         }
     }
@@ -277,39 +248,19 @@ final class DumpFetcher: @unchecked Sendable {
     /// was taken.
     func take(into batch: inout DumpBatch, keepLimit: Int) -> DumpEnd? {
         batch.clear(keepLimit: keepLimit)  // the consumer's own batch: freed or kept outside the lock
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        while pending.events.isEmpty && end == nil {
-            consumerWaiting = true
-            pthread_cond_wait(changed, mutex)
-        }
-        consumerWaiting = false
-        if pending.events.isEmpty { return end }
-        swap(&batch, &pending)
-        if producerWaiting { pthread_cond_broadcast(changed) }
-        return nil
+        if queue.takeAll(into: &batch) { return nil }
+        return end.withLock { $0 } ?? DumpEnd(protocolViolation: "the fetch thread was stopped")
     }
 
     /// Whether the fetch thread recorded the end of the dump (it then no longer reads the socket).
-    var hasEnded: Bool {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return end != nil
-    }
+    var hasEnded: Bool { end.withLock { $0 != nil } }
 
     /// Stops the thread and waits for it. A thread blocked in `mariadb_rpl_fetch` only returns
     /// once the socket is shut down: the caller does that first.
     func stop() {
-        guard isThreaded else { return }
-        isThreaded = false
-        pthread_mutex_lock(mutex)
-        cancelled = true
-        pthread_cond_broadcast(changed)
-        pthread_mutex_unlock(mutex)
-        #if canImport(Darwin)
-        if let thread { pthread_join(thread, nil) }
-        #else
-        pthread_join(thread, nil)
-        #endif
+        guard let thread else { return }
+        self.thread = nil
+        queue.cancel()
+        thread.join()
     }
 }
