@@ -1,3 +1,4 @@
+import ConcurrencyKit
 import Foundation
 import Synchronization
 
@@ -88,7 +89,12 @@ final class LiveShared: Sendable {
 
     @inline(__always)
     func withLock<T, E: Error>(_ body: (inout sending LiveState) throws(E) -> sending T) throws(E) -> sending T {
-        try state.withLock(body)
+        try state.withLock { (s: inout sending LiveState) throws(E) -> sending T in
+            // Empty outside ThreadSanitizer builds (see ConcurrencyKit.ThreadSanitizer).
+            ThreadSanitizer.acquired(self)
+            defer { ThreadSanitizer.releasing(self) }
+            return try body(&s)
+        }
     }
 
     var isStopping: Bool { withLock { $0.stopping } }

@@ -93,6 +93,8 @@ extension Reconciler {
                 }
                 shared.withLock { s in
                     let current = s.shadow.maps[w][key]
+                    // A quiet key that agrees costs its comparison only.
+                    if s.engine.agreesAtOnce(watch: w, key: key, bytes: value, current: current) { return }
                     s.engine.observe(watch: w, key: key, result: .value(String(decoding: value, as: UTF8.self)), at: at, current: current)
                 }
             }

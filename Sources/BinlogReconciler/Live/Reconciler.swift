@@ -152,7 +152,15 @@ final class Reconciler: Sendable {
             if checkOnce {
                 let repairing = configuration.reconcile.repair
                 let swept = sweep == nil && nextSweep == .infinity
-                let idle = swept && shared.withLock { $0.engine.pendingReads == 0 && finished && $0.wasCaughtUp && (!repairing || $0.engine.repairableCount == 0) }
+                let (idle, settled) = swept
+                    ? shared.withLock { s in
+                        let idle = s.engine.pendingReads == 0 && finished && s.wasCaughtUp && (!repairing || s.engine.repairableCount == 0)
+                        return (idle, idle && s.engine.trackedKeys == 0)
+                    }
+                    : (false, false)
+                // Every key decided and none with state (no read waiting for its decision or
+                // confirmation): nothing more can be reported.
+                if settled { break }
                 let maxWindow = configuration.watches.map { $0.leadSeconds + $0.lagSeconds + $0.confirmSeconds }.max() ?? 4
                 if idle {
                     if quietSince == nil { quietSince = now }

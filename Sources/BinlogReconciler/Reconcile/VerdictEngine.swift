@@ -225,6 +225,46 @@ public struct VerdictEngine: Sendable {
         keys[wk] = st
     }
 
+    /// The sweep's fast path: what `observe` decides for a quiet key that agrees, from the reply's
+    /// bytes, without building a string. True when `bytes` are the shadow value (an integer as
+    /// `Int64` reads it, text byte for byte) and the key has no state and no pending read: then the
+    /// read is decided consistent and nothing is kept. False sends the caller to `observe`.
+    public func agreesAtOnce(watch: Int, key: ShadowKey, bytes: UnsafeBufferPointer<UInt8>, current: ShadowValue?) -> Bool {
+        switch current {
+        case .int(let i)?:
+            guard Self.int64(bytes) == i else { return false }
+        case .text(let t)?:
+            guard t.utf8.elementsEqual(bytes) else { return false }
+        case .null?, nil:
+            return false
+        }
+        let wk = WatchKey(watch: watch, key: key)
+        return keys[wk] == nil && scheduledAt[wk] == nil
+    }
+
+    /// A decimal integer as `Int64(String)` reads it (an optional sign, then digits), or nil.
+    @inline(__always)
+    static func int64(_ bytes: UnsafeBufferPointer<UInt8>) -> Int64? {
+        var i = 0
+        var negative = false
+        if let first = bytes.first, first == UInt8(ascii: "-") || first == UInt8(ascii: "+") {
+            negative = first == UInt8(ascii: "-")
+            i = 1
+        }
+        guard i < bytes.count else { return nil }
+        var v: Int64 = 0
+        while i < bytes.count {
+            let d = bytes[i] &- UInt8(ascii: "0")
+            guard d < 10 else { return nil }
+            let (m, o1) = v.multipliedReportingOverflow(by: 10)
+            let (n, o2) = negative ? m.subtractingReportingOverflow(Int64(d)) : m.addingReportingOverflow(Int64(d))
+            guard !o1, !o2 else { return nil }
+            v = n
+            i += 1
+        }
+        return v
+    }
+
     /// Whether a read of a key without state is decided consistent on the spot: equal to the
     /// shadow value (as `exactlyEqual`), or missing where that is normal.
     func agreesAtOnce(_ r: RedisObservation, _ current: ShadowValue?, watch: Int) -> Bool {
