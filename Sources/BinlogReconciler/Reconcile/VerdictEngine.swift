@@ -238,6 +238,8 @@ public struct VerdictEngine: Sendable {
         case .null?, nil:
             return false
         }
+        // During a quiet sweep nothing has state: no key to hash.
+        if keys.isEmpty && scheduledAt.isEmpty { return true }
         let wk = WatchKey(watch: watch, key: key)
         return keys[wk] == nil && scheduledAt[wk] == nil
     }
