@@ -73,7 +73,7 @@ extension Reconciler {
             case .string: kind = .strings
             case .hash: kind = .hashFields
             }
-            try conn.readValues(kind, count: range.count, batchSize: batch, pipelineDepth: 8) { i, frame in
+            try conn.readValueBatches(kind, count: range.count, batchSize: batch, pipelineDepth: 8) { i, frame in
                 let key = keys[range.lowerBound + i]
                 switch watch.target {
                 case .string(let t):
@@ -85,18 +85,25 @@ extension Reconciler {
                     f.appendRendered(key, to: &scratch)
                     frame.appendArgument(scratch)
                 }
-            } visit: { i, value throws(RedisError) in
-                let key = keys[range.lowerBound + i]
-                guard let value else {
-                    nils.append(key)
-                    return
+            } visit: { values in
+                // One lock per reply (a batch of `sweep_batch` keys for MGET).
+                let base = range.lowerBound + values.first
+                let missed = shared.withLock { s -> [ShadowKey] in
+                    var missed: [ShadowKey] = []
+                    for j in 0..<values.count {
+                        let key = keys[base + j]
+                        guard let value = values[j] else {
+                            missed.append(key)
+                            continue
+                        }
+                        let current = s.shadow.maps[w][key]
+                        // A quiet key that agrees costs its comparison only.
+                        if s.engine.agreesAtOnce(watch: w, key: key, bytes: value, current: current) { continue }
+                        s.engine.observe(watch: w, key: key, result: .value(String(decoding: value, as: UTF8.self)), at: at, current: current)
+                    }
+                    return missed
                 }
-                shared.withLock { s in
-                    let current = s.shadow.maps[w][key]
-                    // A quiet key that agrees costs its comparison only.
-                    if s.engine.agreesAtOnce(watch: w, key: key, bytes: value, current: current) { return }
-                    s.engine.observe(watch: w, key: key, result: .value(String(decoding: value, as: UTF8.self)), at: at, current: current)
-                }
+                nils.append(contentsOf: missed)
             }
             tally.checked = range.count - nils.count
         }

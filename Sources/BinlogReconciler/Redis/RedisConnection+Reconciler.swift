@@ -1,53 +1,5 @@
 internal import CHiredis
 
-// MARK: - Types used by the reconciler helpers
-
-/// What `TYPE key` answers.
-public enum RedisKeyType: Sendable, Hashable, CustomStringConvertible {
-    /// The key does not exist.
-    case none
-    case string, list, set, zset, hash, stream
-    /// A type this code does not know (module types such as `ReJSON-RL`).
-    case other(String)
-
-    public init(_ name: String) {
-        switch name {
-        case "none": self = .none
-        case "string": self = .string
-        case "list": self = .list
-        case "set": self = .set
-        case "zset": self = .zset
-        case "hash": self = .hash
-        case "stream": self = .stream
-        default: self = .other(name)
-        }
-    }
-
-    public var description: String {
-        switch self {
-        case .none: return "none"
-        case .string: return "string"
-        case .list: return "list"
-        case .set: return "set"
-        case .zset: return "zset"
-        case .hash: return "hash"
-        case .stream: return "stream"
-        case .other(let name): return name
-        }
-    }
-}
-
-/// One field of one hash, for hash-field watches.
-public struct RedisHashField: Sendable, Hashable {
-    public var key: String
-    public var field: String
-
-    public init(key: String, field: String) {
-        self.key = key
-        self.field = field
-    }
-}
-
 // MARK: - Sweeps (pipelined reads)
 
 extension RedisConnection {
@@ -144,6 +96,22 @@ extension RedisConnection {
         arguments: (_ index: Int, _ frame: inout RESPCommandBuffer) -> Void,
         visit: (_ index: Int, _ value: UnsafeBufferPointer<UInt8>?) throws(RedisError) -> Void
     ) throws(RedisError) {
+        try readValueBatches(kind, count: count, batchSize: batchSize, pipelineDepth: pipelineDepth, arguments: arguments) { values throws(RedisError) in
+            for j in 0..<values.count { try visit(values.first + j, values[j]) }
+        }
+    }
+
+    /// ``readValues(_:count:batchSize:pipelineDepth:arguments:visit:)`` a reply at a time: one
+    /// call per MGET reply (its whole batch) or per HGET reply, so the caller can take a lock once
+    /// per batch.
+    func readValueBatches(
+        _ kind: ValueReads,
+        count: Int,
+        batchSize: Int,
+        pipelineDepth: Int,
+        arguments: (_ index: Int, _ frame: inout RESPCommandBuffer) -> Void,
+        visit: (_ values: ReplyValues) throws(RedisError) -> Void
+    ) throws(RedisError) {
         let batch = max(1, batchSize)
         let chunks = (count + batch - 1) / batch
         let what = kind == .strings ? "MGET" : "HGET"
@@ -181,22 +149,16 @@ extension RedisConnection {
                         }
                         throw RedisError(.protocol, "MGET at \(configuration.endpoint): expected an array of \(n), got type \(r.type) with \(r.elements) elements")
                     }
-                    for j in 0..<n {
-                        guard let e = elements[j], e.pointee.type == REDIS_REPLY_STRING else {
-                            try visit(lo + j, nil)
-                            continue
-                        }
-                        try visit(lo + j, Self.valueBytes(e.pointee))
-                    }
+                    try visit(ReplyValues(first: lo, count: n, elements: elements, single: nil))
                 case .hashFields:
                     let index = c * batch + i
                     switch r.type {
-                    case REDIS_REPLY_STRING: try visit(index, Self.valueBytes(r))
-                    case REDIS_REPLY_NIL: try visit(index, nil)
+                    case REDIS_REPLY_STRING: try visit(ReplyValues(first: index, count: 1, elements: nil, single: Self.valueBytes(r)))
+                    case REDIS_REPLY_NIL: try visit(ReplyValues(first: index, count: 1, elements: nil, single: nil))
                     case REDIS_REPLY_ERROR:
                         let text = String(decoding: Self.rawBytes(r), as: UTF8.self)
                         guard text.hasPrefix("WRONGTYPE") else { throw serverError(text, doing: what) }
-                        try visit(index, nil)
+                        try visit(ReplyValues(first: index, count: 1, elements: nil, single: nil))
                     default:
                         throw RedisError(.protocol, "HGET at \(configuration.endpoint): unexpected reply type \(r.type)")
                     }
@@ -452,38 +414,19 @@ extension RedisConnection {
     }
 }
 
-// MARK: - Lua
+/// The values of one reply of ``RedisConnection/readValueBatches(_:count:batchSize:pipelineDepth:arguments:visit:)``:
+/// values `first ..< first + count` of the read, each the value's bytes (valid only during the
+/// call) or nil (missing, or another type).
+struct ReplyValues {
+    let first: Int
+    let count: Int
+    fileprivate let elements: UnsafeMutablePointer<UnsafeMutablePointer<redisReply>?>?
+    fileprivate let single: UnsafeBufferPointer<UInt8>?
 
-enum RedisScripts {
-    /// KEYS[1] key; ARGV: hasExpected ("0"/"1"), expected, hasNew, new. Returns 1 if it wrote.
-    static let stringCAS = """
-        local cur = redis.call('GET', KEYS[1])
-        if ARGV[1] == '1' then
-          if cur ~= ARGV[2] then return 0 end
-        elseif cur then
-          return 0
-        end
-        if ARGV[3] == '1' then
-          redis.call('SET', KEYS[1], ARGV[4], 'KEEPTTL')
-        else
-          redis.call('DEL', KEYS[1])
-        end
-        return 1
-        """
-
-    /// KEYS[1] hash; ARGV: field, hasExpected, expected, hasNew, new. Returns 1 if it wrote.
-    static let hashFieldCAS = """
-        local cur = redis.call('HGET', KEYS[1], ARGV[1])
-        if ARGV[2] == '1' then
-          if cur ~= ARGV[3] then return 0 end
-        elseif cur then
-          return 0
-        end
-        if ARGV[4] == '1' then
-          redis.call('HSET', KEYS[1], ARGV[1], ARGV[5])
-        else
-          redis.call('HDEL', KEYS[1], ARGV[1])
-        end
-        return 1
-        """
+    @inline(__always)
+    subscript(j: Int) -> UnsafeBufferPointer<UInt8>? {
+        guard let elements else { return single }
+        guard let e = elements[j], e.pointee.type == REDIS_REPLY_STRING else { return nil }
+        return RedisConnection.valueBytes(e.pointee)
+    }
 }

@@ -11,6 +11,10 @@ import Darwin
 
 // MARK: - ReplicationStream
 
+// Over 400 lines: the handshake in init (session variables, the dump request, the fetch thread)
+// and next() share the session's private state; Options, the request helpers and InterruptHandle
+// are in ReplicationStream+*.swift.
+
 /// A binlog dump from the source: connects as a replica, sends COM_BINLOG_DUMP through libmariadb
 /// and hands back each event's bytes as a ``RawEvent`` for BinlogParser. libmariadb's own event
 /// decoding is never used for data.
@@ -61,46 +65,6 @@ import Darwin
 ///
 /// Not `Sendable`: one owner calls ``next()``.
 public final class ReplicationStream {
-    /// How the dump behaves.
-    public struct Options: Sendable {
-        /// `MARIADB_RPL_BINLOG_DUMP_NON_BLOCK`: the source sends EOF at the current end of its
-        /// binlog and ``next()`` returns nil (tests, benchmarks, one-shot catch-up). Otherwise the
-        /// dump blocks and waits for new events (tailing).
-        public var stopAtEnd: Bool
-        /// `MARIADB_RPL_BINLOG_SEND_ANNOTATE_ROWS` (MariaDB): also send ANNOTATE_ROWS events (the
-        /// SQL text before each row event group). Off by default, as MariaDB's own replica.
-        public var sendAnnotateRows: Bool
-        /// `@slave_uuid` / `@replica_uuid`; nil derives one from the replica server id.
-        public var replicaUUID: String?
-        /// The largest event the client accepts (`MYSQL_OPT_MAX_ALLOWED_PACKET`); default 1 GiB,
-        /// MariaDB's and MySQL's own maximum.
-        public var maxEventSize: Int
-        /// Fetch on a thread of its own (``DumpFetcher``): `mariadb_rpl_fetch`, the copy and the
-        /// CRC32 check of each event overlap the caller's decoding. Off: everything happens in
-        /// ``next()`` on the caller's thread.
-        public var fetchAhead: Bool
-        /// Read the dump's packets from the socket directly when the connection is plain (TCP or
-        /// Unix socket, no TLS, no compression) instead of through `mariadb_rpl_fetch`
-        /// (``DumpPacketReader``). TLS connections always read through libmariadb.
-        public var readsSocketDirectly: Bool
-        /// Testing: send a file/position start's COM_BINLOG_DUMP (0x12) from ``BinlogDumpRequest``
-        /// through the stream's own sender (the path COM_BINLOG_DUMP_GTID takes) instead of
-        /// `mariadb_rpl_open`, to check that sender against libmariadb's on MariaDB.
-        var sendsDumpItself = false
-
-        public init(
-            stopAtEnd: Bool = false, sendAnnotateRows: Bool = false, replicaUUID: String? = nil, maxEventSize: Int = 1 << 30,
-            fetchAhead: Bool = true, readsSocketDirectly: Bool = true
-        ) {
-            self.stopAtEnd = stopAtEnd
-            self.sendAnnotateRows = sendAnnotateRows
-            self.replicaUUID = replicaUUID
-            self.maxEventSize = maxEventSize
-            self.fetchAhead = fetchAhead
-            self.readsSocketDirectly = readsSocketDirectly
-        }
-    }
-
     // MARK: Facts about the session
 
     public let start: ReplicationStartPoint
@@ -329,36 +293,6 @@ public final class ReplicationStream {
             ])
     }
 
-    /// The dump request the stream sends itself, or nil when `mariadb_rpl_open` sends it.
-    /// COM_BINLOG_DUMP_GTID (MySQL GTID start): flags NON_BLOCK when ``Options/stopAtEnd``, always
-    /// BINLOG_THROUGH_GTID, empty file name, position 4, the encoded set. With
-    /// ``Options/sendsDumpItself`` a file/position start's COM_BINLOG_DUMP is built the way
-    /// `mariadb_rpl_open` builds it (same flags, server id, unterminated name).
-    static func ownDumpRequest(start: ReplicationStartPoint, options: Options, serverID: UInt32) -> BinlogDumpRequest? {
-        switch start {
-        case .mysqlGTID(let set):
-            var flags = BinlogDumpRequest.throughGTID
-            if options.stopAtEnd { flags |= BinlogDumpRequest.nonBlock }
-            return .binlogDumpGTID(file: "", position: 4, flags: flags, serverID: serverID, gtidSet: set.encoded)
-        case .filePosition(let file, let position) where options.sendsDumpItself:
-            var flags: UInt16 = 0
-            if options.stopAtEnd { flags |= BinlogDumpRequest.nonBlock }
-            if options.sendAnnotateRows { flags |= BinlogDumpRequest.sendAnnotateRows }
-            return .binlogDump(file: file, position: UInt32(truncatingIfNeeded: position), flags: flags, serverID: serverID)
-        default:
-            return nil
-        }
-    }
-
-    /// Writes `request` on the connection (no reply is read: the dump's packets follow, read by
-    /// `mariadb_rpl_fetch`). See ``BinlogDumpRequest`` for why this is safe with libmariadb 3.3.
-    private static func send(_ request: BinlogDumpRequest, on h: UnsafeMutablePointer<MYSQL>) -> Bool {
-        let body = request.body
-        return body.withUnsafeBufferPointer { cmariadb_send_command(h, request.command, $0.baseAddress, $0.count) == 0 }
-    }
-
-    deinit { teardown() }
-
     // MARK: Reading
 
     /// The next event, or nil at the end of a `stopAtEnd` dump. Blocks in tailing mode until an
@@ -537,79 +471,5 @@ public final class ReplicationStream {
         connection.close()
     }
 
-    // MARK: Helpers
-
-    /// `domain-server-sequence` triples separated by commas (spaces allowed), or the empty string.
-    static func isValidMariaDBGTIDList(_ s: String) -> Bool {
-        let trimmed = s.filter { $0 != " " }
-        if trimmed.isEmpty { return true }
-        for gtid in trimmed.split(separator: ",", omittingEmptySubsequences: false) {
-            let parts = gtid.split(separator: "-", omittingEmptySubsequences: false)
-            guard parts.count == 3, UInt32(parts[0]) != nil, UInt32(parts[1]) != nil, UInt64(parts[2]) != nil else {
-                return false
-            }
-        }
-        return true
-    }
-
-    /// A stable UUID for a replica server id: `62726563-0000-4000-8000-<id as 12 hex digits>`.
-    static func derivedUUID(serverID: UInt32) -> String {
-        let hex = String(serverID, radix: 16)
-        return "62726563-0000-4000-8000-" + String(repeating: "0", count: 12 - hex.count) + hex
-    }
-}
-
-// MARK: - MonotonicCoarseClock
-
-/// A monotonic clock cheap enough to read once per event: `CLOCK_MONOTONIC_COARSE` on Linux
-/// (a vDSO load, resolution of a few milliseconds), `CLOCK_UPTIME_RAW` on Darwin. Only used to tell
-/// an idle timeout from another lost connection.
-enum MonotonicCoarseClock {
-    static func nanoseconds() -> UInt64 {
-        #if os(Linux)
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
-        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
-        #else
-        return clock_gettime_nsec_np(CLOCK_UPTIME_RAW)
-        #endif
-    }
-}
-
-// MARK: - InterruptHandle
-
-extension ReplicationStream {
-    /// Lets another thread stop a blocked ``ReplicationStream/next()``: `shutdown(2)` on the dump
-    /// socket makes the pending read return, and the stream reports
-    /// ``ReplicationError/Kind/interrupted``. Safe to call at any time, also after the stream closed.
-    public final class InterruptHandle: Sendable {
-        private struct State {
-            var socket: Int32 = -1
-            var interrupted = false
-        }
-
-        private let state = Mutex(State())
-
-        init() {}
-
-        /// Stops the stream; idempotent.
-        public func interrupt() {
-            state.withLock { s in
-                s.interrupted = true
-                if s.socket >= 0 { _ = shutdown(s.socket, Int32(SHUT_RDWR)) }
-            }
-        }
-
-        public var wasInterrupted: Bool { state.withLock { $0.interrupted } }
-
-        func attach(socket: Int32) {
-            state.withLock { s in
-                s.socket = socket
-                if s.interrupted, socket >= 0 { _ = shutdown(socket, Int32(SHUT_RDWR)) }
-            }
-        }
-
-        /// Called before the socket is closed, so `interrupt()` never touches a reused descriptor.
-        func detach() { state.withLock { $0.socket = -1 } }
-    }
+    deinit { teardown() }
 }
