@@ -60,10 +60,10 @@ extension Reconciler {
         guard !range.isEmpty else { return ReadTally() }
         let watch = configuration.watches[w]
         let batch = configuration.reconcile.sweepBatch
-        var tally = ReadTally()
+        // Every key is read once: a value, or nil (then its TYPE below).
+        var tally = ReadTally(checked: range.count)
         var nils: [ShadowKey] = []
         try redis.withRetry(Self.readRetry) { conn throws(RedisError) in
-            tally = ReadTally()
             nils.removeAll(keepingCapacity: true)
             var scratch: [UInt8] = []
             scratch.reserveCapacity(128)
@@ -105,7 +105,6 @@ extension Reconciler {
                 }
                 nils.append(contentsOf: missed)
             }
-            tally.checked = range.count - nils.count
         }
         if !nils.isEmpty {
             // MGET answers nil for a key of another type: ask TYPE for those.
@@ -127,7 +126,6 @@ extension Reconciler {
                 }
                 return missing
             }
-            tally.checked += nils.count
         }
         let checked = tally.checked
         shared.withLock { $0.keysChecked += checked }
