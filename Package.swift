@@ -38,9 +38,40 @@ let package = Package(
         // targets), shared by the offline analyzer and the live tail; parser only, so the fuzzer
         // can build it.
         .target(name: "BinlogFold", dependencies: ["BinlogParser"], swiftSettings: strict),
+        // The value types every part shares (transactions, binlog coordinates, GTID state, the
+        // shadow map and key templates, secrets, configuration errors, output sinks).
+        .target(name: "ReconcilerCore", dependencies: ["BinlogParser", "ConcurrencyKit"], swiftSettings: strict),
+        // The Redis client: hiredis connections, pipelines, scripts, notifications, the watchdog.
+        .target(
+            name: "RedisClient",
+            dependencies: [
+                "ReconcilerCore", "CHiredis", "ConcurrencyKit", "BinlogParser",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // The replication client: SQL connections and the binlog dump stream (libmariadb).
+        .target(
+            name: "ReplicationClient",
+            dependencies: [
+                "ReconcilerCore", "BinlogParser", "CMariaDB", "ConcurrencyKit",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // The reconcile engine: verdicts (VerdictEngine), report records and their sinks.
+        .target(
+            name: "ReconcileEngine",
+            dependencies: [
+                "ReconcilerCore", "RedisClient", "BinlogParser", "ConcurrencyKit",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "BinlogReconciler",
             dependencies: [
+                "ReconcilerCore", "RedisClient", "ReplicationClient", "ReconcileEngine",
                 "BinlogParser", "BinlogFold", "CMariaDB", "CHiredis", "CZstd", "ConcurrencyKit",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,35 +1,35 @@
 // Stand-ins for the few library types the configuration reader refers to, so that scripts/fuzz-config
 // can compile the reader (the files of Configuration/: TOML, ReconcilerConfiguration and its settings) and
-// Shadow/RedisKeyTemplate.swift on their own, without swift-log, NIO or libmariadb. They hold what
-// the reader stores and do nothing else; the real ones are in Sources/BinlogReconciler (named in each
+// ReconcilerCore (RedisKeyTemplate, Secret, ConfigurationError) on their own, without swift-log, NIO or libmariadb. They hold what
+// the reader stores and do nothing else; the real ones are in Sources/ (named in each
 // comment). When the reader starts using more of a type, the fuzz build fails here: add it.
 //
 // readSecretFile never reads: a fuzzed `password_file` must not make the fuzzer open files.
 
-/// Shadow/ShadowKey.swift (the cases RedisKeyTemplate builds).
+/// ReconcilerCore/Shadow/ShadowKey.swift (the cases RedisKeyTemplate builds).
 public enum ShadowKey: Hashable, Sendable {
     case int(Int64)
     case text(String)
     case composite([String])
 }
 
-/// Replication/SourceConfiguration.swift
+/// ReplicationClient/SourceConfiguration.swift
 public struct SourcePassword: Sendable {
     public let value: String
     public init(_ value: String) { self.value = value }
 }
 
-/// Replication/SourceConfiguration.swift
+/// ReplicationClient/SourceConfiguration.swift
 struct SecretFileError: Error, Sendable {
     var message: String
 }
 
-/// Replication/SourceConfiguration.swift
+/// ReplicationClient/SourceConfiguration.swift
 func readSecretFile(_ path: String) -> Result<[UInt8], SecretFileError> {
     .failure(SecretFileError(message: "password file \(path) is not read while fuzzing"))
 }
 
-/// Replication/SourceConfiguration.swift
+/// ReplicationClient/SourceConfiguration.swift
 public struct SourceConfiguration: Sendable {
     public struct TLSOptions: Sendable, Hashable {
         public var mode: SSLMode

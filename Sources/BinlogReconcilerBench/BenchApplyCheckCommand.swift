@@ -116,8 +116,9 @@ struct BenchApplyCheck: ParsableCommand {
         w.key("cpu_seconds_per_million_changes"); w.double((cpu / Double(max(1, changes)) * 1e6 * 1000).rounded() / 1000)
         w.key("percent_of_one_core"); w.double((cpu / wall * 1000).rounded() / 10)
         w.endObject()
-        OutputSink.standardOutput.writeLine(&w)
-        OutputSink.standardOutput.flush()
+        let out = OutputSink.standardOutput()
+        out.writeLine(&w)
+        out.flush()
     }
 
     func cpuSeconds() -> Double {

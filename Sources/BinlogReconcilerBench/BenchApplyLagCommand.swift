@@ -1,3 +1,4 @@
+import Synchronization
 import ArgumentParser
 import BinlogParser
 import BinlogReconciler
@@ -49,7 +50,7 @@ struct BenchApplyLagCommand: ParsableCommand {
             w.key("bytes_per_key"); w.double(keys == 0 ? .nan : (Double(after - before) * 1024 / Double(keys) * 10).rounded() / 10)
             w.key("bootstrap_seconds"); w.double((seconds * 100).rounded() / 100)
             w.endObject()
-            let out = OutputSink.standardOutput
+            let out = OutputSink.standardOutput()
             out.writeLine(&w)
             out.flush()
             withExtendedLifetime(state) {}
@@ -132,7 +133,7 @@ struct BenchApplyLagCommand: ParsableCommand {
         w.key("sidecar_cpu_percent"); w.double((cpu / writeSeconds * 1000).rounded() / 10)
         w.field("rss_kb", rss)
         w.endObject()
-        let out = OutputSink.standardOutput
+        let out = OutputSink.standardOutput()
         out.writeLine(&w)
         out.flush()
         Foundation.exit(0)
@@ -166,17 +167,18 @@ struct BenchApplyLagCommand: ParsableCommand {
 }
 
 /// Two time columns written by two threads.
-final class TimeTable: @unchecked Sendable {
-    private let lock = NSLock()
-    private var commit: [Double]
-    private var apply: [Double]
-    init(count: Int) {
-        commit = Array(repeating: 0, count: count)
-        apply = Array(repeating: 0, count: count)
+final class TimeTable: Sendable {
+    private struct Columns {
+        var commit: [Double]
+        var apply: [Double]
     }
-    func committed(_ i: Int, _ t: Double) { lock.withLock { commit[i] = t } }
-    func applied(_ i: Int, _ t: Double) { lock.withLock { if apply[i] == 0 { apply[i] = t } } }
-    func committedAt(_ i: Int) -> Double { lock.withLock { commit[i] } }
-    func appliedAt(_ i: Int) -> Double { lock.withLock { apply[i] } }
-    func pendingCount(_ r: ClosedRange<Int>) -> Int { lock.withLock { r.filter { apply[$0] == 0 }.count } }
+    private let columns: Mutex<Columns>
+    init(count: Int) {
+        columns = Mutex(Columns(commit: Array(repeating: 0, count: count), apply: Array(repeating: 0, count: count)))
+    }
+    func committed(_ i: Int, _ t: Double) { columns.withLock { $0.commit[i] = t } }
+    func applied(_ i: Int, _ t: Double) { columns.withLock { if $0.apply[i] == 0 { $0.apply[i] = t } } }
+    func committedAt(_ i: Int) -> Double { columns.withLock { $0.commit[i] } }
+    func appliedAt(_ i: Int) -> Double { columns.withLock { $0.apply[i] } }
+    func pendingCount(_ r: ClosedRange<Int>) -> Int { columns.withLock { c in r.filter { c.apply[$0] == 0 }.count } }
 }

@@ -293,7 +293,7 @@ struct BenchCheckpointCommand: ParsableCommand {
             printError("bench-checkpoint: wrote \(csv) in \(rounded(monotonicSeconds() - t)) s")
         }
         result.endObject()
-        let out = OutputSink.standardOutput
+        let out = OutputSink.standardOutput()
         out.writeLine(&result)
         out.flush()
     }

@@ -142,7 +142,7 @@ struct BenchReplicationCommand: ParsableCommand {
         w.double((seconds * 1000).rounded() / 1000)
         w.field("end", stream.resumeCoordinates.map { "\($0)" } ?? "")
         w.endObject()
-        let out = OutputSink.standardOutput
+        let out = OutputSink.standardOutput()
         out.writeLine(&w)
         out.flush()
     }

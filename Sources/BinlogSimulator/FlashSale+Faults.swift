@@ -21,16 +21,16 @@ extension FlashSale {
         r.keys = keys
         r.detail = detail
         truth.write(r)
-        lock.withLock { summary.faultsInjected += 1 }
+        state.withLock { s in s.summary.faultsInjected += 1 }
         logger.notice("fault \(f.id) \(f.kind.rawValue)\(p.map { " on product \($0)" } ?? "")")
     }
 
     /// Picks the first candidate that is not faulted yet and fits the kind.
     func choose(_ f: PlannedFault) -> Int? {
-        lock.withLock {
-            for p in f.candidates where !faulted.contains(p) {
-                let r = redisValue[p - 1]
-                let m = mysqlValue[p - 1]
+        state.withLock { s in
+            for p in f.candidates where !s.faulted.contains(p) {
+                let r = s.redisValue[p - 1]
+                let m = s.mysqlValue[p - 1]
                 let fits: Bool
                 switch f.kind {
                 case .lostMySQLWrite: fits = (r ?? 0) >= 3
@@ -42,8 +42,8 @@ extension FlashSale {
                 case .redisRestart: fits = false
                 }
                 if fits {
-                    faulted.insert(p)
-                    if !charted.contains(p) { charted.append(p) }
+                    s.faulted.insert(p)
+                    if !s.charted.contains(p) { s.charted.append(p) }
                     return p
                 }
             }
@@ -58,7 +58,7 @@ extension FlashSale {
         }
         let key = options.redisKey(p)
         let q = rng.int(in: 1...3)
-        let mysqlNow = lock.withLock { mysqlValue[p - 1] }
+        let mysqlNow = state.withLock { s in s.mysqlValue[p - 1] }
         switch f.kind {
         case .lostMySQLWrite:
             let t = SaleTime.now()
@@ -70,16 +70,16 @@ extension FlashSale {
                 guard try faultPreDeduct(f, product: p, qty: q, at: t, redis: r) != nil else { return }
             }
             // The worker that commits it writes the fault record (it takes effect at the commit).
-            lock.withLock {
-                queue.append(Order(id: orderID, product: p, qty: q, acceptedAt: t, due: t + options.workerDelay, fault: (f.id, f.kind)))
+            state.withLock { s in
+                s.queue.append(Order(id: orderID, product: p, qty: q, acceptedAt: t, due: t + options.workerDelay, fault: (f.id, f.kind)))
             }
         case .evicted:
-            let before = lock.withLock { redisValue[p - 1] }
+            let before = state.withLock { s in s.redisValue[p - 1] }
             let t = SaleTime.now()
             _ = try r.command(["DEL", key])
-            lock.withLock {
-                redisValue[p - 1] = nil
-                changes[p - 1].append(t)
+            state.withLock { s in
+                s.redisValue[p - 1] = nil
+                s.changes[p - 1].append(t)
             }
             record(f, product: p, injectedAt: t, effectiveAt: t, redis: (before, nil), mysql: (mysqlNow, mysqlNow), gapChanged: true)
         case .staleWriteback:
@@ -87,20 +87,20 @@ extension FlashSale {
             let t = SaleTime.now()
             let before = try r.command(["GET", key]).string.flatMap { Int($0) }
             _ = try r.command(["SET", key, String(stale)])
-            lock.withLock {
-                redisValue[p - 1] = stale
-                changes[p - 1].append(t)
+            state.withLock { s in
+                s.redisValue[p - 1] = stale
+                s.changes[p - 1].append(t)
             }
             record(f, product: p, injectedAt: t, effectiveAt: t, redis: (before, stale), mysql: (mysqlNow, mysqlNow), gapChanged: before != stale)
         case .manualUpdate:
             let t0 = SaleTime.now()
             let n = try admin.execute("UPDATE `\(options.database)`.products SET stock = stock + 50 WHERE id = \(p)")
             let t = SaleTime.now()
-            let (b, a, rv) = lock.withLock { () -> (Int, Int, Int?) in
-                let b = mysqlValue[p - 1]
-                if n == 1 { mysqlValue[p - 1] += 50 }
-                changes[p - 1].append(t)
-                return (b, mysqlValue[p - 1], redisValue[p - 1])
+            let (b, a, rv) = state.withLock { s -> (Int, Int, Int?) in
+                let b = s.mysqlValue[p - 1]
+                if n == 1 { s.mysqlValue[p - 1] += 50 }
+                s.changes[p - 1].append(t)
+                return (b, s.mysqlValue[p - 1], s.redisValue[p - 1])
             }
             record(f, product: p, injectedAt: t0, effectiveAt: t, redis: (rv, rv), mysql: (b, a), gapChanged: n == 1, detail: "restock of 50 in MySQL only")
         case .redisRestart:
@@ -115,9 +115,9 @@ extension FlashSale {
             logger.warning("fault \(f.id): the pre-deduct was refused (\(v)); skipped")
             return nil
         }
-        lock.withLock {
-            redisValue[p - 1] = v
-            changes[p - 1].append(t)
+        state.withLock { s in
+            s.redisValue[p - 1] = v
+            s.changes[p - 1].append(t)
         }
         return v
     }
@@ -131,10 +131,10 @@ extension FlashSale {
         guard status == 0 else {
             throw FlashSaleError("the Redis restart command failed (status \(status)): \(command)")
         }
-        lock.withLock {
-            for i in 0..<redisValue.count {
-                redisValue[i] = nil
-                changes[i].append(t)
+        state.withLock { s in
+            for i in 0..<s.redisValue.count {
+                s.redisValue[i] = nil
+                s.changes[i].append(t)
             }
         }
         record(f, product: nil, injectedAt: t, effectiveAt: t, redis: (nil, nil), mysql: (nil, nil), gapChanged: true, keys: keys,
@@ -145,7 +145,7 @@ extension FlashSale {
     /// The application's cache warm-up: once the workers have written every pending order, reads
     /// the stock of every product from MySQL and SETs it in Redis.
     func reload(redis r: RedisConnection, admin: SQLConnection) throws {
-        while lock.withLock({ queueHead < queue.count || inFlightOldest.contains { $0 != nil } }) { usleep(10_000) }
+        while state.withLock({ s in s.queueHead < s.queue.count || s.inFlightOldest.contains { $0 != nil } }) { usleep(10_000) }
         let rows = try admin.query("SELECT id, stock FROM `\(options.database)`.products")
         var batch: [[String]] = []
         var values: [(Int, Int)] = []
@@ -161,11 +161,11 @@ extension FlashSale {
             _ = try r.pipeline(Array(batch[start..<end]))
             start = end
         }
-        lock.withLock {
-            for (id, stock) in values where id >= 1 && id <= redisValue.count {
-                redisValue[id - 1] = stock
-                mysqlValue[id - 1] = stock
-                changes[id - 1].append(t)
+        state.withLock { s in
+            for (id, stock) in values where id >= 1 && id <= s.redisValue.count {
+                s.redisValue[id - 1] = stock
+                s.mysqlValue[id - 1] = stock
+                s.changes[id - 1].append(t)
             }
         }
         var rec = GroundTruthRecord(record: "reload")

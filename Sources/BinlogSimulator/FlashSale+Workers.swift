@@ -5,19 +5,19 @@ import Logging
 /// The worker pool that commits orders to MySQL, the sampler, and the final comparison.
 extension FlashSale {
     func takeBatch(worker w: Int) -> [Order]? {
-        lock.withLock {
+        state.withLock { s in
             let now = SaleTime.now()
             var batch: [Order] = []
-            while queueHead < queue.count && batch.count < options.ordersPerTransaction && queue[queueHead].due <= now {
-                batch.append(queue[queueHead])
-                queueHead += 1
+            while s.queueHead < s.queue.count && batch.count < options.ordersPerTransaction && s.queue[s.queueHead].due <= now {
+                batch.append(s.queue[s.queueHead])
+                s.queueHead += 1
             }
-            if queueHead > 100_000 {
-                queue.removeFirst(queueHead)
-                queueHead = 0
+            if s.queueHead > 100_000 {
+                s.queue.removeFirst(s.queueHead)
+                s.queueHead = 0
             }
-            if batch.isEmpty { return closed && queueHead >= queue.count ? nil : [] }
-            inFlightOldest[w] = batch.map(\.acceptedAt).min()
+            if batch.isEmpty { return s.closed && s.queueHead >= s.queue.count ? nil : [] }
+            s.inFlightOldest[w] = batch.map(\.acceptedAt).min()
             return batch
         }
     }
@@ -52,7 +52,7 @@ extension FlashSale {
                     if options.commitLogPath != nil {
                         let t = SaleTime.now()
                         let gtid = (try? c.query("SELECT @@last_gtid").first?.first ?? nil) ?? nil
-                        if let gtid { lock.withLock { commitLog.append("\(gtid) \(String(format: "%.6f", t))") } }
+                        if let gtid { state.withLock { s in s.commitLog.append("\(gtid) \(String(format: "%.6f", t))") } }
                     }
                     committed(affected, worker: w)
                     break
@@ -70,16 +70,16 @@ extension FlashSale {
         let t = SaleTime.now()
         var faultRecords: [(Order, Int, Int, Int?, Bool)] = []
         var anomalies: [GroundTruthRecord] = []
-        lock.withLock {
-            summary.transactions += 1
-            inFlightOldest[w] = nil
+        state.withLock { s in
+            s.summary.transactions += 1
+            s.inFlightOldest[w] = nil
             for (o, n, second) in results {
-                let before = mysqlValue[o.product - 1]
+                let before = s.mysqlValue[o.product - 1]
                 let applied = Int(n) + Int(second ?? 0)
-                mysqlValue[o.product - 1] -= applied * o.qty
-                if applied > 0 { changes[o.product - 1].append(t) }
+                s.mysqlValue[o.product - 1] -= applied * o.qty
+                if applied > 0 { s.changes[o.product - 1].append(t) }
                 if n == 0 {
-                    summary.anomalies += 1
+                    s.summary.anomalies += 1
                     var a = GroundTruthRecord(record: "anomaly")
                     a.at = SaleTime.format(t)
                     a.key = String(o.product)
@@ -90,14 +90,14 @@ extension FlashSale {
                 }
                 if let f = o.fault {
                     let changed = f.kind == .doubleDecrement ? (second ?? 0) > 0 : n > 0
-                    faultRecords.append((o, before, mysqlValue[o.product - 1], redisValue[o.product - 1], changed))
+                    faultRecords.append((o, before, s.mysqlValue[o.product - 1], s.redisValue[o.product - 1], changed))
                 }
             }
         }
         for a in anomalies {
             truth.write(a)
             // The first anomaly of a product is logged; the others are in the ground truth.
-            let first = lock.withLock { anomalousProducts.insert(a.key ?? "").inserted }
+            let first = state.withLock { s in s.anomalousProducts.insert(a.key ?? "").inserted }
             if first {
                 logger.warning("anomaly: \(a.detail ?? "") for order \(a.order ?? 0), product \(a.key ?? "") (later ones for it: ground truth only)")
             }
@@ -113,17 +113,17 @@ extension FlashSale {
 
     func sampler() {
         while true {
-            let done = lock.withLock { stopSampler }
+            let done = state.withLock { s in s.stopSampler }
             if done { return }
             let now = SaleTime.now()
             var r = GroundTruthRecord(record: "sample")
             r.t = (now * 1000).rounded() / 1000
-            lock.withLock {
-                r.backlog = queue.count - queueHead + inFlightOldest.count(where: { $0 != nil })
-                let oldest = oldestPending(now)
+            state.withLock { s in
+                r.backlog = s.queue.count - s.queueHead + s.inFlightOldest.count(where: { $0 != nil })
+                let oldest = s.oldestPending(now)
                 r.leadSeconds = (oldest * 1000).rounded() / 1000
-                summary.maxOldestPending = max(summary.maxOldestPending, oldest)
-                r.values = charted.map { GroundTruthRecord.ChartValue(key: $0, redis: redisValue[$0 - 1], mysql: mysqlValue[$0 - 1]) }
+                s.summary.maxOldestPending = max(s.summary.maxOldestPending, oldest)
+                r.values = s.charted.map { GroundTruthRecord.ChartValue(key: $0, redis: s.redisValue[$0 - 1], mysql: s.mysqlValue[$0 - 1]) }
             }
             truth.write(r)
             usleep(200_000)

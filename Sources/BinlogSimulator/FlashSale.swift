@@ -1,11 +1,12 @@
 import BinlogReconciler
 import Foundation
 import Logging
+import Synchronization
 
 /// Runs the sale: the order stream against Redis (Lua pre-deduct), the worker pool against MySQL,
 /// the faults, the samples, and the final comparison. Everything that happened goes to the
 /// ground-truth log.
-public final class FlashSale: @unchecked Sendable {
+public final class FlashSale: Sendable {
     struct Order {
         var id: Int
         var product: Int
@@ -28,21 +29,30 @@ public final class FlashSale: @unchecked Sendable {
     let truth: GroundTruthLog
     let logger: Logger
 
-    // Shared state, under `lock`.
-    let lock = MutexLock()
-    var redisValue: [Int?]
-    var mysqlValue: [Int]
-    var changes: [[Double]]
-    var queue: [Order] = []
-    var queueHead = 0
-    var inFlightOldest: [Double?]
-    var closed = false
-    var summary = Summary()
-    var charted: [Int]
-    var faulted = Set<Int>()
-    var anomalousProducts = Set<String>()
-    var commitLog: [String] = []
-    var stopSampler = false
+    /// What the order stream, the workers, the faults and the sampler share.
+    struct SaleState {
+        var redisValue: [Int?]
+        var mysqlValue: [Int]
+        var changes: [[Double]]
+        var queue: [Order] = []
+        var queueHead = 0
+        var inFlightOldest: [Double?]
+        var closed = false
+        var summary = Summary()
+        var charted: [Int]
+        var faulted = Set<Int>()
+        var anomalousProducts = Set<String>()
+        var commitLog: [String] = []
+        var stopSampler = false
+
+        /// Seconds since the oldest order that is accepted and not yet committed was accepted.
+        func oldestPending(_ now: Double) -> Double {
+            var oldest: Double? = queueHead < queue.count ? queue[queueHead].acceptedAt : nil
+            for t in inFlightOldest { if let t { oldest = min(oldest ?? t, t) } }
+            return oldest.map { now - $0 } ?? 0
+        }
+    }
+    let state: Mutex<SaleState>
 
     static let preDeduct = """
         local v = redis.call('GET', KEYS[1])
@@ -61,15 +71,14 @@ public final class FlashSale: @unchecked Sendable {
         self.truth = truth
         self.logger = logger
         let n = plan.options.products
-        redisValue = plan.initialStock.map { Optional($0) }
-        mysqlValue = plan.initialStock
-        changes = Array(repeating: [], count: n)
-        inFlightOldest = Array(repeating: nil, count: plan.options.workers)
         // The popular products, and the first candidates of each fault (usually the one it takes),
         // so that the charts show the faulted products from the start of the sale.
         var chart = Array(plan.byRank.prefix(plan.options.chartedHotProducts))
         for f in plan.faults { for p in f.candidates.prefix(2) where !chart.contains(p) { chart.append(p) } }
-        charted = chart
+        state = Mutex(SaleState(
+            redisValue: plan.initialStock.map { Optional($0) }, mysqlValue: plan.initialStock,
+            changes: Array(repeating: [], count: n), inFlightOldest: Array(repeating: nil, count: plan.options.workers),
+            charted: chart))
     }
 
     // MARK: Setup
@@ -137,7 +146,7 @@ public final class FlashSale: @unchecked Sendable {
         head.sweepIntervalS = o.sweepInterval
         head.warmupS = o.warmup
         head.redisKeyPattern = o.redisKeyPattern
-        head.hotKeys = charted
+        head.hotKeys = state.withLock { $0.charted }
         truth.write(head)
 
         let group = DispatchGroup()
@@ -156,33 +165,33 @@ public final class FlashSale: @unchecked Sendable {
 
         try generate(startedAt: startedAt)
 
-        lock.withLock { closed = true }
+        state.withLock { s in s.closed = true }
         group.wait()
         let drainedAt = SaleTime.now()
         let settle = o.settle ?? (o.lag + o.confirm + o.lead + o.sweepInterval + 1)
         logger.info("workers drained; waiting \(String(format: "%.1f", settle)) s (G + C + L + one sweep + 1 s) before the final comparison")
         Thread.sleep(forTimeInterval: settle)
-        lock.withLock { stopSampler = true }
+        state.withLock { s in s.stopSampler = true }
         samplerDone.wait()
 
         let differing = try finalComparison()
         if let path = o.commitLogPath {
-            let text = lock.withLock { commitLog.joined(separator: "\n") + "\n" }
+            let text = state.withLock { s in s.commitLog.joined(separator: "\n") + "\n" }
             if !FileManager.default.createFile(atPath: path, contents: Data(text.utf8)) {
                 logger.warning("cannot write the commit log \(path)")
             }
         }
-        let faultedKeys = lock.withLock { faulted.sorted() }
+        let faultedKeys = state.withLock { s in s.faulted.sorted() }
         for p in faultedKeys {
             var r = GroundTruthRecord(record: "changes")
             r.key = String(p)
-            r.times = lock.withLock { changes[p - 1].sorted().map { ($0 * 1000).rounded() / 1000 } }
+            r.times = state.withLock { s in s.changes[p - 1].sorted().map { ($0 * 1000).rounded() / 1000 } }
             truth.write(r)
         }
         var end = GroundTruthRecord(record: "end")
-        let s = lock.withLock { () -> Summary in
-            summary.differing = differing
-            return summary
+        let s = state.withLock { s -> Summary in
+            s.summary.differing = differing
+            return s.summary
         }
         end.at = SaleTime.format(SaleTime.now())
         end.drainedAt = SaleTime.format(drainedAt)
@@ -258,21 +267,21 @@ public final class FlashSale: @unchecked Sendable {
             let q = rng.int(in: 1...3)
             let now = SaleTime.now()
             let result = evalPreDeduct(p, q)
-            lock.withLock {
-                summary.orders += 1
+            state.withLock { s in
+                s.summary.orders += 1
                 if let v = result, v >= 0 {
-                    summary.accepted += 1
-                    redisValue[p - 1] = v
-                    changes[p - 1].append(now)
-                    queue.append(Order(id: i + 1, product: p, qty: q, acceptedAt: now, due: now + o.workerDelay, fault: nil))
+                    s.summary.accepted += 1
+                    s.redisValue[p - 1] = v
+                    s.changes[p - 1].append(now)
+                    s.queue.append(Order(id: i + 1, product: p, qty: q, acceptedAt: now, due: now + o.workerDelay, fault: nil))
                 } else {
-                    summary.rejected += 1
+                    s.summary.rejected += 1
                 }
             }
             let m = monotonicSeconds()
             if m - lastProgress >= 5 {
                 lastProgress = m
-                let (s, backlog, oldest) = lock.withLock { (summary, queue.count - queueHead, oldestPending(SaleTime.now())) }
+                let (s, backlog, oldest) = state.withLock { s in (s.summary, s.queue.count - s.queueHead, s.oldestPending(SaleTime.now())) }
                 logger.info(
                     "sale: \(s.orders)/\(o.orders) orders (accepted \(s.accepted), rejected \(s.rejected)), MySQL backlog \(backlog) orders, oldest \(String(format: "%.2f", oldest)) s, faults \(nextFault)/\(plan.faults.count)")
             }
@@ -282,11 +291,5 @@ public final class FlashSale: @unchecked Sendable {
             if wait > 0 { Thread.sleep(forTimeInterval: wait) }
             if let r = try? RedisConnection(configuration: redisConfiguration) { try reload(redis: r, admin: admin) }
         }
-    }
-
-    func oldestPending(_ now: Double) -> Double {
-        var oldest: Double? = queueHead < queue.count ? queue[queueHead].acceptedAt : nil
-        for t in inFlightOldest { if let t { oldest = min(oldest ?? t, t) } }
-        return oldest.map { now - $0 } ?? 0
     }
 }

@@ -1,3 +1,4 @@
+import Synchronization
 import BinlogParser
 import BinlogReconciler
 import Foundation
@@ -168,10 +169,12 @@ public struct GroundTruthRecord: Codable, Sendable {
 }
 
 /// Appends ground-truth records to a file, one JSON object per line, from any thread.
-public final class GroundTruthLog: @unchecked Sendable {
-    private let lock = MutexLock()
-    private let handle: FileHandle
-    private let encoder: JSONEncoder
+public final class GroundTruthLog: Sendable {
+    private struct Output {
+        var handle: FileHandle
+        var encoder: JSONEncoder
+    }
+    private let output: Mutex<Output>
     public let path: String
 
     public init(path: String) throws(ConfigurationError) {
@@ -179,18 +182,20 @@ public final class GroundTruthLog: @unchecked Sendable {
         guard FileManager.default.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path) else {
             throw ConfigurationError("ground-truth file \(path): cannot create it")
         }
-        handle = h
-        encoder = JSONEncoder()
+        let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes]
+        output = Mutex(Output(handle: h, encoder: encoder))
     }
 
     public func write(_ record: GroundTruthRecord) {
-        guard var data = try? encoder.encode(record) else { return }
-        data.append(0x0A)
-        lock.withLock { handle.write(data) }
+        output.withLock { o in
+            guard var data = try? o.encoder.encode(record) else { return }
+            data.append(0x0A)
+            o.handle.write(data)
+        }
     }
 
-    public func close() { lock.withLock { try? handle.close() } }
+    public func close() { output.withLock { o in try? o.handle.close() } }
 
     /// Reads a ground-truth file (or any JSON-lines file of these records).
     public static func read(path: String) throws(ConfigurationError) -> [GroundTruthRecord] {

@@ -2,6 +2,10 @@ import Foundation
 import Testing
 import BinlogParser
 @testable import BinlogReconciler
+@testable import ReconcileEngine
+@testable import ReconcilerCore
+@testable import RedisClient
+@testable import ReplicationClient
 
 @Suite struct AnalyzerTests {
     static func run(_ file: String, table: String, key: String, value: String, configure: (inout BinlogAnalyzer.Options) -> Void = { _ in }) throws -> [String: String] {

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import BinlogReconciler
+@testable import ReconcileEngine
+@testable import ReconcilerCore
+@testable import RedisClient
+@testable import ReplicationClient
 
 /// Binlog coordinates order by base name, then the numeric extension as a number, then offset.
 @Suite struct BinlogCoordinatesTests {

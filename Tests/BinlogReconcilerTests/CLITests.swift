@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import BinlogReconciler
+@testable import ReconcileEngine
+@testable import ReconcilerCore
+@testable import RedisClient
+@testable import ReplicationClient
 
 /// The command line as a user runs it: stdout carries only JSON lines, errors name file, offset
 /// and event, exit codes mean what the docs say.

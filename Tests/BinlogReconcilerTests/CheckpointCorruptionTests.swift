@@ -2,6 +2,10 @@ import BinlogParser
 import Testing
 
 @testable import BinlogReconciler
+@testable import ReconcileEngine
+@testable import ReconcilerCore
+@testable import RedisClient
+@testable import ReplicationClient
 
 #if canImport(Glibc)
 import Glibc

@@ -2,6 +2,10 @@ import Testing
 
 @testable import BinlogParser
 @testable import BinlogReconciler
+@testable import ReconcileEngine
+@testable import ReconcilerCore
+@testable import RedisClient
+@testable import ReplicationClient
 
 /// MySQL GTID-set arithmetic, the executed set the daemon keeps, and the decision how a MySQL
 /// checkpoint resumes (no server: MySQL cannot run here).

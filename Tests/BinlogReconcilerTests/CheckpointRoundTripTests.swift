@@ -1,6 +1,10 @@
 import Testing
 
 @testable import BinlogReconciler
+@testable import ReconcileEngine
+@testable import ReconcilerCore
+@testable import RedisClient
+@testable import ReplicationClient
 
 #if canImport(Glibc)
 import Glibc

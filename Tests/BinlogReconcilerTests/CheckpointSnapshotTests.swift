@@ -1,6 +1,10 @@
 import Testing
 
 @testable import BinlogReconciler
+@testable import ReconcileEngine
+@testable import ReconcilerCore
+@testable import RedisClient
+@testable import ReplicationClient
 
 /// The ShadowMap overlay used while a checkpoint snapshot is open.
 @Suite struct CheckpointSnapshotTests {

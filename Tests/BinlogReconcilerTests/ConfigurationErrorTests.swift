@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import BinlogReconciler
+@testable import ReconcileEngine
+@testable import ReconcilerCore
+@testable import RedisClient
+@testable import ReplicationClient
 
 /// Every configuration error names the file and the line (and the key) it is about, whether the
 /// TOML reader or a check made after it finds it.

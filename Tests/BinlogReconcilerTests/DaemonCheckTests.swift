@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import BinlogReconciler
+@testable import ReconcileEngine
+@testable import ReconcilerCore
+@testable import RedisClient
+@testable import ReplicationClient
 
 /// `binlog-reconciler check` end to end against the private MariaDB and Redis: faults injected on
 /// both sides are each reported once with their kind; a consistent cache gives exit 0.

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import BinlogReconciler
+@testable import ReconcileEngine
+@testable import ReconcilerCore
+@testable import RedisClient
+@testable import ReplicationClient
 
 /// kill -9 at random moments while a writer keeps changing the table: after each restart the
 /// sidecar resumes from its newest checkpoint, and at the end its state equals SELECT, with no

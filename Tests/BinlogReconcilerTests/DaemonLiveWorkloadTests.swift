@@ -4,6 +4,10 @@ import Logging
 import Testing
 
 @testable import BinlogReconciler
+@testable import ReconcileEngine
+@testable import ReconcilerCore
+@testable import RedisClient
+@testable import ReplicationClient
 import BinlogSimulator
 
 /// Issue 3's live workload: the daemon tails while a writer runs random transactions on the

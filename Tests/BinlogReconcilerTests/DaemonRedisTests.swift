@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import BinlogReconciler
+@testable import ReconcileEngine
+@testable import ReconcilerCore
+@testable import RedisClient
+@testable import ReplicationClient
 
 /// A `binlog-reconciler run` child process for the end-to-end tests of the Redis side: its report
 /// records (the --report file), its stderr, its /metrics.

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import BinlogReconciler
+@testable import ReconcileEngine
+@testable import ReconcilerCore
+@testable import RedisClient
+@testable import ReplicationClient
 
 /// `binlog-reconciler run` as a live sidecar: a Redis-side fault made while it tails is reported
 /// within seconds; consistent changes on both sides are not; /metrics answers; SIGTERM stops it.

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import BinlogReconciler
+@testable import ReconcileEngine
+@testable import ReconcilerCore
+@testable import RedisClient
+@testable import ReplicationClient
 
 @Suite(.serialized) struct DoctorAndRepairTests {
     static func doctor(_ configPath: String, password: String = "reconciler") throws -> (status: Int32, findings: [[String: Any]]) {

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import BinlogReconciler
+@testable import ReconcileEngine
+@testable import ReconcilerCore
+@testable import RedisClient
+@testable import ReplicationClient
 
 /// doctor's binlog compression check: `binlog_transaction_compression` on MySQL, `log_bin_compress`
 /// on MariaDB; always ok, OFF when the server lacks the variable.

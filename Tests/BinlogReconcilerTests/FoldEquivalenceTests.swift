@@ -3,6 +3,10 @@ import BinlogParser
 import Foundation
 import Testing
 @testable import BinlogReconciler
+@testable import ReconcileEngine
+@testable import ReconcilerCore
+@testable import RedisClient
+@testable import ReplicationClient
 
 /// `analyze` and the live tail fold the same events into the same keyed state: every binlog under
 /// Tests/Fixtures/binlogs and ../shared/fixtures/binlogs with row events is replayed through the live path (raw events framed as the dump hands them over,

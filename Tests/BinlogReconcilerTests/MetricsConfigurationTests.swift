@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import BinlogReconciler
+@testable import ReconcileEngine
+@testable import ReconcilerCore
+@testable import RedisClient
+@testable import ReplicationClient
 
 /// The `[metrics]` section's limit keys: defaults, overrides, and values refused.
 @Suite struct MetricsConfigurationTests {

@@ -2,6 +2,10 @@ import Foundation
 import Logging
 import Testing
 @testable import BinlogReconciler
+@testable import ReconcileEngine
+@testable import ReconcilerCore
+@testable import RedisClient
+@testable import ReplicationClient
 #if canImport(Glibc)
 import Glibc
 #endif

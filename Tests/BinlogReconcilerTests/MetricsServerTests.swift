@@ -4,6 +4,10 @@ import Logging
 import Synchronization
 import Testing
 @testable import BinlogReconciler
+@testable import ReconcileEngine
+@testable import ReconcilerCore
+@testable import RedisClient
+@testable import ReplicationClient
 
 /// The HTTP server over real TCP connections on loopback (port 0: the kernel picks a free port).
 @Suite struct MetricsServerTests {

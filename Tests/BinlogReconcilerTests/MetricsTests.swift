@@ -1,6 +1,10 @@
 import Dispatch
 import Testing
 @testable import BinlogReconciler
+@testable import ReconcileEngine
+@testable import ReconcilerCore
+@testable import RedisClient
+@testable import ReplicationClient
 
 /// The exposition's sample lines as `name{labels}` → value (HELP/TYPE lines dropped).
 func samples(_ text: String) -> [String: Double] {

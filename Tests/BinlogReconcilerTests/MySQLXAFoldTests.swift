@@ -3,6 +3,10 @@ import BinlogFold
 import Foundation
 import Testing
 @testable import BinlogReconciler
+@testable import ReconcileEngine
+@testable import ReconcilerCore
+@testable import RedisClient
+@testable import ReplicationClient
 
 /// MySQL XA as MySQL 5.7+ logs it (no MySQL server runs here, and the public fixtures hold no MySQL
 /// XA file): real row transactions from MySQL-written fixtures, rewritten into the documented XA

@@ -1,6 +1,10 @@
 import Testing
 
 @testable import BinlogReconciler
+@testable import ReconcileEngine
+@testable import ReconcilerCore
+@testable import RedisClient
+@testable import ReplicationClient
 
 extension RedisTests {
     /// The request framing used by the pipelined sweeps (no server needed).

@@ -3,6 +3,10 @@ import Synchronization
 import Testing
 
 @testable import BinlogReconciler
+@testable import ReconcileEngine
+@testable import ReconcilerCore
+@testable import RedisClient
+@testable import ReplicationClient
 
 extension RedisTests {
     /// Stops and starts the private Redis with scripts/redis-stop and scripts/redis-start (with

@@ -1,6 +1,10 @@
 import Testing
 
 @testable import BinlogReconciler
+@testable import ReconcileEngine
+@testable import ReconcilerCore
+@testable import RedisClient
+@testable import ReplicationClient
 
 extension RedisTests {
     /// The reconciler helpers: pipelined reads, TYPE, SCAN, CONFIG and the CAS repairs.

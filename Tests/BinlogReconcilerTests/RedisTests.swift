@@ -3,6 +3,10 @@ import Synchronization
 import Testing
 
 @testable import BinlogReconciler
+@testable import ReconcileEngine
+@testable import ReconcilerCore
+@testable import RedisClient
+@testable import ReplicationClient
 import BinlogSimulator
 
 /// Every Redis suite nests in this one so they run one at a time: some tests FLUSHALL, change

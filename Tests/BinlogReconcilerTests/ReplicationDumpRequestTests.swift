@@ -1,6 +1,10 @@
 import Testing
 
 @testable import BinlogReconciler
+@testable import ReconcileEngine
+@testable import ReconcilerCore
+@testable import RedisClient
+@testable import ReplicationClient
 
 /// Byte layouts of the dump requests (no server involved: MySQL is not available here).
 @Suite struct ReplicationDumpRequestTests {

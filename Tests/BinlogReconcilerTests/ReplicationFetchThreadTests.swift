@@ -2,6 +2,10 @@ import BinlogParser
 import Testing
 
 @testable import BinlogReconciler
+@testable import ReconcileEngine
+@testable import ReconcilerCore
+@testable import RedisClient
+@testable import ReplicationClient
 
 /// The stream's fetch thread (``DumpFetcher``) and its socket reader (``DumpPacketReader``) against
 /// the private MariaDB: the same events as fetching inline with `mariadb_rpl_fetch`, checksums they

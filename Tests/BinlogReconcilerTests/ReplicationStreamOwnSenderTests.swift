@@ -2,6 +2,10 @@ import BinlogParser
 import Testing
 
 @testable import BinlogReconciler
+@testable import ReconcileEngine
+@testable import ReconcilerCore
+@testable import RedisClient
+@testable import ReplicationClient
 
 /// The stream's own dump sender (`mysql->methods->db_command` + `mariadb_rpl_fetch`, the path
 /// COM_BINLOG_DUMP_GTID takes) against the private MariaDB, with a COM_BINLOG_DUMP (0x12) body:

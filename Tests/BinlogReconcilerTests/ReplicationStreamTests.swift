@@ -2,6 +2,10 @@ import BinlogParser
 import Testing
 
 @testable import BinlogReconciler
+@testable import ReconcileEngine
+@testable import ReconcilerCore
+@testable import RedisClient
+@testable import ReplicationClient
 
 /// Live binlog dumps from the private MariaDB. Serialized: the tests write to the binlog and some
 /// rely on an idle server (heartbeats, idle timeout).

@@ -3,6 +3,10 @@ import Synchronization
 import Testing
 
 @testable import BinlogReconciler
+@testable import ReconcileEngine
+@testable import ReconcilerCore
+@testable import RedisClient
+@testable import ReplicationClient
 
 #if canImport(Glibc)
 import Glibc

@@ -4,6 +4,10 @@ import Foundation
 import Logging
 import Testing
 @testable import BinlogReconciler
+@testable import ReconcileEngine
+@testable import ReconcilerCore
+@testable import RedisClient
+@testable import ReplicationClient
 
 /// "Never harm the shop": repairs and the orphan scan work from row keys (VARCHAR and composite
 /// keys are repaired, never deleted), DDL on other tables leaves the shadow map whole, skipped and

@@ -2,6 +2,10 @@ import BinlogSimulator
 import Foundation
 import Testing
 @testable import BinlogReconciler
+@testable import ReconcileEngine
+@testable import ReconcilerCore
+@testable import RedisClient
+@testable import ReplicationClient
 
 /// `simulate setup` against the test MariaDB and Redis: it loads what the plan says, and it does
 /// not drop tables that already exist unless told to.

@@ -2,6 +2,10 @@ import Logging
 import Testing
 
 @testable import BinlogReconciler
+@testable import ReconcileEngine
+@testable import ReconcilerCore
+@testable import RedisClient
+@testable import ReplicationClient
 
 /// What a connection negotiated, and what it says about it: the `preferred` fallback warning, the
 /// doctor's `source.tls` line, and the identifier quoting shared by doctor and bootstrap.

@@ -1,6 +1,10 @@
 import BinlogParser
 import Testing
 @testable import BinlogReconciler
+@testable import ReconcileEngine
+@testable import ReconcilerCore
+@testable import RedisClient
+@testable import ReplicationClient
 
 /// The tail's reconnect / resume / GTID-fallback rules, without servers.
 @Suite struct TailPlanTests {

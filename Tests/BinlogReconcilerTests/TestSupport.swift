@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import BinlogReconciler
+@testable import ReconcileEngine
+@testable import ReconcilerCore
+@testable import RedisClient
+@testable import ReplicationClient
 
 enum TestEnv {
     static let repoRoot: URL = {

@@ -2,6 +2,10 @@ import Foundation
 import Testing
 import BinlogParser
 @testable import BinlogReconciler
+@testable import ReconcileEngine
+@testable import ReconcilerCore
+@testable import RedisClient
+@testable import ReplicationClient
 
 @Suite struct TransactionAssemblerTests {
     static func watch(_ table: String, key: [String] = ["id"], value: String = "stock") throws -> WatchConfiguration {

@@ -1,5 +1,9 @@
 import Testing
 @testable import BinlogReconciler
+@testable import ReconcileEngine
+@testable import ReconcilerCore
+@testable import RedisClient
+@testable import ReplicationClient
 
 /// The worked examples of docs/reconcile.md, with L = 2 s, G = 1 s, C = 1 s.
 @Suite struct VerdictEngineTests {

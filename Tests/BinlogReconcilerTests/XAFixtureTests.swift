@@ -3,6 +3,10 @@ import BinlogParser
 import Foundation
 import Testing
 @testable import BinlogReconciler
+@testable import ReconcileEngine
+@testable import ReconcilerCore
+@testable import RedisClient
+@testable import ReplicationClient
 
 /// Our captured MariaDB XA fixtures (`scripts/capture-fixtures`: `xa-*.binlog`; the scenario with a
 /// server restart spans `xa-restart.000001.binlog` and `xa-restart.000002.binlog`) against what the

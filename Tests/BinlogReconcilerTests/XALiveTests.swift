@@ -2,6 +2,10 @@ import BinlogParser
 import Foundation
 import Testing
 @testable import BinlogReconciler
+@testable import ReconcileEngine
+@testable import ReconcilerCore
+@testable import RedisClient
+@testable import ReplicationClient
 
 /// Two-phase XA against the real MariaDB while the sidecar tails it, each change mirrored in
 /// Redis: the prepared changes are applied at XA COMMIT (never lost), discarded at XA ROLLBACK,

@@ -95,7 +95,7 @@ struct AnalyzeCommand: ParsableCommand {
         analyzer.finish()
         let elapsed = monotonicSeconds() - started
 
-        let out = OutputSink.standardOutput
+        let out = OutputSink.standardOutput()
         var w = JSONWriter()
         if timeline != nil {
             for c in analyzer.timeline {

@@ -55,7 +55,7 @@ struct CheckpointInspectCommand: ParsableCommand {
             printError("binlog-reconciler: checkpoint inspect: " + error.description)
             throw ExitCode(2)
         }
-        let out = OutputSink.standardOutput
+        let out = OutputSink.standardOutput()
         defer { out.flush() }
         var w = JSONWriter(capacity: 4096)
         Self.writeSummary(summary, file: file, into: &w)

@@ -34,7 +34,7 @@ struct EventsCommand: ParsableCommand {
     static let rowsCheckedFirst = 64 << 10
 
     func run() throws {
-        let out = OutputSink.standardOutput
+        let out = OutputSink.standardOutput()
         var w = JSONWriter()
         defer { out.flush() }
         // Read once: option property wrappers are slow to read per event.

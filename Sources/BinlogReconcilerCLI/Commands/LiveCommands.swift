@@ -73,11 +73,11 @@ struct RunCommand: ParsableCommand {
         let daemon = ReconcilerDaemon(configuration: config, options: o, sink: try ReportSink(path: config.reconcile.report), logger: logger)
         // Benchmarking aid (scripts/flash-sale): "GTID wall-clock-seconds" of every applied
         // transaction, to join with the writer's commit times for the apply lag.
-        var appliedSink: OutputSink?
+        var appliedSink: SharedOutputSink?
         if let appliedLog {
             let fd = open(appliedLog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw ValidationError("--applied-log \(appliedLog): cannot open it") }
-            let sink = OutputSink(fd: fd)
+            let sink = SharedOutputSink(fd: fd)
             appliedSink = sink
             daemon.onApplied = { tx, _ in
                 let line = "\(tx.gtid ?? "-") \(String(format: "%.6f", Date().timeIntervalSince1970))"
@@ -148,7 +148,7 @@ struct DoctorCommand: ParsableCommand {
         let config = try options.load()
         let findings = Doctor(configuration: config).run()
         if json {
-            let out = OutputSink.standardOutput
+            let out = OutputSink.standardOutput()
             for f in findings {
                 var w = JSONWriter()
                 w.beginObject()
