@@ -274,3 +274,46 @@ import Testing
         #expect(t.isFullyCovered)
     }
 }
+
+extension RedisClusterTests {
+    @Test func keysAreGroupedByShardIntoPerSlotBatches() throws {
+        let reply: RedisReply = .array([
+            Self.shard([0, 5460], [Self.node(Self.idA, 7000, "master")]),
+            Self.shard([5461, 10922], [Self.node(Self.idB, 7001, "master")]),
+            Self.shard([10924, 16383], [Self.node(Self.idC, 7002, "master")]),  // 10923 unserved
+        ])
+        let t = try RedisClusterTopology(clusterShardsReply: reply)
+        let hot = RedisClusterSlot.slot(of: "order:{hot}:1")
+        var keys = (1...5_200).map { "product:\($0):stock" }.filter { RedisClusterSlot.slot(of: $0) != hot }.prefix(5_000).map { $0 }
+        keys += (1...40).map { "order:{hot}:\($0)" }  // 40 keys in one slot: batches of 16, 16, 8
+        let unservedKey = try #require((0..<100_000).lazy.map { "u\($0)" }.first { RedisClusterSlot.slot(of: $0) == 10923 })
+        keys.append(unservedKey)
+        let slots = keys.map { RedisClusterSlot.slot(of: $0) }
+        let groups = RedisClusterKeyGroups(slots: slots + [16_384, -1], topology: t, maxBatch: 16)
+        #expect(groups.shards.count == 3)
+        #expect(groups.unserved == [keys.count - 1, keys.count, keys.count + 1])
+        var seen = Set<Int>()
+        for (s, shard) in groups.shards.enumerated() {
+            #expect(shard.batches.map(\.count).reduce(0, +) == shard.keys.count)
+            var previousSlot = -1
+            var next = 0
+            for batch in shard.batches {
+                #expect(batch.lowerBound == next && !batch.isEmpty && batch.count <= 16)
+                next = batch.upperBound
+                let batchSlots = Set(batch.map { slots[shard.keys[$0]] })
+                #expect(batchSlots.count == 1, "a batch spans slots \(batchSlots)")
+                let slot = try #require(batchSlots.first)
+                #expect(slot >= previousSlot)
+                previousSlot = slot
+                #expect(t.shardIndex(forSlot: slot) == s)
+            }
+            for k in shard.keys { #expect(seen.insert(k).inserted) }
+        }
+        #expect(seen.count + 1 == keys.count)
+        let hotShard = try #require(t.shardIndex(forSlot: hot))
+        let hotBatches = groups.shards[hotShard].batches.filter { slots[groups.shards[hotShard].keys[$0.lowerBound]] == hot }
+        #expect(hotBatches.map(\.count) == [16, 16, 8])
+        // The keys of one slot keep the caller's order.
+        #expect(hotBatches.flatMap { $0.map { groups.shards[hotShard].keys[$0] } } == Array(5_000..<5_040))
+    }
+}
