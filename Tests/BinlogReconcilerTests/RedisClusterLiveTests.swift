@@ -123,6 +123,14 @@ struct RedisClusterLiveTests {
         }
     }
 
+    @Test func multiKeyReadAcrossSlotsIsCrossSlot() throws {
+        let c = try Env.connect(Env.seed)
+        let a = "brtest:{a}:x", b = "brtest:{b}:x"
+        try #require(RedisClusterSlot.slot(of: a) != RedisClusterSlot.slot(of: b))
+        let error = #expect(throws: RedisError.self) { try c.command(["MGET", a, b]) }
+        #expect(RedisClusterErrorClass(errorMessage: error?.serverMessage ?? "") == .crossSlot, "\(String(describing: error))")
+    }
+
     /// Moves `slot` from shard `from` to shard `to` the way `redis-cli --cluster reshard` does,
     /// stopping after `beforeFinishing` has run with the slot half-migrated.
     func migrate(slot: Int, in t: RedisClusterTopology, from: Int, to: Int, firstKeys: [String] = [], beforeFinishing: () throws -> Void = {}) throws {
@@ -171,6 +179,9 @@ struct RedisClusterLiveTests {
             #expect(redirect == RedisClusterRedirect(kind: .ask, slot: slot, target: t.shards[to].master.endpoint))
             // The key not migrated yet is still served by the source.
             #expect(try source.command(["GET", staying]) == .bulk("5"))
+            // A multi-key read across the two halves of the slot: TRYAGAIN, to be retried.
+            let split = #expect(throws: RedisError.self) { try source.command(["MGET", moved, staying]) }
+            #expect(RedisClusterErrorClass(errorMessage: split?.serverMessage ?? "") == .tryAgain, "\(String(describing: split))")
             let target = try Env.connect(redirect.target)
             #expect(try target.commandAfterAsking(["GET", moved]) == .bulk("17"))
             // Without ASKING the target still sends the client back to the slot's owner.

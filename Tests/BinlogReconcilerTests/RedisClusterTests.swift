@@ -113,7 +113,7 @@ import Testing
 
     @Test(arguments: [
         "MOVED", "MOVED 1", "MOVED 1 h", "MOVED 16384 h:1", "MOVED -1 h:1", "MOVED x h:1", "MOVED 1 h:0", "MOVED 1 h:65536",
-        "MOVED 1 h:x", "MOVED  1 h:1", "MOVED 1 h:1 extra", "moved 1 h:1", "ERR MOVED 1 h:1", "ASK 1 h:", "", "TRYAGAIN x",
+        "MOVED 1 h:x", "MOVED  1 h:1", "MOVED +1 h:1", "MOVED 1 h:+80", "MOVED 000001 h:1", "MOVED 1 h:1 extra", "moved 1 h:1", "ERR MOVED 1 h:1", "ASK 1 h:", "", "TRYAGAIN x",
     ])
     func malformedRedirectsAreNil(_ text: String) {
         #expect(RedisClusterRedirect(errorMessage: text) == nil)
@@ -265,6 +265,8 @@ import Testing
         #expect(!apply(RedisClusterRedirect(kind: .ask, slot: 100, target: .tcp(host: "127.0.0.1", port: 7001))))
         #expect(!apply(RedisClusterRedirect(kind: .moved, slot: 100, target: .tcp(host: "127.0.0.1", port: 7999))))
         #expect(!apply(RedisClusterRedirect(kind: .moved, slot: 100, target: .tcp(host: "", port: 7001))))
+        #expect(!apply(RedisClusterRedirect(kind: .moved, slot: 16_384, target: .tcp(host: "127.0.0.1", port: 7001))))
+        #expect(!apply(RedisClusterRedirect(kind: .moved, slot: -1, target: .tcp(host: "127.0.0.1", port: 7001))))
         #expect(t == before)
         #expect(apply(RedisClusterRedirect(kind: .moved, slot: 100, target: .tcp(host: "127.0.0.1", port: 7001))))
         #expect(t.shardIndex(forSlot: 100) == 0)

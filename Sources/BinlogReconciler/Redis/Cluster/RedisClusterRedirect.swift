@@ -32,7 +32,7 @@ public struct RedisClusterRedirect: Sendable, Hashable, CustomStringConvertible 
     public init?(errorMessage: String) {
         let words = errorMessage.split(separator: " ", omittingEmptySubsequences: false)
         guard words.count == 3, let kind = Kind(rawValue: String(words[0])) else { return nil }
-        guard let slot = Int(words[1]), (0..<RedisClusterSlot.count).contains(slot) else { return nil }
+        guard let slot = Self.decimal(words[1]), slot < RedisClusterSlot.count else { return nil }
         guard let target = Self.endpoint(words[2]) else { return nil }
         self.init(kind: kind, slot: slot, target: target)
     }
@@ -61,8 +61,14 @@ public struct RedisClusterRedirect: Sendable, Hashable, CustomStringConvertible 
     /// `host:port`, the port after the last colon (1...65535); the host may be empty.
     static func endpoint(_ text: Substring) -> RedisConfiguration.Endpoint? {
         guard let colon = text.lastIndex(of: ":") else { return nil }
-        guard let port = Int(text[text.index(after: colon)...]), (1...65_535).contains(port) else { return nil }
+        guard let port = decimal(text[text.index(after: colon)...]), (1...65_535).contains(port) else { return nil }
         return .tcp(host: String(text[..<colon]), port: port)
+    }
+
+    /// Digits only (no sign, at most 5 of them), as the server writes slots and ports.
+    private static func decimal(_ text: Substring) -> Int? {
+        guard !text.isEmpty, text.count <= 5, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
+        return Int(text)
     }
 }
 

@@ -70,6 +70,9 @@ public struct RedisClusterTopology: Sendable, Hashable {
     /// A slot map from shards whose slot ranges must not overlap.
     /// - Throws: `.protocol` when a slot is claimed twice or a range is outside 0...16383.
     public init(shards: [RedisClusterShard]) throws(RedisError) {
+        guard shards.count <= Int(Int16.max) else {
+            throw RedisError(.protocol, "cluster slot map: \(shards.count) shards (more than 32,767)")
+        }
         let sorted = shards.sorted { a, b in
             switch (a.slotRanges.map(\.lowerBound).min(), b.slotRanges.map(\.lowerBound).min()) {
             case let (x?, y?): return x < y
@@ -155,10 +158,12 @@ public struct RedisClusterTopology: Sendable, Hashable {
     ///
     /// - Returns: false, and leaves the map unchanged, for an `ASK` redirect (a one-off, never
     ///   a map change), an empty target host (resolve it first), or a target that is no known
-    ///   master (a failover or a new node: read the whole map again).
+    ///   master (a failover or a new node: read the whole map again), or a slot outside 0..<16384.
     @discardableResult
     public mutating func apply(_ redirect: RedisClusterRedirect) -> Bool {
-        guard redirect.kind == .moved, let to = shardIndex(ofMaster: redirect.target) else { return false }
+        guard redirect.kind == .moved, (0..<RedisClusterSlot.count).contains(redirect.slot),
+            let to = shardIndex(ofMaster: redirect.target)
+        else { return false }
         if case .tcp(let host, _) = redirect.target, host.isEmpty { return false }
         let from = owner[redirect.slot]
         guard from != Int16(to) else { return true }
