@@ -1,5 +1,9 @@
 /// `product:{id}:stock`: literal text with `{column}` placeholders for key columns.
 ///
+/// `{{` and `}}` stand for a literal `{` and `}`, so a Redis Cluster hash tag can be written
+/// around a placeholder: `product:{{{id}}}:stock` renders `product:{17}:stock`. A lone `}` outside
+/// a placeholder is literal too.
+///
 /// Rendering a row key into a Redis key is exact. Going back (a key name from `SCAN` or a
 /// notification) is not always possible: a text column may hold the separator (`inv:{a}:{b}` with
 /// a = `x:y`), and `sku:1001` is the integer 1001 for an INT column but the text "1001" for a
@@ -19,7 +23,11 @@ public struct RedisKeyTemplate: Sendable, Hashable {
         var i = template.startIndex
         while i < template.endIndex {
             let ch = template[i]
-            if ch == "{" {
+            let next = template.index(after: i)
+            if ch == "{" || ch == "}", next < template.endIndex, template[next] == ch {
+                literal.append(ch)  // `{{` or `}}`: one literal brace
+                i = template.index(after: next)
+            } else if ch == "{" {
                 guard let close = template[i...].firstIndex(of: "}") else {
                     throw ConfigurationError("key template \(template): '{' without '}'")
                 }
@@ -32,7 +40,7 @@ public struct RedisKeyTemplate: Sendable, Hashable {
                 i = template.index(after: close)
             } else {
                 literal.append(ch)
-                i = template.index(after: i)
+                i = next
             }
         }
         if !literal.isEmpty { parts.append(.literal(literal)) }
