@@ -111,7 +111,7 @@ extension Reconciler {
     /// Integer keys are read in ascending order, not the map's hash order: Redis finds keys that
     /// were written in the order of their ids (a catalogue loaded or filled by id) in neighbouring
     /// memory, and a sweep in hash order made Redis's lookups the bottleneck (the C loop of MGETs
-    /// took 0.63–0.77 s over 1 M keys shuffled against 0.48–0.52 s in id order).
+    /// took 0.48–0.58 s over 1 M keys shuffled against 0.33–0.39 s in id order; docs/benchmarks.md).
     func snapshotKeys(watch w: Int) -> ReadKeys {
         var (ints, others) = shared.withLock { s in
             var ints: [Int64] = []
