@@ -4,11 +4,13 @@
  * as the oldest reply is in, before that reply is walked), exactly like
  * RedisConnection.mget(keys:batchSize:pipelineDepth:).
  *
- * Key names are built before the clock starts (the Swift bench does the same).
+ * Key names are built before the clock starts (the Swift bench does the same). With a sixth
+ * argument SEED > 0 they are read in a shuffled order (srand(SEED)) instead of id order: Redis's
+ * lookups cost more when consecutive keys are not neighbours in its memory.
  * Prints one JSON line: {"impl":"c","keys":N,...,"found":F,"sum":S,"seconds":T,"keys_per_s":R}
  *
  * Build: cc -O2 -o redis_mget_baseline bench/redis_mget_baseline.c $(pkg-config --cflags --libs hiredis)
- * Run:   ./redis_mget_baseline HOST PORT N B D
+ * Run:   ./redis_mget_baseline HOST PORT N B D [SEED]
  */
 #include <hiredis/hiredis.h>
 #include <stdio.h>
@@ -37,6 +39,15 @@ int main(int argc, char **argv) {
     for (long i = 0; i < n; i++) {
         names[i] = pool + (size_t)i * 32;
         lens[i] = (size_t)snprintf(names[i], 32, "product:%ld:stock", i + 1);
+    }
+    long seed = argc > 6 ? atol(argv[6]) : 0;
+    if (seed > 0) {
+        srand((unsigned)seed);
+        for (long i = n - 1; i > 0; i--) {
+            long j = (long)(((unsigned long)rand() << 31 | (unsigned long)rand()) % (unsigned long)(i + 1));
+            char *t = names[i]; names[i] = names[j]; names[j] = t;
+            size_t l = lens[i]; lens[i] = lens[j]; lens[j] = l;
+        }
     }
     const char **av = malloc(sizeof(char *) * (batch + 1));
     size_t *avlen = malloc(sizeof(size_t) * (batch + 1));

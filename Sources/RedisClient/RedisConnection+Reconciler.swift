@@ -104,22 +104,29 @@ extension RedisConnection {
 
     /// ``readValues(_:count:batchSize:pipelineDepth:arguments:visit:)`` a reply at a time: one
     /// call per MGET reply (its whole batch) or per HGET reply, so the caller can take a lock once
-    /// per batch.
+    /// per batch. While `keepSending()` is true the pipeline stays full; once it is false no
+    /// further batch is sent and the ones in flight are read (so a sweep reads one pipeline per
+    /// time slice, never draining it between batches).
+    /// - Returns: how many values were read: all `count`, or a prefix of whole batches when
+    ///   `keepSending` stopped it (at least `pipelineDepth` batches).
+    @discardableResult
     package func readValueBatches(
         _ kind: ValueReads,
         count: Int,
         batchSize: Int,
         pipelineDepth: Int,
+        keepSending: () -> Bool = { true },
         arguments: (_ index: Int, _ frame: inout RESPCommandBuffer) -> Void,
         visit: (_ values: ReplyValues) throws(RedisError) -> Void
-    ) throws(RedisError) {
+    ) throws(RedisError) -> Int {
         let batch = max(1, batchSize)
         let chunks = (count + batch - 1) / batch
         let what = kind == .strings ? "MGET" : "HGET"
-        try windowedPipeline(
+        let read = try windowedPipeline(
             chunks: chunks,
             depth: pipelineDepth,
             doing: what,
+            keepSending: keepSending,
             encode: { c, frame in
                 let lo = c * batch
                 let hi = min(lo + batch, count)
@@ -166,6 +173,7 @@ extension RedisConnection {
                 }
             }
         )
+        return min(read * batch, count)
     }
 
     @inline(__always)
@@ -361,15 +369,19 @@ extension RedisConnection {
     /// first reply is in, before that reply is handled, so Redis works while we decode.
     ///
     /// If `handle` throws, the replies still in flight are read and dropped, so the connection
-    /// stays usable; transport errors break it.
+    /// stays usable; transport errors break it. Once `keepSending()` is false (asked before each
+    /// chunk after the first `depth`), no more chunks are sent.
+    /// - Returns: how many chunks were sent and read.
+    @discardableResult
     func windowedPipeline(
         chunks: Int,
         depth: Int,
         doing what: String,
+        keepSending: () -> Bool = { true },
         encode: (_ chunk: Int, _ frame: inout RESPCommandBuffer) -> Int,
         handle: (_ chunk: Int, _ index: Int, _ reply: UnsafeMutablePointer<redisReply>) throws(RedisError) -> Void
-    ) throws(RedisError) {
-        guard chunks > 0 else { return }
+    ) throws(RedisError) -> Int {
+        guard chunks > 0 else { return 0 }
         let depth = max(1, depth)
         var counts = [Int](repeating: 0, count: depth)  // replies expected per in-flight chunk (ring)
         var sent = 0
@@ -384,21 +396,28 @@ extension RedisConnection {
             sent += 1
         }
 
-        while sent < min(depth, chunks) { try send() }
-        try flush(doing: what)
+        // Each of the first chunks is written as soon as it is encoded, so Redis starts at once.
+        while sent < min(depth, chunks) {
+            try send()
+            try flush(doing: what)
+        }
         var chunk = 0
-        while chunk < chunks {
+        var sending = true
+        while chunk < sent {
             let n = counts[chunk % depth]
             for i in 0..<n {
                 let reply = try nextReply(doing: what)
                 outstanding -= 1
-                if i == 0, sent < chunks {
-                    do {
-                        try send()
-                        try flush(doing: what)
-                    } catch {
-                        freeReplyObject(reply)
-                        throw error
+                if i == 0, sending, sent < chunks {
+                    sending = keepSending()
+                    if sending {
+                        do {
+                            try send()
+                            try flush(doing: what)
+                        } catch {
+                            freeReplyObject(reply)
+                            throw error
+                        }
                     }
                 }
                 do {
@@ -412,6 +431,7 @@ extension RedisConnection {
             }
             chunk += 1
         }
+        return sent
     }
 }
 

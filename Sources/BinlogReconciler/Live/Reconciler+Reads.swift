@@ -56,13 +56,20 @@ extension Reconciler {
     /// as it arrives, while the next batches travel: the key names are rendered straight into the
     /// request, and a value is compared as bytes with the shadow value, so a key that agrees costs
     /// no string. Keys MGET answers nil for are asked their TYPE (another type is `wrong_type`).
-    func read(watch w: Int, _ keys: ReadKeys, _ range: Range<Int>, redis: RedisConnection, trigger: ReconcilerMetrics.ReadTrigger) throws -> ReadTally {
+    /// With a `deadline` (a sweep's slice), no batch is sent after it and the read ends with the
+    /// batches in flight: it covers a prefix of `range`, at least eight batches.
+    /// - Returns: `checked`, the keys read (the prefix of `range` covered), and the missing ones.
+    func read(
+        watch w: Int, _ keys: ReadKeys, _ range: Range<Int>, redis: RedisConnection, trigger: ReconcilerMetrics.ReadTrigger,
+        until deadline: Double? = nil
+    ) throws -> ReadTally {
         guard !range.isEmpty else { return ReadTally() }
         let watch = configuration.watches[w]
         let batch = configuration.reconcile.sweepBatch
-        // Every key is read once: a value, or nil (then its TYPE below).
-        var tally = ReadTally(checked: range.count)
+        // Every key read is read once: a value, or nil (then its TYPE below).
+        var tally = ReadTally()
         var nils: [ShadowKey] = []
+        let keepSending: () -> Bool = deadline.map { d in { monotonicSeconds() < d } } ?? { true }
         try redis.withRetry(Self.readRetry) { conn throws(RedisError) in
             nils.removeAll(keepingCapacity: true)
             var scratch: [UInt8] = []
@@ -73,7 +80,7 @@ extension Reconciler {
             case .string: kind = .strings
             case .hash: kind = .hashFields
             }
-            try conn.readValueBatches(kind, count: range.count, batchSize: batch, pipelineDepth: 8) { i, frame in
+            tally.checked = try conn.readValueBatches(kind, count: range.count, batchSize: batch, pipelineDepth: 8, keepSending: keepSending) { i, frame in
                 let key = keys[range.lowerBound + i]
                 switch watch.target {
                 case .string(let t):
