@@ -68,7 +68,7 @@ extension timeval {
 }
 
 /// Sleeps the calling thread (interrupted sleeps resume).
-func sleepFor(_ d: Duration) {
+package func sleepFor(_ d: Duration) {
     let (s, atto) = d.components
     guard s > 0 || atto > 0 else { return }
     var req = timespec(tv_sec: Int(max(0, s)), tv_nsec: Int(atto / 1_000_000_000))

@@ -81,6 +81,10 @@ extension RedisConnection {
         /// Hash fields: `batchSize` pipelined `HGET key field` per batch; `arguments` appends the
         /// key and the field.
         case hashFields
+        /// String keys one command each: `batchSize` pipelined `GET key` per batch (a Redis
+        /// Cluster node: keys of many slots in one pipeline, where one `MGET` must stay inside a
+        /// slot); `arguments` appends the key.
+        case stringGets
     }
 
     /// The one pipelined read of watched values (sweeps and change reads, strings and hash fields
@@ -121,7 +125,11 @@ extension RedisConnection {
     ) throws(RedisError) -> Int {
         let batch = max(1, batchSize)
         let chunks = (count + batch - 1) / batch
-        let what = kind == .strings ? "MGET" : "HGET"
+        let what = switch kind {
+        case .strings: "MGET"
+        case .hashFields: "HGET"
+        case .stringGets: "GET"
+        }
         let read = try windowedPipeline(
             chunks: chunks,
             depth: pipelineDepth,
@@ -136,10 +144,10 @@ extension RedisConnection {
                     frame.appendArgument("MGET")
                     for i in lo..<hi { arguments(i, &frame) }
                     return 1
-                case .hashFields:
+                case .hashFields, .stringGets:
                     for i in lo..<hi {
-                        frame.beginCommand(argumentCount: 3)
-                        frame.appendArgument("HGET")
+                        frame.beginCommand(argumentCount: kind == .hashFields ? 3 : 2)
+                        frame.appendArgument(what)
                         arguments(i, &frame)
                     }
                     return hi - lo
@@ -158,7 +166,7 @@ extension RedisConnection {
                         throw RedisError(.protocol, "MGET at \(configuration.endpoint): expected an array of \(n), got type \(r.type) with \(r.elements) elements")
                     }
                     try visit(ReplyValues(first: lo, count: n, elements: elements, single: nil))
-                case .hashFields:
+                case .hashFields, .stringGets:
                     let index = c * batch + i
                     switch r.type {
                     case REDIS_REPLY_STRING: try visit(ReplyValues(first: index, count: 1, elements: nil, single: Self.valueBytes(r)))
@@ -168,7 +176,7 @@ extension RedisConnection {
                         guard text.hasPrefix("WRONGTYPE") else { throw serverError(text, doing: what) }
                         try visit(ReplyValues(first: index, count: 1, elements: nil, single: nil))
                     default:
-                        throw RedisError(.protocol, "HGET at \(configuration.endpoint): unexpected reply type \(r.type)")
+                        throw RedisError(.protocol, "\(what) at \(configuration.endpoint): unexpected reply type \(r.type)")
                     }
                 }
             }

@@ -58,8 +58,8 @@ import Testing
     }
 
     @Test func unknownKey() throws {
-        let (m, path) = try Self.loadError(Self.replacing(7, with: "mode = \"cluster\""))
-        #expect(m == "\(path):7: [redis] unknown key 'mode'")
+        let (m, path) = try Self.loadError(Self.replacing(7, with: "cluster_mode = true"))
+        #expect(m == "\(path):7: [redis] unknown key 'cluster_mode'")
     }
 
     @Test func unknownKeyInASubTableAndAtTheTop() throws {
@@ -163,10 +163,40 @@ import Testing
     /// Without a file name (`parse`), errors start with the line.
     @Test func parseWithoutAFileNamesTheLine() {
         #expect {
-            try ReconcilerConfiguration.parse(Self.replacing(7, with: "mode = 1").joined(separator: "\n"), environment: Self.environment)
+            try ReconcilerConfiguration.parse(Self.replacing(7, with: "modes = 1").joined(separator: "\n"), environment: Self.environment)
         } throws: { error in
-            "\(error)" == "line 7: [redis] unknown key 'mode'"
+            "\(error)" == "line 7: [redis] unknown key 'modes'"
         }
+    }
+
+    /// `[redis] mode`, `nodes`, `sentinels`, `master_name` and `read_from` (issue 13's contract):
+    /// what each mode needs and refuses, at the key's line.
+    @Test func redisTopologyKeys() throws {
+        let cluster = try ReconcilerConfiguration.parse(
+            Self.replacing(7, with: "mode = \"cluster\"\nnodes = [\"10.0.0.1:7000\", \"[::1]:7001\"]").joined(separator: "\n"),
+            environment: Self.environment)
+        #expect(cluster.redis.mode == .cluster)
+        #expect(try cluster.redis.clusterSeeds() == [.tcp(host: "10.0.0.1", port: 7000), .tcp(host: "::1", port: 7001)])
+        #expect(try cluster.redis.redisConfiguration().endpoint == .tcp(host: "10.0.0.1", port: 7000))
+
+        let (mode, p1) = try Self.loadError(Self.replacing(7, with: "mode = \"clustered\""))
+        #expect(mode == "\(p1):7: [redis] mode: clustered is not one of standalone, cluster, sentinel")
+        let (noNodes, p2) = try Self.loadError(Self.replacing(7, with: "mode = \"cluster\""))
+        #expect(noNodes.hasPrefix("\(p2):6: [redis] missing key 'nodes'"), "\(noNodes)")
+        let (withPort, p3) = try Self.loadError(Self.replacing(7, with: "port = 7000\nmode = \"cluster\"\nnodes = [\"a:1\"]"))
+        #expect(withPort == "\(p3):7: [redis] port: not with mode = \"cluster\": give the seed nodes in nodes = [...]")
+        let (db, p4) = try Self.loadError(Self.replacing(7, with: "mode = \"cluster\"\nnodes = [\"a:1\"]\ndatabase = 2"))
+        #expect(db == "\(p4):9: [redis] database: Redis Cluster has database 0 only (got 2)")
+        let (badNode, p5) = try Self.loadError(Self.replacing(7, with: "mode = \"cluster\"\nnodes = [\"a:1\", \"b\"]"))
+        #expect(badNode == "\(p5):8: [redis] nodes: b is not host:port")
+        let (replica, p6) = try Self.loadError(Self.replacing(7, with: "read_from = \"replica\""))
+        #expect(replica.hasPrefix("\(p6):7: [redis] read_from: replica reads need mode = \"cluster\" or \"sentinel\""), "\(replica)")
+        let (sentinel, p7) = try Self.loadError(Self.replacing(7, with: "mode = \"sentinel\"\nsentinels = [\"s:26379\"]"))
+        #expect(sentinel.hasPrefix("\(p7):6: [redis] missing key 'master_name'"), "\(sentinel)")
+        let (nodesAlone, p8) = try Self.loadError(Self.replacing(7, with: "nodes = [\"a:1\"]"))
+        #expect(nodesAlone == "\(p8):7: [redis] nodes: only with mode = \"cluster\" (mode is standalone)")
+        let (sentinelPw, p9) = try Self.loadError(Self.replacing(7, with: "mode = \"sentinel\"\nsentinels = [\"s:1\"]\nmaster_name = \"shop\"\nsentinel_password = \"x\""))
+        #expect(sentinelPw.hasPrefix("\(p9):10: [redis] sentinel_password: passwords are not accepted in the file"), "\(sentinelPw)")
     }
 
     /// Deep nesting is an error, not a stack overflow (found by no test before: the reader recursed

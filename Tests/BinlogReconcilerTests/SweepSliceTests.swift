@@ -1,6 +1,8 @@
 import Testing
 
 @testable import BinlogReconciler
+@testable import ReconcilerCore
+@testable import RedisClient
 
 extension RedisTests {
     /// A sweep's slice: one pipeline that stops sending at its deadline, and the key order.

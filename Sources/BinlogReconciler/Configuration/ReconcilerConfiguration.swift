@@ -96,6 +96,7 @@ public struct ReconcilerConfiguration: Sendable {
                 c.redis.notifications = mode
             }
             c.redis.enableKeyspaceEvents = try r.bool("enable_keyspace_events") ?? false
+            try readTopology(&r, into: &c.redis, env: environment)
             try r.finish()
         }
         if let v = doc["watch"], v.array == nil {

@@ -41,7 +41,7 @@ extension Reconciler {
     /// notification and confirmation reads, and the orphan scan's).
     /// - Returns: how many of them were missing in Redis while their row exists.
     @discardableResult
-    func read(_ keys: [(watch: Int, key: ShadowKey)], redis: RedisConnection, trigger: ReconcilerMetrics.ReadTrigger) throws -> Int {
+    func read(_ keys: [(watch: Int, key: ShadowKey)], redis: RedisRoute, trigger: ReconcilerMetrics.ReadTrigger) throws -> Int {
         var missing = 0
         for w in configuration.watches.indices {
             let mine = keys.compactMap { $0.watch == w ? $0.key : nil }
@@ -59,9 +59,13 @@ extension Reconciler {
     /// With a `deadline` (a sweep's slice), no batch is sent after it and the read ends with the
     /// batches in flight: it covers a prefix of `range`, at least eight batches.
     /// - Returns: `checked`, the keys read (the prefix of `range` covered), and the missing ones.
+    /// - Parameters:
+    ///   - policy: the retries of a connection that fails (a cluster node: one attempt, the
+    ///     cluster read retries with the map read again).
+    ///   - oneByOne: string keys are read with pipelined `GET`s, not `MGET` (a cluster node).
     func read(
         watch w: Int, _ keys: ReadKeys, _ range: Range<Int>, redis: RedisConnection, trigger: ReconcilerMetrics.ReadTrigger,
-        until deadline: Double? = nil
+        until deadline: Double? = nil, policy: RedisRetryPolicy = Reconciler.readRetry, oneByOne: Bool = false
     ) throws -> ReadTally {
         guard !range.isEmpty else { return ReadTally() }
         let watch = configuration.watches[w]
@@ -70,14 +74,14 @@ extension Reconciler {
         var tally = ReadTally()
         var nils: [ShadowKey] = []
         let keepSending: () -> Bool = deadline.map { d in { monotonicSeconds() < d } } ?? { true }
-        try redis.withRetry(Self.readRetry) { conn throws(RedisError) in
+        try redis.withRetry(policy) { conn throws(RedisError) in
             nils.removeAll(keepingCapacity: true)
             var scratch: [UInt8] = []
             scratch.reserveCapacity(128)
             let at = monotonicSeconds()
             let kind: RedisConnection.ValueReads
             switch watch.target {
-            case .string: kind = .strings
+            case .string: kind = oneByOne ? .stringGets : .strings
             case .hash: kind = .hashFields
             }
             tally.checked = try conn.readValueBatches(kind, count: range.count, batchSize: batch, pipelineDepth: 8, keepSending: keepSending) { i, frame in
@@ -118,7 +122,7 @@ extension Reconciler {
             var results = [RedisObservation](repeating: .missing, count: nils.count)
             if case .string(let t) = watch.target {
                 let names = nils.map { t.render($0) }
-                let types = try redis.withRetry(Self.readRetry) { conn throws(RedisError) in try conn.types(names) }
+                let types = try redis.withRetry(policy) { conn throws(RedisError) in try conn.types(names) }
                 for i in nils.indices where types[i] != .none { results[i] = .wrongType }
             }
             let at = monotonicSeconds()

@@ -141,7 +141,7 @@ extension Reconciler {
 
     // MARK: - Notifications
 
-    func startNotifications() throws -> RedisNotificationListener? {
+    func startNotifications(on target: RedisConfiguration? = nil) throws -> RedisNotificationListener? {
         let mode = configuration.redis.notifications
         guard mode != .off else { return nil }
         let prefixes = configuration.watches.map { w -> String in
@@ -156,7 +156,7 @@ extension Reconciler {
             source = .keyspaceEvents(prefix: prefixes.count == 1 ? prefixes[0] : "", configureServer: configuration.redis.enableKeyspaceEvents, hashEvents: hashEvents)
         case .off: return nil
         }
-        let listener = RedisNotificationListener(configuration: redisConfiguration, source: source, logger: logger)
+        let listener = RedisNotificationListener(configuration: target ?? redisConfiguration, source: source, logger: logger)
         let watches = configuration.watches
         try listener.start { [weak self] n in
             guard let self else { return }
@@ -205,5 +205,27 @@ extension Reconciler {
             }
         }
         return listener
+    }
+}
+
+extension Reconciler {
+    /// Redis Cluster: the notifications of `[redis] notifications` on every master of the map
+    /// as it is now (one listener each). A master that fails over later is covered by sweeps
+    /// until the sidecar restarts (listeners are not set up again when the map changes yet).
+    func startClusterNotifications(_ cluster: RedisClusterClient) throws -> [RedisNotificationListener] {
+        guard configuration.redis.notifications != .off else {
+            logger.notice("Redis notifications are off (notifications = \"off\"): Redis-side changes are seen only in sweeps")
+            return []
+        }
+        var listeners: [RedisNotificationListener] = []
+        for (_, endpoint) in cluster.masters {
+            var c = redisConfiguration
+            c.endpoint = endpoint
+            if let l = try startNotifications(on: c) { listeners.append(l) }
+        }
+        logger.info("Redis notifications on every cluster master", metadata: [
+            "mode": "\(configuration.redis.notifications.rawValue)", "masters": "\(listeners.count)",
+        ])
+        return listeners
     }
 }

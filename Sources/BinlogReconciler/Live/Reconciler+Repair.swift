@@ -24,7 +24,7 @@ extension Reconciler {
     /// Repairs what the rate limit allows of the open divergences whose latest decided read still
     /// disagrees (new ones, ones restored from a checkpoint, ones skipped earlier). Called only
     /// while the tail is caught up. A repair that cannot run now stays a candidate.
-    func repairPass(_ redis: RedisConnection, budget: inout RepairBudget) {
+    func repairPass(_ redis: RedisRoute, budget: inout RepairBudget) {
         let rate = configuration.reconcile.repairPerSecond
         let now = monotonicSeconds()
         budget.refill(now: now, rate: rate)
@@ -52,7 +52,7 @@ extension Reconciler {
     /// reading the verdict was made on, only while caught up and when the key is quiet on the
     /// binlog side. The Redis key is rendered from the row key; a row the shadow map does not hold
     /// (looked up by that row key) is the only case that deletes. Returns whether it used a token.
-    func repair(_ c: RepairCandidate, redis: RedisConnection) throws -> Bool {
+    func repair(_ c: RepairCandidate, redis: RedisRoute) throws -> Bool {
         let watch = configuration.watches[c.watch]
         let now = monotonicSeconds()
         let checkOnce = options.checkOnce
@@ -87,9 +87,9 @@ extension Reconciler {
         let wrote: Bool
         switch watch.target {
         case .string:
-            wrote = try redis.withRetry(Self.readRetry) { conn throws(RedisError) in try conn.compareAndSet(key: redisKey, expected: observed, new: target) }
+            wrote = try redis.withKeyOwner(redisKey, policy: Self.readRetry, doing: "EVAL") { conn throws(RedisError) in try conn.compareAndSet(key: redisKey, expected: observed, new: target) }
         case .hash(_, let f):
-            wrote = try redis.withRetry(Self.readRetry) { conn throws(RedisError) in try conn.compareAndSetHashField(key: redisKey, field: f.render(c.key), expected: observed, new: target) }
+            wrote = try redis.withKeyOwner(redisKey, policy: Self.readRetry, doing: "EVAL") { conn throws(RedisError) in try conn.compareAndSetHashField(key: redisKey, field: f.render(c.key), expected: observed, new: target) }
         }
         guard wrote else {
             deferRepair(c)

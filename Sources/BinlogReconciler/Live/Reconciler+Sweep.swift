@@ -45,7 +45,7 @@ extension Reconciler {
     }
 
     /// Reads the next slices of the sweep until `deadline` or what the pace allows.
-    func continueSweep(_ sweep: inout SweepCursor, redis: RedisConnection, deadline: Double) throws -> SweepTurn {
+    func continueSweep(_ sweep: inout SweepCursor, redis: RedisRoute, deadline: Double) throws -> SweepTurn {
         let rate = configuration.reconcile.sweepKeysPerSecond
         while true {
             if sweep.next >= sweep.keys.count {
@@ -163,9 +163,12 @@ extension Reconciler {
 
     /// `scan_orphans`: the Redis keys of a watch's pattern whose row does not exist, read like
     /// any other key (so a value without a row is reported).
-    func scanOrphans(watch w: Int, redis: RedisConnection) throws {
+    func scanOrphans(watch w: Int, redis: RedisRoute) throws {
         let t = configuration.watches[w].target.keyTemplate
-        let found = try redis.withRetry { conn throws(RedisError) in try conn.scanAll(pattern: t.scanPattern) }
+        // Every master's keys (one Redis: its keys); a master that fails makes the scan start over.
+        var found: [String] = []
+        try redis.forEachMaster(policy: .default) { conn throws(RedisError) in found += try conn.scanAll(pattern: t.scanPattern) }
+        if case .cluster = redis { found = Array(Set(found)) }
         let integers = keyIntegerColumns[w]
         // A name is an orphan only when no row key that renders to it has a row. One that several
         // row keys render to (a separator inside a text column, or unknown column types) is

@@ -43,7 +43,7 @@ final class Reconciler: Sendable {
     }
 
     /// Runs until shutdown (or, with `checkOnce`, until every key is decided).
-    func run(_ redis: RedisConnection) throws -> ReconcilerDaemon.Outcome {
+    func run(_ redis: RedisRoute) throws -> ReconcilerDaemon.Outcome {
         let started = monotonicSeconds()
         let checkOnce = options.checkOnce
         var nextSweep = 0.0
@@ -51,6 +51,7 @@ final class Reconciler: Sendable {
         var behindSince: Double?
         var redisRetryAt = 0.0
         var redisDown = false
+        var clusterRefreshesLogged = 0
         var nextMetrics = 0.0
         var repairBudget = RepairBudget()
         /// The sweep in progress, read a slice per turn; dropped when Redis fails (a new one is
@@ -148,6 +149,16 @@ final class Reconciler: Sendable {
             if now >= nextMetrics {
                 nextMetrics = now + 0.5
                 updateMetrics(now: now, caught: caught)
+                if case .cluster(let c) = redis {
+                    metrics.setClusterRedirects(moved: c.movedRedirects, ask: c.askRedirects)
+                    if c.refreshes > clusterRefreshesLogged {
+                        clusterRefreshesLogged = c.refreshes
+                        logger.info("Redis Cluster slot map read again", metadata: [
+                            "refreshes": "\(c.refreshes)", "moved": "\(c.movedRedirects)", "ask": "\(c.askRedirects)",
+                            "masters": "\(c.masters.map { "\($0.endpoint)" }.joined(separator: " "))",
+                        ])
+                    }
+                }
             }
             if checkOnce {
                 let repairing = configuration.reconcile.repair

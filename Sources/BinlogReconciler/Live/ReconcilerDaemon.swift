@@ -122,22 +122,44 @@ public final class ReconcilerDaemon: Sendable {
         }
 
         let redisConfig = try configuration.redis.redisConfiguration()
-        let redis = try RedisConnection(configuration: redisConfig)
+        let redis: RedisRoute
+        var clusterListeners: [RedisNotificationListener] = []
+        defer { for l in clusterListeners { l.stop() } }
+        switch configuration.redis.mode {
+        case .standalone:
+            redis = .single(try RedisConnection(configuration: redisConfig))
+        case .cluster:
+            let cluster = try RedisClusterClient(seeds: try configuration.redis.clusterSeeds(), base: redisConfig)
+            redis = .cluster(cluster)
+            logger.info("Redis Cluster", metadata: [
+                "masters": "\(cluster.masters.map { "\($0.endpoint)" }.joined(separator: " "))",
+                "slots_covered": "\(cluster.topology.coveredSlotCount)",
+            ])
+        case .sentinel:
+            throw ConfigurationError("[redis] mode = \"sentinel\" is not built yet (issue 13); point host/port at the primary with mode = \"standalone\" meanwhile")
+        }
+        if configuration.redis.readFrom == .replica {
+            throw ConfigurationError("[redis] read_from = \"replica\" is not built yet (issue 13); use read_from = \"master\"")
+        }
         let reconciler = Reconciler(
             configuration: configuration, options: options, shared: shared, sink: sink, logger: logger, metrics: metrics, health: health,
             keyIntegerColumns: keyIntegerColumns, redisConfiguration: redisConfig)
         switch configuration.redis.notifications {
+        case _ where configuration.redis.mode == .cluster:
+            if case .cluster(let cluster) = redis {
+                clusterListeners = try reconciler.startClusterNotifications(cluster)
+            }
         case .tracking:
             let l = try reconciler.startNotifications()
             shared.withLock { $0.listener = l }
             logger.info("Redis notifications: client-side tracking (BCAST), flushes announced")
         case .keyspace:
-            reconciler.checkKeyspaceEvents(redis, reconnected: false)
+            if case .single(let c) = redis { reconciler.checkKeyspaceEvents(c, reconnected: false) }
         case .off:
             logger.notice("Redis notifications are off (notifications = \"off\"): Redis-side changes are seen only in sweeps; restarts and flushes by the watchdog")
         }
         var watchdog: RedisWatchdog?
-        if !options.checkOnce {
+        if !options.checkOnce && configuration.redis.mode == .standalone {
             let w = RedisWatchdog(
                 configuration: redisConfig,
                 onConnect: { conn, reconnected in reconciler.checkKeyspaceEvents(conn, reconnected: reconnected) },
@@ -146,8 +168,13 @@ public final class ReconcilerDaemon: Sendable {
             watchdog = w
         }
         if let name = configuration.reconcile.reportStream {
+            var streamConfig = redisConfig
+            if case .cluster(let cluster) = redis, let owner = cluster.topology.master(forSlot: RedisClusterSlot.slot(of: name)) {
+                // XADD on the master serving the stream key's slot (as the map was at startup).
+                streamConfig.endpoint = owner.endpoint
+            }
             let writer = ReportStreamWriter(
-                configuration: redisConfig, stream: name, maxLength: configuration.reconcile.reportStreamMaxLength,
+                configuration: streamConfig, stream: name, maxLength: configuration.reconcile.reportStreamMaxLength,
                 queueCapacity: configuration.reconcile.reportStreamQueue, logger: logger)
             sink.attach(stream: writer)
             logger.info("report records are also appended to a Redis Stream", metadata: ["stream": "\(name)", "maxlen": "~\(configuration.reconcile.reportStreamMaxLength)"])
@@ -190,8 +217,19 @@ public final class ReconcilerDaemon: Sendable {
 }
 
 extension RedisSettings {
+    /// The cluster's seed nodes (`nodes`).
+    public func clusterSeeds() throws(ConfigurationError) -> [RedisConfiguration.Endpoint] {
+        try nodes.map { n throws(ConfigurationError) in
+            guard let e = Self.endpoint(n) else { throw ConfigurationError("[redis] nodes: \(n) is not host:port") }
+            return .tcp(host: e.host, port: e.port)
+        }
+    }
+
+    /// The connection settings: one server's; in cluster mode the first seed's, with the
+    /// credentials and timeouts every node shares.
     public func redisConfiguration() throws(ConfigurationError) -> RedisConfiguration {
-        let endpoint: RedisConfiguration.Endpoint = socket.map { .unixSocket(path: $0) } ?? .tcp(host: host, port: port)
+        var endpoint: RedisConfiguration.Endpoint = socket.map { .unixSocket(path: $0) } ?? .tcp(host: host, port: port)
+        if mode == .cluster, let first = try clusterSeeds().first { endpoint = first }
         return RedisConfiguration(
             endpoint: endpoint, username: username, password: password.value, database: database,
             connectTimeout: .milliseconds(Int64(connectTimeoutSeconds * 1000)), commandTimeout: .milliseconds(Int64(commandTimeoutSeconds * 1000)))

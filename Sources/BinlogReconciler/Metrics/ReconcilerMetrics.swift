@@ -25,6 +25,8 @@ import Synchronization
 /// | `sweep_keys_done` | gauge | | ``setSweepProgress(done:total:)`` |
 /// | `sweep_keys_total` | gauge | | ``setSweepProgress(done:total:)`` |
 /// | `redis_errors_total` | counter | | ``recordRedisError()`` |
+/// | `redis_cluster_unread_keys_total` | counter | | ``recordClusterUnread(_:)`` |
+/// | `redis_cluster_redirects_total` | counter | `kind` (moved, ask) | ``setClusterRedirects(moved:ask:)`` |
 /// | `reconnects_total` | counter | `target` | ``recordReconnect(_:)`` |
 /// | `last_checkpoint_age_seconds` | gauge | | ``recordCheckpointWritten(at:)``, computed at ``render(now:)`` |
 /// | `checkpoint_failures_total` | counter | | ``recordCheckpointFailure()`` |
@@ -95,6 +97,9 @@ public final class ReconcilerMetrics: Sendable {
     private let sweepKeysDone: Gauge
     private let sweepKeysTotal: Gauge
     private let redisErrors: Counter
+    private let clusterUnread: Counter
+    private let clusterMoved: Counter
+    private let clusterAsk: Counter
     private let reconnects: [ReconnectTarget: Counter]
     private let lastCheckpointAge: Gauge
     private let checkpointFailures: Counter
@@ -105,6 +110,9 @@ public final class ReconcilerMetrics: Sendable {
         var fileInfo: (file: String, gauge: Gauge)?
         /// When the last checkpoint was written (or when these metrics were created).
         var lastCheckpoint: ContinuousClock.Instant
+        /// Redirections already counted (``setClusterRedirects(moved:ask:)``).
+        var clusterMoved = 0
+        var clusterAsk = 0
     }
 
     private let state: Mutex<State>
@@ -160,6 +168,10 @@ public final class ReconcilerMetrics: Sendable {
         sweepKeysDone = r.makeGauge(descriptor: d("sweep_keys_done", "", "Keys read so far by the sweep in progress (equal to sweep_keys_total between sweeps)."))
         sweepKeysTotal = r.makeGauge(descriptor: d("sweep_keys_total", "", "Keys the sweep in progress reads (the watched keys when it started)."))
         redisErrors = r.makeCounter(descriptor: d("redis_errors", "total", "Redis command or connection errors."))
+        clusterUnread = r.makeCounter(descriptor: d("redis_cluster_unread_keys", "total", "Keys a Redis Cluster read left unread after its retries (read again later, never reported)."))
+        let redirD = d("redis_cluster_redirects", "total", "Redis Cluster redirections followed, by kind.")
+        clusterMoved = r.makeCounter(descriptor: redirD, labels: [("kind", "moved")])
+        clusterAsk = r.makeCounter(descriptor: redirD, labels: [("kind", "ask")])
         let recD = d("reconnects", "total", "Reconnections, by target.")
         reconnects = Dictionary(uniqueKeysWithValues: ReconnectTarget.allCases.map { ($0, r.makeCounter(descriptor: recD, labels: [("target", $0.rawValue)])) })
         lastCheckpointAge = r.makeGauge(descriptor: d("last_checkpoint_age", "seconds", "Seconds since the last checkpoint was written (since startup if none was)."))
@@ -218,6 +230,23 @@ public final class ReconcilerMetrics: Sendable {
     public func recordReads(_ count: Int = 1, trigger: ReadTrigger) {
         guard count > 0 else { return }
         reads[trigger]?.increment(by: Int64(count))
+    }
+
+    /// Keys a Redis Cluster read gave up on this time (a migration or failover that outlasted
+    /// the retries).
+    public func recordClusterUnread(_ count: Int) {
+        guard count > 0 else { return }
+        clusterUnread.increment(by: Int64(count))
+    }
+
+    /// The cluster client's redirection counts so far (totals, set as they grow).
+    public func setClusterRedirects(moved: Int, ask: Int) {
+        let (m, a) = state.withLock { s -> (Int, Int) in
+            defer { s.clusterMoved = moved; s.clusterAsk = ask }
+            return (moved - s.clusterMoved, ask - s.clusterAsk)
+        }
+        if m > 0 { clusterMoved.increment(by: Int64(m)) }
+        if a > 0 { clusterAsk.increment(by: Int64(a)) }
     }
 
     /// Keys whose last observation disagreed and that wait for their confirmation read.

@@ -1,0 +1,47 @@
+import Logging
+
+/// Where the reconcile loop sends its key commands: one Redis server, or the masters of a Redis
+/// Cluster (`[redis] mode = "cluster"`), which route each key to the master serving its slot and
+/// follow `MOVED` / `ASK` / `TRYAGAIN` (``RedisClusterClient``). Used by the reconcile loop's
+/// thread only.
+enum RedisRoute {
+    case single(RedisConnection)
+    case cluster(RedisClusterClient)
+
+    /// Runs a command on the node that holds `key`: with `policy`'s retries on one Redis; with the
+    /// cluster client's redirections and retries on a cluster.
+    func withKeyOwner<T>(
+        _ key: String, policy: RedisRetryPolicy, doing what: String, _ body: (RedisConnection) throws(RedisError) -> T
+    ) throws(RedisError) -> T {
+        switch self {
+        case .single(let c):
+            return try c.withRetry(policy, body)
+        case .cluster(let cluster):
+            return try cluster.withSlotOwner(RedisClusterSlot.slot(of: key), doing: what) { c, _ throws(RedisError) in try body(c) }
+        }
+    }
+
+    /// Runs `body` on every master that serves slots (one Redis: on it), for commands that are
+    /// not about one key (`SCAN`). When a master cannot be reached, the map is read again and
+    /// every master is visited again (up to three times), so `body` must tolerate a repeat.
+    func forEachMaster(policy: RedisRetryPolicy, _ body: (RedisConnection) throws(RedisError) -> Void) throws(RedisError) {
+        switch self {
+        case .single(let c):
+            try c.withRetry(policy, body)
+        case .cluster(let cluster):
+            var attempt = 0
+            while true {
+                do throws(RedisError) {
+                    for (_, endpoint) in cluster.masters {
+                        try cluster.connection(to: endpoint).withRetry(RedisClusterClient.once, body)
+                    }
+                    return
+                } catch where error.isRetryable && attempt < 3 {
+                    attempt += 1
+                    sleepFor(policy.delay(afterAttempt: attempt))
+                    try cluster.refresh()
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,200 @@
+import Foundation
+import Testing
+
+@testable import BinlogReconciler
+@testable import ReconcilerCore
+@testable import RedisClient
+
+/// `check` and `run` against the real Redis Cluster of `scripts/redis-cluster-start` (3 masters,
+/// 3 replicas) with `[redis] mode = "cluster"`: reads routed to the master of each key's slot,
+/// divergences found on every master, a reshard during `run` without a false alarm, repair
+/// through the owning master.
+@Suite(.serialized, .enabled(if: RedisClusterTestEnv.port != nil, "BR_REDIS_CLUSTER_PORT is not set (scripts/redis-cluster-start)"))
+struct DaemonClusterTests {
+    typealias Env = RedisClusterTestEnv
+
+    /// The products table in MariaDB and the same stock in the cluster (`prefix:{id}:stock`,
+    /// or with a literal hash tag, `prefix:{{{id}}}:stock` → `prefix:{17}:stock`).
+    static func setUp(rows: Int, hashTag: Bool = false) throws -> (db: String, prefix: String, template: String, cluster: RedisClusterClient) {
+        let n = UInt32.random(in: 0...UInt32.max)
+        let db = "cluster_\(n)", prefix = "ct\(n)"
+        var sql = "CREATE DATABASE \(db); CREATE TABLE \(db).products (id BIGINT PRIMARY KEY, name VARCHAR(20), stock INT) ENGINE=InnoDB;\nINSERT INTO \(db).products VALUES "
+        sql += (1...rows).map { "(\($0), 'p\($0)', \(100 + $0))" }.joined(separator: ",") + ";"
+        _ = try TestEnv.sql(sql)
+        let cluster = try RedisClusterClient(seeds: [Env.seed], base: Env.configuration(Env.seed))
+        let template = hashTag ? "\(prefix):{{{id}}}:stock" : "\(prefix):{id}:stock"
+        for i in 1...rows { try set(cluster, key(prefix, i, hashTag: hashTag), "\(100 + i)") }
+        return (db, prefix, template, cluster)
+    }
+
+    static func key(_ prefix: String, _ id: Int, hashTag: Bool = false) -> String {
+        hashTag ? "\(prefix):{\(id)}:stock" : "\(prefix):\(id):stock"
+    }
+
+    static func set(_ cluster: RedisClusterClient, _ key: String, _ value: String?) throws {
+        _ = try cluster.withSlotOwner(RedisClusterSlot.slot(of: key), doing: "SET") { c, _ throws(RedisError) in
+            try c.command(value.map { ["SET", key, $0] } ?? ["DEL", key])
+        }
+    }
+
+    static func get(_ cluster: RedisClusterClient, _ key: String) throws -> String? {
+        try cluster.withSlotOwner(RedisClusterSlot.slot(of: key), doing: "GET") { c, _ throws(RedisError) in try c.command(["GET", key]) }.string
+    }
+
+    static func tearDown(_ db: String, _ prefix: String, _ cluster: RedisClusterClient, rows: Int, hashTag: Bool = false) {
+        _ = try? TestEnv.sql("DROP DATABASE IF EXISTS \(db)")
+        for i in 1...rows { try? set(cluster, key(prefix, i, hashTag: hashTag), nil) }
+    }
+
+    static func config(db: String, template: String, extra: String = "", reconcile: String = "") throws -> String {
+        let port = try #require(Env.port)
+        let toml = """
+            [source]
+            host = "127.0.0.1"
+            port = \(DaemonCheckTests.mysqlPort)
+            user = "reconciler"
+            password_env = "BR_TEST_MYSQL_PASSWORD"
+            server_id = \(Int.random(in: 1000...60000))
+
+            [redis]
+            mode = "cluster"
+            nodes = ["127.0.0.1:\(port + 1)", "127.0.0.1:\(port)"]
+            notifications = "tracking"
+            \(extra)
+
+            [[watch]]
+            name = "stock"
+            table = "\(db).products"
+            key = "id"
+            value = "stock"
+            redis_key = "\(template)"
+
+            [reconcile]
+            sweep_interval_seconds = 1
+            \(reconcile)
+            """
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("br-cluster-\(db).toml").path
+        try toml.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// Keys whose slots are served by three different masters (so every master is read).
+    static func oneKeyPerMaster(_ cluster: RedisClusterClient, prefix: String, rows: Int, hashTag: Bool = false) -> [Int] {
+        var byShard: [Int: Int] = [:]
+        for i in 1...rows {
+            guard let s = cluster.topology.shardIndex(forKey: key(prefix, i, hashTag: hashTag)) else { continue }
+            if byShard[s] == nil { byShard[s] = i }
+        }
+        return byShard.values.sorted()
+    }
+
+    @Test func checkFindsADivergenceOnEveryMaster() throws {
+        guard DaemonCheckTests.serversUp else { Issue.record("MariaDB and Redis must run (scripts/test starts them)"); return }
+        let rows = 3000
+        let (db, prefix, template, cluster) = try Self.setUp(rows: rows)
+        defer { Self.tearDown(db, prefix, cluster, rows: rows) }
+        let picked = Self.oneKeyPerMaster(cluster, prefix: prefix, rows: rows)
+        #expect(picked.count == 3, "three masters serve the keys: \(cluster.topology.shards.map(\.master))")
+        // A wrong value on one master, a missing key on another, another type on the third.
+        try Self.set(cluster, Self.key(prefix, picked[0]), "1")
+        try Self.set(cluster, Self.key(prefix, picked[1]), nil)
+        let third = Self.key(prefix, picked[2])
+        try Self.set(cluster, third, nil)
+        _ = try cluster.withSlotOwner(RedisClusterSlot.slot(of: third), doing: "RPUSH") { c, _ throws(RedisError) in try c.command(["RPUSH", third, "x"]) }
+        let r = try DaemonCheckTests.check(try Self.config(db: db, template: template))
+        #expect(r.status == 1, "\(r.stderr.suffix(3000))")
+        let found = r.records.filter { $0["event"] as? String == "divergence" }
+        let kinds = Dictionary(uniqueKeysWithValues: found.compactMap { d -> (String, String)? in
+            guard let k = d["key"] as? String, let kind = d["kind"] as? String else { return nil }
+            return (k, kind)
+        })
+        #expect(kinds == [String(picked[0]): "redis_lower", String(picked[1]): "missing", String(picked[2]): "wrong_type"], "\(found)")
+        #expect(r.stderr.contains("Redis Cluster"), "\(r.stderr.prefix(2000))")
+    }
+
+    /// `{{` `}}` in the template: `prefix:{17}:stock`, the hash tag `{17}` decides the slot.
+    @Test func hashTaggedKeysAreReadOnTheirSlotsMaster() throws {
+        guard DaemonCheckTests.serversUp else { Issue.record("MariaDB and Redis must run (scripts/test starts them)"); return }
+        let rows = 500
+        let (db, prefix, template, cluster) = try Self.setUp(rows: rows, hashTag: true)
+        defer { Self.tearDown(db, prefix, cluster, rows: rows, hashTag: true) }
+        #expect(RedisClusterSlot.slot(of: Self.key(prefix, 17, hashTag: true)) == RedisClusterSlot.slot(of: "17"))
+        let picked = Self.oneKeyPerMaster(cluster, prefix: prefix, rows: rows, hashTag: true)
+        for p in picked { try Self.set(cluster, Self.key(prefix, p, hashTag: true), "7") }
+        let r = try DaemonCheckTests.check(try Self.config(db: db, template: template))
+        #expect(r.status == 1, "\(r.stderr.suffix(3000))")
+        let keys = r.records.filter { $0["event"] as? String == "divergence" }.compactMap { $0["redis_key"] as? String }.sorted()
+        #expect(keys == picked.map { Self.key(prefix, $0, hashTag: true) }.sorted(), "\(r.records)")
+    }
+
+    /// `run` with sweeps every second while 1,000 slots move between masters and the shop keeps
+    /// writing (MySQL and Redis together): every read that raced a migration is retried, none is
+    /// taken for an observation, so nothing is reported; then a divergence made after the
+    /// reshard is found and repaired through the key's new master.
+    @Test func aReshardDuringRunGivesNoFalseAlarmAndRepairStillWorks() throws {
+        guard DaemonCheckTests.serversUp else { Issue.record("MariaDB and Redis must run (scripts/test starts them)"); return }
+        let rows = 20_000
+        let (db, prefix, template, cluster) = try Self.setUp(rows: rows)
+        defer { Self.tearDown(db, prefix, cluster, rows: rows) }
+        let config = try Self.config(db: db, template: template, reconcile: "repair = true")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("br-cluster-run-\(db)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let outPath = dir + "/report.jsonl", errPath = dir + "/stderr.log"
+        FileManager.default.createFile(atPath: outPath, contents: nil)
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TestEnv.cli)
+        p.arguments = ["run", "--config", config, "--log-level", "info"]
+        var env = ProcessInfo.processInfo.environment
+        env["BR_TEST_MYSQL_PASSWORD"] = "reconciler"
+        p.environment = env
+        p.standardOutput = FileHandle(forWritingAtPath: outPath)
+        p.standardError = FileHandle(forWritingAtPath: errPath)
+        try p.run()
+        defer { if p.isRunning { p.terminate(); p.waitUntilExit() } }
+        Thread.sleep(forTimeInterval: 3)
+
+        // The shop writes while the slots move: MySQL first, then Redis (as the application).
+        let writer = Thread {
+            guard let cluster = try? RedisClusterClient(seeds: [Env.seed], base: Env.configuration(Env.seed)) else { return }
+            for round in 0..<40 {
+                let id = 1 + (round * 487) % rows
+                _ = try? TestEnv.sql("UPDATE \(db).products SET stock = stock - 1 WHERE id = \(id)")
+                if let v = try? TestEnv.sql("SELECT stock FROM \(db).products WHERE id = \(id)").first?.first ?? nil {
+                    try? Self.set(cluster, Self.key(prefix, id), v)
+                }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+        }
+        writer.start()
+        let reshard = try TestEnv.run(
+            "bash", [TestEnv.repoRoot.appendingPathComponent("scripts/redis-cluster").path, "reshard", "1000"],
+            environment: ["BR_REDIS_CLUSTER_PORT": String(try #require(Env.port))])
+        #expect(reshard.status == 0, "reshard: \(reshard.stderr.suffix(2000))")
+        while writer.isExecuting { Thread.sleep(forTimeInterval: 0.1) }
+        Thread.sleep(forTimeInterval: 3)
+        let quiet = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+        #expect(!quiet.contains("\"divergence\""), "false alarm during the reshard: \(quiet.prefix(3000))")
+
+        // After the reshard: a real divergence, found and repaired on the key's (new) master.
+        try cluster.refresh()
+        let victim = Self.key(prefix, 4242)
+        try Self.set(cluster, victim, "0")
+        var repaired = false
+        for _ in 0..<100 {
+            Thread.sleep(forTimeInterval: 0.2)
+            if try Self.get(cluster, victim) == "\(100 + 4242)" { repaired = true; break }
+        }
+        p.terminate()
+        p.waitUntilExit()
+        let report = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+        let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+        #expect(repaired, "the divergence was not repaired: \(report.suffix(2000)) \(stderr.suffix(3000))")
+        let records = report.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let divergences = records.filter { $0["event"] as? String == "divergence" }
+        #expect(divergences.compactMap { $0["key"] as? String } == ["4242"], "\(report.prefix(3000))")
+        // The sweeps did race the migration: MOVED (or ASK) answers were followed.
+        #expect(stderr.contains("Redis Cluster slot map read again"), "\(stderr.suffix(3000))")
+    }
+}
