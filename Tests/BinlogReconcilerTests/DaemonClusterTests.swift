@@ -197,4 +197,25 @@ struct DaemonClusterTests {
         // The sweeps did race the migration: MOVED (or ASK) answers were followed.
         #expect(stderr.contains("Redis Cluster slot map read again"), "\(stderr.suffix(3000))")
     }
+
+    /// `doctor --json` in cluster mode: every seed asked (an unreachable one is a warning), the
+    /// slot coverage, each master's cluster_state.
+    @Test func doctorChecksTheClusterAndEverySeed() throws {
+        guard DaemonCheckTests.serversUp else { Issue.record("MariaDB and Redis must run (scripts/test starts them)"); return }
+        let port = try #require(Env.port)
+        var toml = try String(contentsOfFile: try Self.config(db: "shop", template: "product:{id}:stock"), encoding: .utf8)
+        toml = toml.replacingOccurrences(of: "nodes = [", with: "nodes = [\"127.0.0.1:1\", ")
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("br-cluster-doctor-\(UUID().uuidString).toml").path
+        try toml.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let r = try TestEnv.run(TestEnv.cli, ["doctor", "--config", path, "--json"], environment: ["BR_TEST_MYSQL_PASSWORD": "reconciler"])
+        let findings = r.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        func with(_ check: String) -> [[String: Any]] { findings.filter { $0["check"] as? String == check } }
+        #expect(with("redis.cluster.slots").first?["severity"] as? String == "ok", "\(r.stdout)")
+        let states = with("redis.cluster.state")
+        #expect(states.count == 3 && states.allSatisfy { $0["severity"] as? String == "ok" }, "\(states)")
+        let seeds = with("redis.cluster.seed").map { ($0["severity"] as? String ?? "", $0["detail"] as? String ?? "") }
+        #expect(seeds.contains { $0.0 == "warning" && $0.1.hasPrefix("127.0.0.1:1:") }, "\(seeds)")
+        #expect(seeds.contains { $0.0 == "ok" && $0.1.hasPrefix("127.0.0.1:\(port)") }, "\(seeds)")
+    }
 }

@@ -183,6 +183,7 @@ public struct Doctor {
     }
 
     func checkRedis() -> [Finding] {
+        if configuration.redis.mode == .cluster { return checkRedisCluster() }
         var out: [Finding] = []
         let conn: RedisConnection
         do { conn = try RedisConnection(configuration: try configuration.redis.redisConfiguration()) } catch {
