@@ -23,6 +23,10 @@ extension ReportRecord {
                 if let v = s.redisKeysBefore { w.int(v) } else { w.null() }
                 w.key("redis_keys_after")
                 if let v = s.redisKeysAfter { w.int(v) } else { w.null() }
+                // Redis Cluster only: the node and its slots.
+                if let v = s.node { w.field("redis_node", v) }
+                if let v = s.nodeID { w.field("redis_node_id", v) }
+                if let v = s.slots { w.field("slots", v) }
             }
             w.field("detected_at", VerdictEngine.rfc3339(detectedAt))
             w.key("binlog")

@@ -88,9 +88,20 @@ public struct SummaryDetails: Sendable {
     /// Keys in the configured Redis database before and after (INFO keyspace), when known.
     public var redisKeysBefore: Int?
     public var redisKeysAfter: Int?
+    /// Redis Cluster: the node the incident is about (`host:port`), its node id, and the slot
+    /// ranges it serves (`0-5460,10923`); nil for one Redis.
+    public var node: String? = nil
+    public var nodeID: String? = nil
+    public var slots: String? = nil
 
     /// The memberwise initializer, for the library's other targets.
-    package init(keysChecked: Int, noticedAt: Double, runID: String? = nil, previousRunID: String? = nil, redisKeysBefore: Int? = nil, redisKeysAfter: Int? = nil) {
+    package init(
+        keysChecked: Int, noticedAt: Double, runID: String? = nil, previousRunID: String? = nil, redisKeysBefore: Int? = nil, redisKeysAfter: Int? = nil,
+        node: String? = nil, nodeID: String? = nil, slots: String? = nil
+    ) {
+        self.node = node
+        self.nodeID = nodeID
+        self.slots = slots
         self.keysChecked = keysChecked
         self.noticedAt = noticedAt
         self.runID = runID

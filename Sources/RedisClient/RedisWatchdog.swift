@@ -71,7 +71,7 @@ public final class RedisWatchdog: Sendable {
     }
 
     /// `run_id` and `db<N>:keys=` of an INFO text.
-    static func parse(server: String, keyspace: String, database: Int) -> (runID: String, keys: Int)? {
+    package static func parse(server: String, keyspace: String, database: Int) -> (runID: String, keys: Int)? {
         var runID: String?
         for line in server.split(whereSeparator: \.isNewline) where line.hasPrefix("run_id:") {
             runID = String(line.dropFirst(7))

@@ -137,22 +137,9 @@ struct DaemonClusterTests {
         let (db, prefix, template, cluster) = try Self.setUp(rows: rows)
         defer { Self.tearDown(db, prefix, cluster, rows: rows) }
         let config = try Self.config(db: db, template: template, reconcile: "repair = true")
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("br-cluster-run-\(db)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let outPath = dir + "/report.jsonl", errPath = dir + "/stderr.log"
-        FileManager.default.createFile(atPath: outPath, contents: nil)
-        FileManager.default.createFile(atPath: errPath, contents: nil)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: TestEnv.cli)
-        p.arguments = ["run", "--config", config, "--log-level", "info"]
-        var env = ProcessInfo.processInfo.environment
-        env["BR_TEST_MYSQL_PASSWORD"] = "reconciler"
-        p.environment = env
-        p.standardOutput = FileHandle(forWritingAtPath: outPath)
-        p.standardError = FileHandle(forWritingAtPath: errPath)
-        try p.run()
-        defer { if p.isRunning { p.terminate(); p.waitUntilExit() } }
+        let run = try RunningDaemon(config: config, name: db)
+        defer { run.stop() }
+        let (p, outPath, errPath) = (run.process, run.outPath, run.errPath)
         Thread.sleep(forTimeInterval: 3)
 
         // The shop writes while the slots move: MySQL first, then Redis (as the application).
@@ -168,9 +155,7 @@ struct DaemonClusterTests {
             }
         }
         writer.start()
-        let reshard = try TestEnv.run(
-            "bash", [TestEnv.repoRoot.appendingPathComponent("scripts/redis-cluster").path, "reshard", "1000"],
-            environment: ["BR_REDIS_CLUSTER_PORT": String(try #require(Env.port))])
+        let reshard = try Self.clusterScript(["scripts/redis-cluster", "reshard", "1000"])
         #expect(reshard.status == 0, "reshard: \(reshard.stderr.suffix(2000))")
         while writer.isExecuting { Thread.sleep(forTimeInterval: 0.1) }
         Thread.sleep(forTimeInterval: 3)
@@ -198,6 +183,102 @@ struct DaemonClusterTests {
         #expect(stderr.contains("Redis Cluster slot map read again"), "\(stderr.suffix(3000))")
     }
 
+    /// The port of the master that serves `key` now.
+    static func masterPort(of key: String, _ cluster: RedisClusterClient) throws -> Int {
+        try cluster.refresh()
+        guard let m = cluster.topology.master(forSlot: RedisClusterSlot.slot(of: key)), case .tcp(_, let port) = m.endpoint else {
+            throw TestFailure("no master for \(key)")
+        }
+        return port
+    }
+
+    /// Runs a cluster script through `system(3)`, its output in files: `redis-cluster-start`
+    /// daemonizes nodes, and Foundation's `Process` was seen to wait forever for such a script.
+    static func clusterScript(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let port = try #require(Env.port)
+        let base = NSTemporaryDirectory() + "br-cluster-script-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: base + ".out"); try? FileManager.default.removeItem(atPath: base + ".err") }
+        let script = TestEnv.repoRoot.appendingPathComponent(args[0]).path
+        let command = "BR_REDIS_CLUSTER_PORT=\(port) bash '\(script)' \(args.dropFirst().joined(separator: " ")) </dev/null >'\(base).out' 2>'\(base).err'"
+        let status = system(command)
+        let out = (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? ""
+        let err = (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? ""
+        return (status == 0 ? 0 : 1, out, err)
+    }
+
+    /// A `CLUSTER FAILOVER` (coordinated: nothing lost) during `run`: one `summary` record,
+    /// `redis_failover`, naming the promoted node and its slots; no divergence.
+    @Test func aFailoverIsOneSummaryNamingTheNewMaster() throws {
+        guard DaemonCheckTests.serversUp else { Issue.record("MariaDB and Redis must run (scripts/test starts them)"); return }
+        let rows = 3000
+        let (db, prefix, template, cluster) = try Self.setUp(rows: rows)
+        defer { Self.tearDown(db, prefix, cluster, rows: rows) }
+        let run = try RunningDaemon(config: try Self.config(db: db, template: template), name: db)
+        defer { run.stop() }
+        let old = try Self.masterPort(of: Self.key(prefix, 1), cluster)
+        let f = try Self.clusterScript(["scripts/redis-cluster", "failover", String(old)])
+        #expect(f.status == 0, "\(f.stderr.suffix(2000))")
+        let promoted = Int(f.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        var summaries: [[String: Any]] = []
+        for _ in 0..<60 {
+            Thread.sleep(forTimeInterval: 0.25)
+            summaries = run.records.filter { $0["event"] as? String == "summary" }
+            if !summaries.isEmpty { break }
+        }
+        Thread.sleep(forTimeInterval: 2)
+        summaries = run.records.filter { $0["event"] as? String == "summary" }
+        #expect(summaries.count == 1, "\(run.records) \(run.log.suffix(3000))")
+        let s = try #require(summaries.first)
+        #expect(s["reason"] as? String == "redis_failover")
+        #expect(s["redis_node"] as? String == "127.0.0.1:\(promoted)", "\(s)")
+        #expect((s["slots"] as? String)?.isEmpty == false, "\(s)")
+        #expect(run.records.filter { $0["event"] as? String == "divergence" }.isEmpty, "\(run.records)")
+    }
+
+    /// A master killed with SIGKILL and replaced by its replica (cluster-node-timeout 5 s): one
+    /// summary for that shard's new master, written after the sweep that follows; every
+    /// divergence reported is a key whose Redis value really differs from MySQL at the end. The
+    /// killed node is started again (it rejoins as a replica) so the cluster is whole afterwards.
+    @Test func aKilledMasterReplacedByItsReplicaIsOneSummary() throws {
+        guard DaemonCheckTests.serversUp else { Issue.record("MariaDB and Redis must run (scripts/test starts them)"); return }
+        let rows = 3000
+        let (db, prefix, template, cluster) = try Self.setUp(rows: rows)
+        defer { Self.tearDown(db, prefix, cluster, rows: rows) }
+        let run = try RunningDaemon(config: try Self.config(db: db, template: template), name: db)
+        defer { run.stop() }
+        let victim = try Self.masterPort(of: Self.key(prefix, 1), cluster)
+        let info = try TestEnv.run("redis-cli", ["-p", String(victim), "INFO", "server"]).stdout
+        let pid = try #require(info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("process_id:") }.flatMap { Int32($0.dropFirst(11)) })
+        let killedAt = Date()
+        kill(pid, SIGKILL)
+        defer {
+            // Back as a replica of the promoted node (wait for the promotion first: a master that
+            // comes back before its replica took over would come back empty).
+            let again = try? Self.clusterScript(["scripts/redis-cluster-start"])
+            #expect(again?.status == 0, "\(again?.stderr.suffix(2000) ?? "")")
+        }
+        var summaries: [[String: Any]] = []
+        for _ in 0..<120 {
+            Thread.sleep(forTimeInterval: 0.25)
+            summaries = run.records.filter { $0["event"] as? String == "summary" }
+            if !summaries.isEmpty { break }
+        }
+        let seconds = Date().timeIntervalSince(killedAt)
+        Thread.sleep(forTimeInterval: 2)
+        summaries = run.records.filter { $0["event"] as? String == "summary" }
+        #expect(summaries.count == 1, "\(run.records) \(run.log.suffix(3000))")
+        #expect(summaries.first?["reason"] as? String == "redis_failover", "\(summaries)")
+        #expect(summaries.first?["redis_node"] as? String != "127.0.0.1:\(victim)", "\(summaries)")
+        print("[DaemonClusterTests] SIGKILL of master 127.0.0.1:\(victim) to the summary: \(String(format: "%.1f", seconds)) s")
+        // Every divergence reported really differs at the end.
+        try cluster.refresh()
+        for d in run.records where d["event"] as? String == "divergence" {
+            let id = try #require((d["key"] as? String).flatMap { Int($0) })
+            let mysql = try TestEnv.sql("SELECT stock FROM \(db).products WHERE id = \(id)").first?.first ?? nil
+            #expect(try Self.get(cluster, Self.key(prefix, id)) != mysql, "reported \(id) but Redis agrees with MySQL: \(d)")
+        }
+    }
+
     /// `doctor --json` in cluster mode: every seed asked (an unreachable one is a warning), the
     /// slot coverage, each master's cluster_state.
     @Test func doctorChecksTheClusterAndEverySeed() throws {
@@ -217,5 +298,42 @@ struct DaemonClusterTests {
         let seeds = with("redis.cluster.seed").map { ($0["severity"] as? String ?? "", $0["detail"] as? String ?? "") }
         #expect(seeds.contains { $0.0 == "warning" && $0.1.hasPrefix("127.0.0.1:1:") }, "\(seeds)")
         #expect(seeds.contains { $0.0 == "ok" && $0.1.hasPrefix("127.0.0.1:\(port)") }, "\(seeds)")
+    }
+}
+
+/// `binlog-reconciler run` in the background, its report and log in files.
+final class RunningDaemon {
+    let process = Process()
+    let dir: String
+    var outPath: String { dir + "/report.jsonl" }
+    var errPath: String { dir + "/stderr.log" }
+
+    init(config: String, name: String) throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("br-run-\(name)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: dir + "/report.jsonl", contents: nil)
+        FileManager.default.createFile(atPath: dir + "/stderr.log", contents: nil)
+        process.executableURL = URL(fileURLWithPath: TestEnv.cli)
+        process.arguments = ["run", "--config", config, "--log-level", "info"]
+        var env = ProcessInfo.processInfo.environment
+        env["BR_TEST_MYSQL_PASSWORD"] = "reconciler"
+        process.environment = env
+        process.standardOutput = FileHandle(forWritingAtPath: outPath)
+        process.standardError = FileHandle(forWritingAtPath: errPath)
+        try process.run()
+        Thread.sleep(forTimeInterval: 3)
+    }
+
+    var records: [[String: Any]] {
+        ((try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "").split(separator: "\n")
+            .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    }
+
+    var log: String { (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "" }
+
+    func stop() {
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        try? FileManager.default.removeItem(atPath: dir)
     }
 }

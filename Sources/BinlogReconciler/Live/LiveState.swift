@@ -125,11 +125,14 @@ struct RedisIncident {
         case unreachable = 0
         case flush = 1
         case restart = 2
+        /// A Redis Cluster shard has a new master (its replica was promoted).
+        case failover = 3
         var text: String {
             switch self {
             case .unreachable: "redis_unreachable"
             case .flush: "redis_flush"
             case .restart: "redis_restart"
+            case .failover: "redis_failover"
             }
         }
         static func < (a: Reason, b: Reason) -> Bool { a.rawValue < b.rawValue }
@@ -142,5 +145,9 @@ struct RedisIncident {
     var previousRunID: String?
     var keysBefore: Int?
     var keysAfter: Int?
+    /// Redis Cluster: the node the incident is about (`host:port`, node id) and its slots.
+    var node: String?
+    var nodeID: String?
+    var slots: [ClosedRange<Int>]?
     var summaryWritten = false
 }

@@ -68,12 +68,15 @@ extension Reconciler {
                 reason: inc.reason.text, keys: missing)
             r.summary = SummaryDetails(
                 keysChecked: keysChecked, noticedAt: inc.noticedWall, runID: inc.runID ?? s.redisRunID, previousRunID: inc.previousRunID,
-                redisKeysBefore: inc.keysBefore, redisKeysAfter: inc.keysAfter)
+                redisKeysBefore: inc.keysBefore, redisKeysAfter: inc.keysAfter,
+                node: inc.node, nodeID: inc.nodeID,
+                slots: inc.slots.map { r in r.map { $0.count == 1 ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: ",") })
             return r
         }
         guard let record else { return }
-        logger.warning("Redis \(record.reason == "redis_restart" ? "restart" : "flush"): summary written", metadata: [
-            "keys_missing": "\(missing)", "keys_checked": "\(keysChecked)",
+        let what = ["redis_restart": "restart", "redis_failover": "failover"][record.reason ?? ""] ?? "flush"
+        logger.warning("Redis \(what): summary written", metadata: [
+            "keys_missing": "\(missing)", "keys_checked": "\(keysChecked)", "node": "\(record.summary?.node ?? "-")",
         ])
         sink.write(record)
     }
@@ -184,6 +187,11 @@ extension Reconciler {
                         }
                     }
                 }
+            case .flushed where self.configuration.redis.mode == .cluster:
+                // A cluster node also announces a flush when, as a replica, it loads its master's
+                // data (a full resync, e.g. a killed master rejoining). The cluster watch judges
+                // flushes by each master's key count; here only a sweep is asked for.
+                self.shared.withLock { $0.sweepRequested = true }
             case .flushed:
                 let new = self.shared.withLock { s in
                     let runID = s.redisRunID

@@ -52,6 +52,7 @@ final class Reconciler: Sendable {
         var redisRetryAt = 0.0
         var redisDown = false
         var clusterRefreshesLogged = 0
+        var clusterWatch = ClusterWatch()
         var nextMetrics = 0.0
         var repairBudget = RepairBudget()
         /// The sweep in progress, read a slice per turn; dropped when Redis fails (a new one is
@@ -143,6 +144,7 @@ final class Reconciler: Sendable {
                 if r.event == .divergence { metrics.recordDivergenceOpened(kind: r.kind) }
                 sink.write(r)
             }
+            if case .cluster(let c) = redis, !options.checkOnce { pollCluster(c, &clusterWatch, now: now) }
             if configuration.reconcile.repair && caught && monotonicSeconds() >= redisRetryAt {
                 repairPass(redis, budget: &repairBudget)
             }

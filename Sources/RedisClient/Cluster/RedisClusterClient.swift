@@ -193,3 +193,44 @@ package final class RedisClusterClient {
     /// Closes every connection.
     package func close() { connections.removeAll() }
 }
+
+extension RedisClusterClient {
+    /// One master as the cluster watch polls it.
+    package struct MasterStatus: Sendable, Hashable {
+        package var shard: Int
+        package var endpoint: RedisConfiguration.Endpoint
+        package var nodeID: String
+        package var slotRanges: [ClosedRange<Int>]
+        /// `run_id` and the key count of database 0 (INFO server / keyspace); nil when the master
+        /// did not answer.
+        package var runID: String?
+        package var keys: Int?
+    }
+
+    /// Every master of the current map with its `run_id` and key count (one pipelined
+    /// `INFO server` + `INFO keyspace` each). A master that does not answer has nil for both; the
+    /// map is read again afterwards in that case (a failover promotes its replica).
+    package func pollMasters() -> [MasterStatus] {
+        var out: [MasterStatus] = []
+        var unreachable = false
+        for (shard, endpoint) in masters {
+            let s = topology.shards[shard]
+            var status = MasterStatus(shard: shard, endpoint: endpoint, nodeID: s.master.id, slotRanges: s.slotRanges)
+            do {
+                let replies = try connection(to: endpoint).withRetry(Self.once) { c throws(RedisError) in
+                    try c.pipeline([["INFO", "server"], ["INFO", "keyspace"]])
+                }
+                if replies.count == 2, let server = replies[0].string, let keyspace = replies[1].string,
+                    let info = RedisWatchdog.parse(server: server, keyspace: keyspace, database: 0) {
+                    status.runID = info.runID
+                    status.keys = info.keys
+                }
+            } catch {
+                unreachable = true
+            }
+            out.append(status)
+        }
+        if unreachable { try? refresh() }
+        return out
+    }
+}
