@@ -155,7 +155,14 @@ struct DaemonClusterTests {
             }
         }
         writer.start()
-        let reshard = try Self.clusterScript(["scripts/redis-cluster", "reshard", "1000"])
+        // From the master with the most slots to the one with the fewest, so repeated runs keep
+        // the cluster balanced (a master left without slots becomes a replica).
+        try cluster.refresh()
+        let bySlots = cluster.masters.map { cluster.topology.shards[$0.shard] }.sorted { $0.slotCount > $1.slotCount }
+        guard case .tcp(_, let from)? = bySlots.first?.master.endpoint, case .tcp(_, let to)? = bySlots.last?.master.endpoint else {
+            throw TestFailure("no masters: \(cluster.topology.shards)")
+        }
+        let reshard = try Self.clusterScript(["scripts/redis-cluster", "reshard", "1000", String(from), String(to)])
         #expect(reshard.status == 0, "reshard: \(reshard.stderr.suffix(2000))")
         while writer.isExecuting { Thread.sleep(forTimeInterval: 0.1) }
         Thread.sleep(forTimeInterval: 3)

@@ -48,6 +48,8 @@ struct LiveState {
     var incident: RedisIncident?
     var redisRunID: String?
     var listener: RedisNotificationListener?
+    /// Redis Cluster: the notification listener of each master (set up again as masters change).
+    var clusterListeners: [RedisConfiguration.Endpoint: RedisNotificationListener] = [:]
     var keyspaceOffWarned = false
 
     /// Shutdown was requested.

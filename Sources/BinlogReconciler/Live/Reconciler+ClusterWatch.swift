@@ -27,6 +27,7 @@ extension Reconciler {
         guard now >= watch.nextPoll else { return }
         watch.nextPoll = now + ClusterWatch.interval
         let statuses = cluster.pollMasters()
+        syncClusterListeners(cluster)
         for st in statuses {
             guard let runID = st.runID, let keys = st.keys, let first = st.slotRanges.first?.lowerBound else { continue }
             let current = ClusterWatch.Seen(endpoint: st.endpoint, nodeID: st.nodeID, runID: runID, keys: keys)

@@ -217,23 +217,33 @@ extension Reconciler {
 }
 
 extension Reconciler {
-    /// Redis Cluster: the notifications of `[redis] notifications` on every master of the map
-    /// as it is now (one listener each). A master that fails over later is covered by sweeps
-    /// until the sidecar restarts (listeners are not set up again when the map changes yet).
-    func startClusterNotifications(_ cluster: RedisClusterClient) throws -> [RedisNotificationListener] {
-        guard configuration.redis.notifications != .off else {
-            logger.notice("Redis notifications are off (notifications = \"off\"): Redis-side changes are seen only in sweeps")
-            return []
+    /// Redis Cluster: the notifications of `[redis] notifications` on every master of the map,
+    /// one listener each: started for masters that have none (at start, and for a promoted
+    /// replica after a failover), stopped for nodes that are no longer masters. A listener that
+    /// cannot start is tried again at the next call; sweeps cover its keys meanwhile.
+    func syncClusterListeners(_ cluster: RedisClusterClient) {
+        guard configuration.redis.notifications != .off else { return }
+        let masters = Set(cluster.masters.map(\.endpoint))
+        let (running, stale) = shared.withLock { s -> (Set<RedisConfiguration.Endpoint>, [RedisNotificationListener]) in
+            let stale = s.clusterListeners.filter { !masters.contains($0.key) }
+            for e in stale.keys { s.clusterListeners[e] = nil }
+            return (Set(s.clusterListeners.keys), Array(stale.values))
         }
-        var listeners: [RedisNotificationListener] = []
-        for (_, endpoint) in cluster.masters {
+        for l in stale { l.stop() }
+        for endpoint in masters.subtracting(running) {
             var c = redisConfiguration
             c.endpoint = endpoint
-            if let l = try startNotifications(on: c) { listeners.append(l) }
+            do {
+                guard let l = try startNotifications(on: c) else { continue }
+                shared.withLock { $0.clusterListeners[endpoint] = l }
+                logger.info("Redis notifications on a cluster master", metadata: [
+                    "node": "\(endpoint)", "mode": "\(configuration.redis.notifications.rawValue)",
+                ])
+            } catch {
+                logger.warning("cannot start Redis notifications on a cluster master; sweeps cover its keys", metadata: [
+                    "node": "\(endpoint)", "error": "\(error)",
+                ])
+            }
         }
-        logger.info("Redis notifications on every cluster master", metadata: [
-            "mode": "\(configuration.redis.notifications.rawValue)", "masters": "\(listeners.count)",
-        ])
-        return listeners
     }
 }

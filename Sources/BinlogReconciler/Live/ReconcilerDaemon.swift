@@ -123,8 +123,10 @@ public final class ReconcilerDaemon: Sendable {
 
         let redisConfig = try configuration.redis.redisConfiguration()
         let redis: RedisRoute
-        var clusterListeners: [RedisNotificationListener] = []
-        defer { for l in clusterListeners { l.stop() } }
+        defer {
+            let listeners = shared.withLock { s -> [RedisNotificationListener] in defer { s.clusterListeners = [:] }; return Array(s.clusterListeners.values) }
+            for l in listeners { l.stop() }
+        }
         switch configuration.redis.mode {
         case .standalone:
             redis = .single(try RedisConnection(configuration: redisConfig))
@@ -146,9 +148,7 @@ public final class ReconcilerDaemon: Sendable {
             keyIntegerColumns: keyIntegerColumns, redisConfiguration: redisConfig)
         switch configuration.redis.notifications {
         case _ where configuration.redis.mode == .cluster:
-            if case .cluster(let cluster) = redis {
-                clusterListeners = try reconciler.startClusterNotifications(cluster)
-            }
+            if case .cluster(let cluster) = redis { reconciler.syncClusterListeners(cluster) }
         case .tracking:
             let l = try reconciler.startNotifications()
             shared.withLock { $0.listener = l }
