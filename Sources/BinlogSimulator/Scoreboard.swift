@@ -55,8 +55,8 @@ public struct ScoredReportRecord: Sendable {
 /// - D: the products whose Redis and MySQL values differ at the end.
 /// - A product of D is found when a `divergence` for it is detected after its last effective fault
 ///   and no later `resolved` closes it (a later `repaired` counts as found). Recall = found / |D|.
-/// - A false alarm: a `divergence` for a product no fault changed, or first seen before the
-///   product's first fault (the Redis restart changes every product).
+/// - A false alarm: a `divergence` for a product no fault changed, or first seen more than L before
+///   the product's first fault (the Redis restart changes every product).
 /// - A duplicate: a second `divergence` for a key that is already open.
 /// - Latency: detected_at − the product's last effective fault. Quiet: no change on either side
 ///   within G + L before and after the fault. Target: ≤ G + C + L + 1 s when quiet; otherwise
@@ -165,7 +165,10 @@ public struct Scoreboard: Sendable {
             var firstFault = byKey[k]?.compactMap { SaleTime.parse($0.effectiveAt ?? "") }.min()
             if let restartAt { firstFault = min(firstFault ?? restartAt, restartAt) }
             if let ff = firstFault {
-                if dated < ff { falseAlarms.append(FalseAlarm(key: k, id: r.id, kind: r.kind, detectedAt: r.detectedAt, why: "first seen before the product's first fault")) }
+                // The reconciler decides an observation at t against the values MySQL takes up to
+                // t + L: a fault that makes MySQL skip the value Redis leads with (a restock of a hot
+                // product) makes an observation up to L before it inconsistent.
+                if dated < ff - l { falseAlarms.append(FalseAlarm(key: k, id: r.id, kind: r.kind, detectedAt: r.detectedAt, why: "first seen more than L before the product's first fault")) }
             } else {
                 falseAlarms.append(FalseAlarm(key: k, id: r.id, kind: r.kind, detectedAt: r.detectedAt, why: "no fault changed this product"))
             }

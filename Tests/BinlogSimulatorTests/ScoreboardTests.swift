@@ -105,6 +105,16 @@ import BinlogReconciler
         #expect(!board.passed)
     }
 
+    @Test func aDivergenceFirstSeenLessThanLBeforeItsFaultIsTheFaults() throws {
+        // A restock of a hot product at 30 s: MySQL never takes the value Redis leads with at
+        // 29.8 s, so the reconciler's observation then is inconsistent (decided at 29.8 + L).
+        let truth = [sale(), fault("f01", .manualUpdate, key: 5, at: 30), changes(5, [29.5, 29.8, 30, 30.4]), differs(5)]
+        let board = try Scoreboard(truth: truth, report: [divergence(5, firstSeen: 29.8, detected: 33)])
+        #expect(board.falseAlarms.isEmpty && board.found == 1)
+        let early = try Scoreboard(truth: truth, report: [divergence(5, firstSeen: 27.9, detected: 33)])  // more than L = 2 s before
+        #expect(early.falseAlarms.map(\.key) == ["5"] && !early.passed)
+    }
+
     @Test func theRedisRestartTouchesEveryProductAndIsFoundByItsSummary() throws {
         let truth = [sale(), fault("f01", .redisRestart, key: nil, at: 10)]
         let report = [
