@@ -51,7 +51,7 @@ extension FlashSale {
         }
     }
 
-    func inject(_ f: PlannedFault, orderID: Int, redis r: RedisConnection, admin: SQLConnection, rng: inout SaleRandom) throws {
+    func inject(_ f: PlannedFault, orderID: Int, redis r: SaleRedis, admin: SQLConnection, rng: inout SaleRandom) throws {
         guard let p = choose(f) else {
             logger.warning("fault \(f.id) (\(f.kind.rawValue)) skipped: no product fits")
             return
@@ -76,7 +76,7 @@ extension FlashSale {
         case .evicted:
             let before = state.withLock { s in s.redisValue[p - 1] }
             let t = SaleTime.now()
-            _ = try r.command(["DEL", key])
+            _ = try r.command(key: key, ["DEL", key])
             state.withLock { s in
                 s.redisValue[p - 1] = nil
                 s.changes[p - 1].append(t)
@@ -85,8 +85,8 @@ extension FlashSale {
         case .staleWriteback:
             let stale = plan.initialStock[p - 1]
             let t = SaleTime.now()
-            let before = try r.command(["GET", key]).string.flatMap { Int($0) }
-            _ = try r.command(["SET", key, String(stale)])
+            let before = try r.command(key: key, ["GET", key]).string.flatMap { Int($0) }
+            _ = try r.command(key: key, ["SET", key, String(stale)])
             state.withLock { s in
                 s.redisValue[p - 1] = stale
                 s.changes[p - 1].append(t)
@@ -109,8 +109,8 @@ extension FlashSale {
     }
 
     /// The order's Redis pre-deduct, done by a fault: the new stock, or nil (logged) when refused.
-    func faultPreDeduct(_ f: PlannedFault, product p: Int, qty q: Int, at t: Double, redis r: RedisConnection) throws -> Int? {
-        let v = try r.command(["EVAL", Self.preDeduct, "1", options.redisKey(p), String(q)]).integer.map { Int($0) } ?? -1
+    func faultPreDeduct(_ f: PlannedFault, product p: Int, qty q: Int, at t: Double, redis r: SaleRedis) throws -> Int? {
+        let v = try r.preDeduct(key: options.redisKey(p), qty: q, believed: state.withLock { s in s.redisValue[p - 1] })
         guard v >= 0 else {
             logger.warning("fault \(f.id): the pre-deduct was refused (\(v)); skipped")
             return nil
@@ -144,23 +144,16 @@ extension FlashSale {
 
     /// The application's cache warm-up: once the workers have written every pending order, reads
     /// the stock of every product from MySQL and SETs it in Redis.
-    func reload(redis r: RedisConnection, admin: SQLConnection) throws {
+    func reload(redis r: SaleRedis, admin: SQLConnection) throws {
         while state.withLock({ s in s.queueHead < s.queue.count || s.inFlightOldest.contains { $0 != nil } }) { usleep(10_000) }
         let rows = try admin.query("SELECT id, stock FROM `\(options.database)`.products")
-        var batch: [[String]] = []
         var values: [(Int, Int)] = []
         for row in rows {
             guard let id = row[0].flatMap({ Int($0) }), let stock = row[1].flatMap({ Int($0) }) else { continue }
-            batch.append(["SET", options.redisKey(id), String(stock)])
             values.append((id, stock))
         }
         let t = SaleTime.now()
-        var start = 0
-        while start < batch.count {
-            let end = min(start + 1000, batch.count)
-            _ = try r.pipeline(Array(batch[start..<end]))
-            start = end
-        }
+        try r.setAll(values.map { (options.redisKey($0.0), String($0.1)) })
         state.withLock { s in
             for (id, stock) in values where id >= 1 && id <= s.redisValue.count {
                 s.redisValue[id - 1] = stock

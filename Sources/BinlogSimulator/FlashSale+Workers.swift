@@ -134,9 +134,10 @@ extension FlashSale {
     func finalComparison() throws -> Int {
         let c = try SQLConnection(configuration: sql)
         let rows = try c.query("SELECT id, stock FROM `\(options.database)`.products ORDER BY id")
-        let r = try RedisConnection(configuration: redisConfiguration)
+        let r = try connectRedis()
+        defer { r.close() }
         let ids = rows.compactMap { $0[0].flatMap { Int($0) } }
-        let redisValues = try r.mget(keys: ids.map(options.redisKey))
+        let redisValues = try r.getAll(ids.map(options.redisKey))
         var differing = 0
         for (i, row) in rows.enumerated() {
             let m = row[1] ?? ""

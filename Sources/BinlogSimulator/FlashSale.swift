@@ -113,16 +113,15 @@ public final class FlashSale: Sendable {
             _ = try c.execute("INSERT INTO `\(db)`.products (id, name, stock) VALUES \(rows)")
             start = end + 1
         }
-        let r = try RedisConnection(configuration: redisConfiguration)
-        var batch: [[String]] = []
-        for id in 1...options.products {
-            batch.append(["SET", options.redisKey(id), String(plan.initialStock[id - 1])])
-            if batch.count == 1000 || id == options.products {
-                for reply in try r.pipeline(batch) where reply.errorMessage != nil { throw FlashSaleError("Redis SET: \(reply)") }
-                batch.removeAll(keepingCapacity: true)
-            }
-        }
+        let r = try connectRedis()
+        defer { r.close() }
+        try r.setAll((1...options.products).map { (options.redisKey($0), String(plan.initialStock[$0 - 1])) })
         logger.info("loaded \(options.products) products into \(db).products and Redis (\(options.redisKeyPattern))")
+    }
+
+    /// The simulator's Redis: the server, or the cluster of `clusterSeeds`.
+    func connectRedis() throws(RedisError) -> SaleRedis {
+        try SaleRedis(configuration: redisConfiguration, clusterSeeds: options.clusterSeeds)
     }
 
     // MARK: The sale
@@ -162,11 +161,18 @@ public final class FlashSale: Sendable {
             sampler()
             samplerDone.signal()
         }
+        let clusterEventsDone = DispatchSemaphore(value: 0)
+        let clusterEventFailures = Mutex<[String]>([])
+        Thread.detachNewThread { [self] in
+            clusterEventFailures.withLock { $0 = runClusterEvents(startedAt: startedAt) }
+            clusterEventsDone.signal()
+        }
 
         try generate(startedAt: startedAt)
 
         state.withLock { s in s.closed = true }
         group.wait()
+        clusterEventsDone.wait()
         let drainedAt = SaleTime.now()
         let settle = o.settle ?? (o.lag + o.confirm + o.lead + o.sweepInterval + 1)
         logger.info("workers drained; waiting \(String(format: "%.1f", settle)) s (G + C + L + one sweep + 1 s) before the final comparison")
@@ -202,6 +208,8 @@ public final class FlashSale: Sendable {
         end.anomalies = s.anomalies
         end.differing = differing
         truth.write(end)
+        let failures = clusterEventFailures.withLock { $0 }
+        if !failures.isEmpty { throw FlashSaleError(failures.joined(separator: "; ")) }
         return s
     }
 
@@ -210,7 +218,7 @@ public final class FlashSale: Sendable {
         let o = options
         var rng = SaleRandom(seed: o.seed).fork(3)
         let zipf = ZipfSampler(count: o.products, exponent: o.zipfExponent)
-        var redis: RedisConnection? = try RedisConnection(configuration: redisConfiguration)
+        var redis: SaleRedis? = try connectRedis()
         var lastReconnectTry = 0.0
         let admin = try SQLConnection(configuration: sql)
         var nextFault = 0
@@ -223,13 +231,13 @@ public final class FlashSale: Sendable {
                 let now = monotonicSeconds()
                 guard now - lastReconnectTry > 0.1 else { return nil }
                 lastReconnectTry = now
-                redis = try? RedisConnection(configuration: redisConfiguration)
+                redis = try? connectRedis()
             }
             guard let r = redis else { return nil }
             do {
-                let reply = try r.command(["EVAL", Self.preDeduct, "1", o.redisKey(p), String(q)])
-                return reply.integer.map { Int($0) }
+                return try r.preDeduct(key: o.redisKey(p), qty: q, believed: state.withLock { s in s.redisValue[p - 1] })
             } catch {
+                logger.warning("order pre-deduct of product \(p) failed: \(error); refused")
                 redis = nil
                 return nil
             }
@@ -241,7 +249,7 @@ public final class FlashSale: Sendable {
             if wait > 0.0005 { usleep(UInt32(wait * 1_000_000)) }
 
             if let at = reloadAt, SaleTime.now() >= at {
-                redis = try? RedisConnection(configuration: redisConfiguration)
+                redis = try? connectRedis()
                 if let r = redis { try reload(redis: r, admin: admin) }
                 reloadAt = nil
             }
@@ -254,7 +262,7 @@ public final class FlashSale: Sendable {
                     reloadAt = try restartRedis(f)
                     lastReconnectTry = monotonicSeconds()
                 } else {
-                    if redis == nil { redis = try? RedisConnection(configuration: redisConfiguration) }
+                    if redis == nil { redis = try? connectRedis() }
                     guard let r = redis else {
                         logger.warning("fault \(f.id) (\(f.kind.rawValue)) skipped: Redis unreachable")
                         continue
@@ -286,10 +294,11 @@ public final class FlashSale: Sendable {
                     "sale: \(s.orders)/\(o.orders) orders (accepted \(s.accepted), rejected \(s.rejected)), MySQL backlog \(backlog) orders, oldest \(String(format: "%.2f", oldest)) s, faults \(nextFault)/\(plan.faults.count)")
             }
         }
+        if let r = redis?.redirections { logger.notice("order stream on the Redis Cluster: \(r)") }
         if let at = reloadAt {
             let wait = at - SaleTime.now()
             if wait > 0 { Thread.sleep(forTimeInterval: wait) }
-            if let r = try? RedisConnection(configuration: redisConfiguration) { try reload(redis: r, admin: admin) }
+            if let r = try? connectRedis() { try reload(redis: r, admin: admin) }
         }
     }
 }

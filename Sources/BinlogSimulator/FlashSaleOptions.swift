@@ -24,6 +24,13 @@ public struct FlashSaleOptions: Sendable {
     public var warmup = 10.0
     /// Shell command that restarts Redis without persistence; without it no restart is injected.
     public var redisRestartCommand: String?
+    /// Redis Cluster seeds (`[redis] mode = "cluster"`); empty: one Redis server. In cluster mode
+    /// there is no Redis restart fault (it restarts a standalone server).
+    public var clusterSeeds: [RedisConfiguration.Endpoint] = []
+    /// Shell commands run during the sale on a cluster (a third and two thirds into it): a reshard
+    /// and a failover. Each is recorded in the ground truth (`reshard`, `failover`) with its output.
+    public var reshardCommand: String?
+    public var failoverCommand: String?
     /// Seconds to wait after the workers drained before the final comparison (default G + C + L + sweep + 1).
     public var settle: Double?
     /// The stock key of a product; `{id}` is replaced by the product id.

@@ -35,6 +35,10 @@ public enum SaleFaultKind: String, CaseIterable, Sendable, Codable {
 ///   of the charted products).
 /// - `changes`: for each faulted product, `times`: every moment either side changed it (Unix s).
 /// - `differs`: a product whose Redis and MySQL values differ at the end (`key`, `redis`, `mysql`).
+/// - `reshard` / `failover` (Redis Cluster only): the topology changed during the sale: `at` (the
+///   command started), `ended_at` (it returned, the cluster healthy again), `nodes` (the ports
+///   named in its output: the reshard's source and target, the failover's old and new master),
+///   `detail` (the command and its output). They cause no divergence and are not scored as faults.
 /// - `end`: totals (`orders`, `accepted`, `rejected`, `transactions`, `anomalies`, `differing`,
 ///   `drained_at`, `at` = when the final comparison was taken).
 ///
@@ -98,6 +102,9 @@ public struct GroundTruthRecord: Codable, Sendable {
     public var anomalies: Int?
     public var differing: Int?
     public var drainedAt: String?
+    // reshard, failover (a Redis Cluster's topology changed during the sale; `at` = start)
+    public var endedAt: String?
+    public var nodes: [String]?
 
     public init(record: String) { self.record = record }
 
@@ -111,6 +118,7 @@ public struct GroundTruthRecord: Codable, Sendable {
         case injectedAt = "injected_at", effectiveAt = "effective_at", redisBefore = "redis_before"
         case redisAfter = "redis_after", mysqlBefore = "mysql_before", mysqlAfter = "mysql_after"
         case gapChanged = "gap_changed", leadSeconds = "oldest_pending_s", drainedAt = "drained_at"
+        case endedAt = "ended_at", nodes
     }
 
     /// Fault records always carry their value fields, null when absent (the others omit nils).
@@ -165,6 +173,8 @@ public struct GroundTruthRecord: Codable, Sendable {
         try c.encodeIfPresent(anomalies, forKey: .anomalies)
         try c.encodeIfPresent(differing, forKey: .differing)
         try c.encodeIfPresent(drainedAt, forKey: .drainedAt)
+        try c.encodeIfPresent(endedAt, forKey: .endedAt)
+        try c.encodeIfPresent(nodes, forKey: .nodes)
     }
 }
 

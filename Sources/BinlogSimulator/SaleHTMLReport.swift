@@ -56,6 +56,13 @@ public enum SaleHTMLReport {
             html += "<td>\(f.deadline.map { String(format: "%.1f s", $0 - f.effectiveAt) } ?? "-")</td><td>\(verdict)</td></tr>\n"
         }
         html += "</table>\n"
+        if !s.clusterEvents.isEmpty {
+            html += "<h2>Redis Cluster events (no fault: a divergence reported for them is a false alarm)</h2>\n<table><tr><th>event</th><th>started</th><th>ended</th><th>nodes</th><th>detail</th></tr>\n"
+            for e in s.clusterEvents {
+                html += "<tr><td>\(esc(e.kind))</td><td>\(clock(e.at))</td><td>\(e.endedAt.map(clock) ?? "-")</td><td>\(esc(e.nodes.joined(separator: " ")))</td><td>\(esc(e.detail ?? ""))</td></tr>\n"
+            }
+            html += "</table>\n"
+        }
         if !s.falseAlarms.isEmpty {
             html += "<h2>False alarms</h2><table><tr><th>product</th><th>kind</th><th>detected</th><th>why</th></tr>"
             for a in s.falseAlarms { html += "<tr><td>\(esc(a.key))</td><td>\(esc(a.kind ?? ""))</td><td>\(clock(a.detectedAt))</td><td>\(esc(a.why))</td></tr>" }
@@ -63,7 +70,7 @@ public enum SaleHTMLReport {
         }
 
         html += "<h2>Redis lead over MySQL (orders pre-deducted in Redis, not yet committed in MySQL)</h2>\n"
-        html += leadChart(samples: samples, t0: t0, tEnd: tEnd, lead: lead, restart: restartAt, reload: reloadAt)
+        html += leadChart(samples: samples, t0: t0, tEnd: tEnd, lead: lead, restart: restartAt, reload: reloadAt, clusterEvents: s.clusterEvents)
 
         html += "<h2>Stock over time, MySQL and Redis</h2>\n"
         html += "<p class=\"legend\"><span><i class=\"sw\" style=\"background:#2563eb\"></i>MySQL</span><span><i class=\"sw\" style=\"background:#ea580c\"></i>Redis</span>"
@@ -171,13 +178,20 @@ public enum SaleHTMLReport {
         return "<line x1=\"\(r(f.x(t)))\" y1=\"\(f.top)\" x2=\"\(r(f.x(t)))\" y2=\"\(r(f.y(0)))\" stroke=\"\(color)\" stroke-width=\"1.3\"\(dash ? " stroke-dasharray=\"3,2\"" : "")/>"
     }
 
-    private static func leadChart(samples: [GroundTruthRecord], t0: Double, tEnd: Double, lead: Double, restart: Double?, reload: Double?) -> String {
+    private static func leadChart(
+        samples: [GroundTruthRecord], t0: Double, tEnd: Double, lead: Double, restart: Double?, reload: Double?, clusterEvents: [SaleClusterEvent]
+    ) -> String {
         let points = samples.compactMap { s -> (Double, Double)? in s.t.map { ($0, s.leadSeconds ?? 0) } }
         let yMax = max(lead * 1.2, points.map(\.1).max() ?? 0) * 1.05
         let f = Frame(w: 900, t0: t0, tEnd: tEnd, yMax: yMax)
         var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(f.w))\" height=\"\(Int(f.h))\" viewBox=\"0 0 \(Int(f.w)) \(Int(f.h))\">"
         s += band(f, restart: restart, reload: reload)
-        s += axes(f, title: "age of the oldest order Redis has and MySQL has not (s); dashed: L", yLabel: "s")
+        // A Redis Cluster reshard or failover: a purple band from its start to its end.
+        for e in clusterEvents where e.at >= f.t0 && e.at <= f.tEnd {
+            let b = min(f.tEnd, max(e.endedAt ?? e.at, e.at + (f.tEnd - f.t0) / 400))
+            s += "<rect x=\"\(r(f.x(e.at)))\" y=\"\(f.top)\" width=\"\(r(f.x(b) - f.x(e.at)))\" height=\"\(r(f.y(0) - f.top))\" fill=\"#c4b5fd\" opacity=\"0.5\"><title>\(esc(e.kind))</title></rect>"
+        }
+        s += axes(f, title: "age of the oldest order Redis has and MySQL has not (s); dashed: L; purple bands: Redis Cluster reshard / failover", yLabel: "s")
         s += "<line x1=\"\(f.left)\" y1=\"\(r(f.y(lead)))\" x2=\"\(f.w - f.right)\" y2=\"\(r(f.y(lead)))\" stroke=\"#dc2626\" stroke-dasharray=\"4,3\"/>"
         s += "<path d=\"\(stepPath(f, points.map { ($0.0, Optional($0.1)) }))\" fill=\"none\" stroke=\"#7c3aed\" stroke-width=\"1.3\"/>"
         return s + "</svg>\n"

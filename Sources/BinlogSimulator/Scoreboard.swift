@@ -55,8 +55,8 @@ public struct ScoredReportRecord: Sendable {
 /// - D: the products whose Redis and MySQL values differ at the end.
 /// - A product of D is found when a `divergence` for it is detected after its last effective fault
 ///   and no later `resolved` closes it (a later `repaired` counts as found). Recall = found / |D|.
-/// - A false alarm: a `divergence` for a product no fault changed, or first seen before the
-///   product's first fault (the Redis restart changes every product).
+/// - A false alarm: a `divergence` for a product no fault changed, or first seen more than L before
+///   the product's first fault (the Redis restart changes every product).
 /// - A duplicate: a second `divergence` for a key that is already open.
 /// - Latency: detected_at − the product's last effective fault. Quiet: no change on either side
 ///   within G + L before and after the fault. Target: ≤ G + C + L + 1 s when quiet; otherwise
@@ -103,6 +103,8 @@ public struct Scoreboard: Sendable {
     public var restartInjected = false
     public var restartFound = false
     public var restartLatency: Double?
+    /// The Redis Cluster's reshards and failovers during the sale (not scored).
+    public var clusterEvents: [SaleClusterEvent] = []
     public var recall: Double { differing == 0 ? 1 : Double(found) / Double(differing) }
     public var late: Int { faults.count(where: { $0.inFinalDiff && $0.withinTarget == false }) }
     public var passed: Bool {
@@ -118,6 +120,7 @@ public struct Scoreboard: Sendable {
 
     public init(truth: [GroundTruthRecord], report: [ScoredReportRecord]) throws(ConfigurationError) {
         guard let sale = truth.first(where: { $0.record == "sale" }) else { throw ConfigurationError("ground truth has no `sale` record") }
+        clusterEvents = SaleClusterEvent.all(in: truth)
         let g = sale.lagS ?? 1, l = sale.leadS ?? 2, c = sale.confirmS ?? 1, sweep = sale.sweepIntervalS ?? 30
         let d = Set(truth.filter { $0.record == "differs" }.compactMap(\.key))
         differing = d.count
@@ -162,7 +165,10 @@ public struct Scoreboard: Sendable {
             var firstFault = byKey[k]?.compactMap { SaleTime.parse($0.effectiveAt ?? "") }.min()
             if let restartAt { firstFault = min(firstFault ?? restartAt, restartAt) }
             if let ff = firstFault {
-                if dated < ff { falseAlarms.append(FalseAlarm(key: k, id: r.id, kind: r.kind, detectedAt: r.detectedAt, why: "first seen before the product's first fault")) }
+                // The reconciler decides an observation at t against the values MySQL takes up to
+                // t + L: a fault that makes MySQL skip the value Redis leads with (a restock of a hot
+                // product) makes an observation up to L before it inconsistent.
+                if dated < ff - l { falseAlarms.append(FalseAlarm(key: k, id: r.id, kind: r.kind, detectedAt: r.detectedAt, why: "first seen more than L before the product's first fault")) }
             } else {
                 falseAlarms.append(FalseAlarm(key: k, id: r.id, kind: r.kind, detectedAt: r.detectedAt, why: "no fault changed this product"))
             }
@@ -259,6 +265,12 @@ public struct Scoreboard: Sendable {
         for a in falseAlarms {
             out.append(obj([("record", "false_alarm"), ("key", a.key), ("id", a.id), ("kind", a.kind), ("detected_at", SaleTime.format(a.detectedAt)), ("why", a.why)]))
         }
+        for e in clusterEvents {
+            out.append(obj([
+                ("record", "cluster_event"), ("kind", e.kind), ("at", SaleTime.format(e.at)), ("ended_at", e.endedAt.map(SaleTime.format)),
+                ("nodes", e.nodes), ("detail", e.detail),
+            ]))
+        }
         out.append(obj([
             ("record", "score"), ("differing", differing), ("found", found), ("recall", (recall * 10000).rounded() / 10000),
             ("false_alarms", falseAlarms.count), ("duplicates", duplicates), ("late", late), ("unexplained", unexplained),
@@ -292,6 +304,7 @@ public struct Scoreboard: Sendable {
                     + (s.quiet.map { $0 ? "yes" : "no" } ?? "-").padding(toLength: 7, withPad: " ", startingAt: 0)
                     + target.padding(toLength: 9, withPad: " ", startingAt: 0) + verdict)
         }
+        for e in clusterEvents { lines.append(e.tableLine) }
         for a in falseAlarms { lines.append("FALSE ALARM: product \(a.key) (\(a.kind ?? "?")) at \(time(a.detectedAt)): \(a.why)") }
         lines.append("")
         lines.append(

@@ -105,6 +105,16 @@ import BinlogReconciler
         #expect(!board.passed)
     }
 
+    @Test func aDivergenceFirstSeenLessThanLBeforeItsFaultIsTheFaults() throws {
+        // A restock of a hot product at 30 s: MySQL never takes the value Redis leads with at
+        // 29.8 s, so the reconciler's observation then is inconsistent (decided at 29.8 + L).
+        let truth = [sale(), fault("f01", .manualUpdate, key: 5, at: 30), changes(5, [29.5, 29.8, 30, 30.4]), differs(5)]
+        let board = try Scoreboard(truth: truth, report: [divergence(5, firstSeen: 29.8, detected: 33)])
+        #expect(board.falseAlarms.isEmpty && board.found == 1)
+        let early = try Scoreboard(truth: truth, report: [divergence(5, firstSeen: 27.9, detected: 33)])  // more than L = 2 s before
+        #expect(early.falseAlarms.map(\.key) == ["5"] && !early.passed)
+    }
+
     @Test func theRedisRestartTouchesEveryProductAndIsFoundByItsSummary() throws {
         let truth = [sale(), fault("f01", .redisRestart, key: nil, at: 10)]
         let report = [
@@ -158,6 +168,41 @@ import BinlogReconciler
         #expect(SaleTime.parse("2026-11-25T16:38:18Z") == SaleTime.parse("2026-11-25T16:38:18.000Z"))
         #expect(SaleTime.parse("yesterday") == nil)
     }
+
+    @Test func clusterEventsAreShownAndADivergenceTheyCauseIsAFalseAlarm() throws {
+        var reshard = GroundTruthRecord(record: "reshard")
+        reshard.at = SaleTime.format(t0 + 10)
+        reshard.endedAt = SaleTime.format(t0 + 14)
+        reshard.nodes = ["127.0.0.1:27100", "127.0.0.1:27101"]
+        var failover = GroundTruthRecord(record: "failover")
+        failover.at = SaleTime.format(t0 + 20)
+        failover.endedAt = SaleTime.format(t0 + 21.5)
+        failover.nodes = ["127.0.0.1:27104", "127.0.0.1:27101"]
+        var first = GroundTruthRecord(record: "sample"), last = GroundTruthRecord(record: "sample")
+        first.t = t0
+        last.t = t0 + 30
+        let truth = [sale(), first, failover, reshard, fault("f01", .evicted, key: 3, at: 12), changes(3, [12]), differs(3), last]
+        let report = [divergence(3, firstSeen: 12.1, detected: 13)]
+        let board = try Scoreboard(truth: truth, report: report)
+        #expect(board.clusterEvents.map(\.kind) == ["reshard", "failover"])
+        #expect(board.clusterEvents.first?.nodes == ["127.0.0.1:27100", "127.0.0.1:27101"])
+        #expect(board.passed)
+        let lines = board.jsonLines()
+        #expect(lines.filter { $0.contains("\"record\":\"cluster_event\"") }.count == 2)
+        #expect(board.table().contains("cluster failover at") && board.table().contains("(1.5 s)"))
+        let page = SaleHTMLReport.render(truth: truth, report: report, scoreboard: board)
+        #expect(page.contains("Redis Cluster events") && page.contains("<title>failover</title>"))
+        // A divergence on a product no fault touched, during the reshard: a false alarm.
+        let alarm = try Scoreboard(truth: truth, report: report + [divergence(9, firstSeen: 11, detected: 12.5)])
+        #expect(alarm.falseAlarms.map(\.key) == ["9"])
+        #expect(!alarm.passed)
+    }
+
+    @Test func theClusterEventsOutputNamesItsNodes() {
+        let text = "[redis-cluster] CLUSTER FAILOVER on 127.0.0.1:27104 (replica of 127.0.0.1:27101)\n[redis-cluster] 127.0.0.1:27104 is the master now; 127.0.0.1:27101 its replica\n27104\n"
+        #expect(FlashSale.addresses(in: text) == ["127.0.0.1:27104", "127.0.0.1:27101"])
+        #expect(FlashSale.addresses(in: "at 20:31:02 nothing") == [])
+    }
 }
 
 @Suite struct SalePlanTests {
@@ -180,6 +225,17 @@ import BinlogReconciler
         #expect(Set(a.faults.dropFirst().map(\.kind)) == Set(SaleFaultKind.allCases.filter { $0 != .redisRestart }))
         #expect(a.faults.allSatisfy { $0.atOrder > 0 && $0.atOrder < o.orders })
         #expect(a.initialStock.allSatisfy { o.stockRange.contains($0) })
+    }
+
+    @Test func aClusterSaleHasNoRedisRestart() throws {
+        var o = FlashSaleOptions()
+        o.orders = 30_000
+        o.faults = 8
+        o.redisRestartCommand = "true"
+        #expect(try SalePlan(o).faults.contains { $0.kind == .redisRestart })
+        o.clusterSeeds = [.tcp(host: "127.0.0.1", port: 27100)]
+        let plan = try SalePlan(o)
+        #expect(plan.faults.count == 8 && !plan.faults.contains { $0.kind == .redisRestart })
     }
 
     @Test func aSaleTooShortForItsFaultsIsRefused() {

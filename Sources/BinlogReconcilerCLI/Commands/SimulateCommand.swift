@@ -67,6 +67,7 @@ struct SaleOptions: ParsableArguments {
         do {
             sql = try source.replicationConfiguration()
             redis = try c.redis.redisConfiguration()
+            if c.redis.mode == .cluster { o.clusterSeeds = try c.redis.clusterSeeds() }
         } catch {
             printError("binlog-reconciler: \(error.description)")
             throw ExitCode(2)
@@ -117,6 +118,10 @@ struct SimulateRun: ParsableCommand {
     @Option(help: "Fault kinds, comma-separated (default: all): lost_mysql_write, lost_redis_write, double_decrement, evicted, stale_writeback, manual_update, redis_restart.")
     var kinds: String?
     @Option(help: "Shell command that restarts Redis without persistence (no restart fault without it).") var redisRestartCommand: String?
+    @Option(help: "Redis Cluster only: shell command that reshards slots, run a third into the sale (recorded as `reshard`).")
+    var reshardCommand: String?
+    @Option(help: "Redis Cluster only: shell command that fails a master over, run two thirds into the sale (recorded as `failover`).")
+    var failoverCommand: String?
     @Option(help: "Seconds from the Redis restart to the application's reload from MySQL.") var warmup = 10.0
     @Option(help: "Seconds to wait after the workers drain before the final comparison (default G + C + L + sweep + 1).") var settle: Double?
     @Option(help: "Ground-truth log (JSON lines).") var truth: String
@@ -139,6 +144,11 @@ struct SimulateRun: ParsableCommand {
         o.warmup = warmup
         o.settle = settle
         o.redisRestartCommand = redisRestartCommand
+        o.reshardCommand = reshardCommand
+        o.failoverCommand = failoverCommand
+        if o.clusterSeeds.isEmpty && (reshardCommand != nil || failoverCommand != nil) {
+            throw ValidationError("--reshard-command and --failover-command need [redis] mode = \"cluster\"")
+        }
         o.commitLogPath = commitLog
         if let kinds {
             var list: [SaleFaultKind] = []
@@ -154,7 +164,9 @@ struct SimulateRun: ParsableCommand {
             logger.critical("\(error)")
             throw ExitCode(2)
         }
-        if o.kinds.contains(.redisRestart) && redisRestartCommand == nil {
+        if !o.clusterSeeds.isEmpty && o.kinds.contains(.redisRestart) {
+            logger.warning("Redis Cluster: the redis_restart fault (a standalone server's restart) is not injected")
+        } else if o.kinds.contains(.redisRestart) && redisRestartCommand == nil {
             logger.warning("no --redis-restart-command: the redis_restart fault is not injected")
         }
         let log: GroundTruthLog
