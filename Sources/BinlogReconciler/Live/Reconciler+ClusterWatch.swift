@@ -1,26 +1,30 @@
 import Logging
 
-/// What the cluster watch saw of each shard's master at its last poll.
+/// What the cluster watch saw of each master at its last poll.
 struct ClusterWatch {
     struct Seen {
         var endpoint: RedisConfiguration.Endpoint
-        var nodeID: String
         var runID: String
         var keys: Int
+        var slotCount: Int
     }
-    /// By shard, keyed by the shard's first slot (shard indices change with the map).
-    var seen: [Int: Seen] = [:]
+    /// By node id: the masters of the last poll that answered.
+    var seen: [String: Seen] = [:]
+    var polled = false
     var nextPoll = 0.0
     static let interval = 0.5
 }
 
 extension Reconciler {
     /// Redis Cluster: the watchdog's job for every master, on the reconcile thread. Each poll asks
-    /// every master of the map for its `run_id` and key count and compares with the last poll, per
-    /// shard (identified by its first slot):
-    /// - another node is the shard's master → `redis_failover` for the new master;
+    /// every master of the map for its `run_id` and key count and compares with the last poll, by
+    /// node id:
+    /// - a node that is a master now and was not, while a master of the last poll is one no longer
+    ///   (a replica was promoted: `CLUSTER FAILOVER`, or its master died) → `redis_failover` for
+    ///   the new master; slots that move between masters (a reshard) are not a failover;
     /// - the same node with a new `run_id` → `redis_restart`;
-    /// - fewer than half the keys → `redis_flush`.
+    /// - fewer than half the keys on a node that serves as many slots as before → `redis_flush`
+    ///   (a reshard moves keys away with their slots).
     /// Each is an incident scoped to that node (its address, node id and slots in the `summary`
     /// record written after the next sweep), which requests a sweep at once.
     func pollCluster(_ cluster: RedisClusterClient, _ watch: inout ClusterWatch, now: Double) {
@@ -28,18 +32,30 @@ extension Reconciler {
         watch.nextPoll = now + ClusterWatch.interval
         let statuses = cluster.pollMasters()
         syncClusterListeners(cluster)
+        let current = Set(statuses.map(\.nodeID))
+        let lost = watch.seen.filter { !current.contains($0.key) }
+        for id in lost.keys { watch.seen[id] = nil }
+        let first = !watch.polled
+        watch.polled = true
         for st in statuses {
-            guard let runID = st.runID, let keys = st.keys, let first = st.slotRanges.first?.lowerBound else { continue }
-            let current = ClusterWatch.Seen(endpoint: st.endpoint, nodeID: st.nodeID, runID: runID, keys: keys)
-            defer { watch.seen[first] = current }
-            guard let before = watch.seen[first] else { continue }
+            guard let runID = st.runID, let keys = st.keys else { continue }
+            let slotCount = st.slotRanges.reduce(0) { $0 + $1.count }
+            let now = ClusterWatch.Seen(endpoint: st.endpoint, runID: runID, keys: keys, slotCount: slotCount)
+            let before = watch.seen[st.nodeID]
+            watch.seen[st.nodeID] = now
             let reason: RedisIncident.Reason
-            if before.nodeID != st.nodeID && before.endpoint != st.endpoint {
+            var previous: ClusterWatch.Seen? = before
+            if let before {
+                if before.runID != runID {
+                    reason = .restart
+                } else if before.keys >= 2 && keys * 2 < before.keys && slotCount >= before.slotCount {
+                    reason = .flush
+                } else {
+                    continue
+                }
+            } else if !first && !lost.isEmpty {
                 reason = .failover
-            } else if before.runID != runID {
-                reason = .restart
-            } else if before.keys >= 2 && keys * 2 < before.keys {
-                reason = .flush
+                previous = lost.values.first
             } else {
                 continue
             }
@@ -49,15 +65,15 @@ extension Reconciler {
                     $0.nodeID = st.nodeID
                     $0.slots = st.slotRanges
                     $0.runID = runID
-                    $0.previousRunID = before.runID
-                    if $0.keysBefore == nil { $0.keysBefore = before.keys }
+                    $0.previousRunID = previous?.runID
+                    if $0.keysBefore == nil { $0.keysBefore = previous?.keys }
                     $0.keysAfter = keys
                 }
             }
             if isNew {
                 logger.warning("Redis Cluster \(reason.text): sweeping every key", metadata: [
-                    "node": "\(st.endpoint)", "node_id": "\(st.nodeID)", "previous": "\(before.endpoint)",
-                    "slots": "\(st.slotRanges.count) range(s)", "keys": "\(before.keys) -> \(keys)",
+                    "node": "\(st.endpoint)", "node_id": "\(st.nodeID)", "previous": "\(previous.map { "\($0.endpoint)" } ?? "-")",
+                    "slots": "\(slotCount)", "keys": "\(previous?.keys ?? 0) -> \(keys)",
                 ])
             }
         }
