@@ -48,6 +48,8 @@ struct LiveState {
     var incident: RedisIncident?
     var redisRunID: String?
     var listener: RedisNotificationListener?
+    /// Sentinel mode: the primary after a failover (nil: the one at start).
+    var redisPrimary: RedisConfiguration.Endpoint?
     var keyspaceOffWarned = false
 
     /// Shutdown was requested.
@@ -125,11 +127,14 @@ struct RedisIncident {
         case unreachable = 0
         case flush = 1
         case restart = 2
+        /// Sentinel named another primary (its data came by replication; swept to be sure).
+        case failover = 3
         var text: String {
             switch self {
             case .unreachable: "redis_unreachable"
             case .flush: "redis_flush"
             case .restart: "redis_restart"
+            case .failover: "redis_failover"
             }
         }
         static func < (a: Reason, b: Reason) -> Bool { a.rawValue < b.rawValue }
