@@ -72,7 +72,7 @@ extension Reconciler {
             return r
         }
         guard let record else { return }
-        logger.warning("Redis \(record.reason == "redis_restart" ? "restart" : "flush"): summary written", metadata: [
+        logger.warning("Redis \((record.reason ?? "").dropFirst("redis_".count)): summary written", metadata: [
             "keys_missing": "\(missing)", "keys_checked": "\(keysChecked)",
         ])
         sink.write(record)

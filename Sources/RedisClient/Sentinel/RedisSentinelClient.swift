@@ -57,7 +57,7 @@ package final class RedisSentinelClient {
     ///   (`.connectionFailed` when the last failure was a server reply such as `READONLY`), so that
     ///   the caller treats it as Redis being unreachable.
     package func withPrimary<T>(_ policy: RedisRetryPolicy, _ body: (RedisConnection) throws(RedisError) -> T) throws(RedisError) -> T {
-        if monotonicSeconds() >= nextPoll { poll() }
+        pollIfDue()
         var attempt = 1
         while true {
             do throws(RedisError) {
@@ -82,6 +82,12 @@ package final class RedisSentinelClient {
                 attempt += 1
             }
         }
+    }
+
+    /// ``poll()`` when `pollInterval` has passed since the last resolution (the reconcile loop
+    /// calls it every turn, so that a failover is noticed while no command is sent).
+    package func pollIfDue() {
+        if monotonicSeconds() >= nextPoll { poll() }
     }
 
     /// Resolves again now; switches when a quorum names another primary that says master.

@@ -31,6 +31,11 @@ package final class RedisSentinelResolver {
     /// The sentinels' credentials and timeouts (the endpoint is replaced per sentinel).
     package let sentinelBase: RedisConfiguration
     private var connections: [RedisConfiguration.Endpoint: RedisConnection] = [:]
+    /// A sentinel that could not be reached is not asked again before this (monotonic) time, with
+    /// its last failure as its answer meanwhile, so that polling never waits on a connect timeout
+    /// more than once every `retryAfterFailure` seconds.
+    private var failedUntil: [RedisConfiguration.Endpoint: (until: Double, answer: Answer)] = [:]
+    package var retryAfterFailure = 5.0
 
     package init(sentinels: [RedisConfiguration.Endpoint], masterName: String, sentinelBase: RedisConfiguration) {
         self.sentinels = sentinels
@@ -88,6 +93,7 @@ package final class RedisSentinelResolver {
     /// Asks every sentinel once (one connection each, kept for the next time).
     package func ask() -> [Answer] {
         sentinels.map { s in
+            if let f = failedUntil[s], monotonicSeconds() < f.until { return f.answer }
             do throws(RedisError) {
                 let conn: RedisConnection
                 if let c = connections[s], c.isConnected {
@@ -101,7 +107,9 @@ package final class RedisSentinelResolver {
                 return Self.parseMasterAddress(try conn.command(["SENTINEL", "GET-MASTER-ADDR-BY-NAME", masterName]))
             } catch {
                 connections[s] = nil
-                return .failed("\(s): \(error)")
+                let answer = Answer.failed("\(s): \(error)")
+                if error.isRetryable { failedUntil[s] = (monotonicSeconds() + retryAfterFailure, answer) }
+                return answer
             }
         }
     }
@@ -133,5 +141,8 @@ package final class RedisSentinelResolver {
     }
 
     /// Closes the sentinel connections.
-    package func close() { connections.removeAll() }
+    package func close() {
+        connections.removeAll()
+        failedUntil.removeAll()
+    }
 }
