@@ -186,10 +186,10 @@ public struct Doctor {
         if configuration.redis.mode == .cluster { return checkRedisCluster() }
         var out: [Finding] = []
         let conn: RedisConnection
-        do { conn = try RedisConnection(configuration: try configuration.redis.redisConfiguration()) } catch {
-            return [Finding(check: "redis.connect", severity: .error, detail: "\(error)", fix: "check [redis] host, port, username and password_env")]
+        do { conn = try RedisConnection(configuration: try redisTarget(&out)) } catch {
+            return out + [Finding(check: "redis.connect", severity: .error, detail: "\(error)", fix: "check [redis] host, port, username and password_env")]
         }
-        out.append(Finding(check: "redis.connect", severity: .ok, detail: "\(configuration.redis.host):\(configuration.redis.port) db \(configuration.redis.database)", fix: nil))
+        out.append(Finding(check: "redis.connect", severity: .ok, detail: "\(conn.configuration.endpoint) db \(configuration.redis.database)", fix: nil))
         let events = (try? conn.configGet("notify-keyspace-events"))?["notify-keyspace-events"] ?? ""
         switch configuration.redis.notifications {
         case .keyspace:

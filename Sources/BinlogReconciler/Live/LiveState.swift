@@ -50,6 +50,8 @@ struct LiveState {
     var listener: RedisNotificationListener?
     /// Redis Cluster: the notification listener of each master (set up again as masters change).
     var clusterListeners: [RedisConfiguration.Endpoint: RedisNotificationListener] = [:]
+    /// Sentinel mode: the primary after a failover (nil: the one at start).
+    var redisPrimary: RedisConfiguration.Endpoint?
     var keyspaceOffWarned = false
 
     /// Shutdown was requested.
@@ -127,7 +129,8 @@ struct RedisIncident {
         case unreachable = 0
         case flush = 1
         case restart = 2
-        /// A Redis Cluster shard has a new master (its replica was promoted).
+        /// A Redis Cluster shard has a new master (its replica was promoted), or Sentinel named
+        /// another primary (its data came by replication; swept to be sure).
         case failover = 3
         var text: String {
             switch self {

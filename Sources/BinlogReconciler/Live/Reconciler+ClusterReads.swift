@@ -19,6 +19,8 @@ extension Reconciler {
         case .cluster(let cluster):
             let end = deadline == nil ? range.upperBound : min(range.upperBound, range.lowerBound + Self.clusterSweepChunk)
             return try readCluster(watch: w, keys, range.lowerBound..<end, cluster: cluster, trigger: trigger)
+        case .sentinel(let s):
+            return try s.withPrimaryRethrowing(Self.readRetry) { c in try read(watch: w, keys, range, redis: c, trigger: trigger, until: deadline) }
         }
     }
 

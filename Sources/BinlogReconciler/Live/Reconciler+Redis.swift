@@ -159,7 +159,7 @@ extension Reconciler {
             source = .keyspaceEvents(prefix: prefixes.count == 1 ? prefixes[0] : "", configureServer: configuration.redis.enableKeyspaceEvents, hashEvents: hashEvents)
         case .off: return nil
         }
-        let listener = RedisNotificationListener(configuration: target ?? redisConfiguration, source: source, logger: logger)
+        let listener = RedisNotificationListener(configuration: target ?? currentRedisConfiguration, source: source, logger: logger)
         let watches = configuration.watches
         try listener.start { [weak self] n in
             guard let self else { return }

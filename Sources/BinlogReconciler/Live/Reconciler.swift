@@ -148,6 +148,7 @@ final class Reconciler: Sendable {
             if configuration.reconcile.repair && caught && monotonicSeconds() >= redisRetryAt {
                 repairPass(redis, budget: &repairBudget)
             }
+            if case .sentinel(let s) = redis { s.pollIfDue() }
             if now >= nextMetrics {
                 nextMetrics = now + 0.5
                 updateMetrics(now: now, caught: caught)

@@ -121,7 +121,7 @@ public final class ReconcilerDaemon: Sendable {
             if let store { writeCheckpoint(store) }
         }
 
-        let redisConfig = try configuration.redis.redisConfiguration()
+        var redisConfig = try configuration.redis.redisConfiguration()
         let redis: RedisRoute
         defer {
             let listeners = shared.withLock { s -> [RedisNotificationListener] in defer { s.clusterListeners = [:] }; return Array(s.clusterListeners.values) }
@@ -138,7 +138,10 @@ public final class ReconcilerDaemon: Sendable {
                 "slots_covered": "\(cluster.topology.coveredSlotCount)",
             ])
         case .sentinel:
-            throw ConfigurationError("[redis] mode = \"sentinel\" is not built yet (issue 13); point host/port at the primary with mode = \"standalone\" meanwhile")
+            let sentinel = try RedisSentinelClient(resolver: try configuration.redis.sentinelResolver(), dataBase: redisConfig)
+            redisConfig.endpoint = sentinel.primary
+            redis = .sentinel(sentinel)
+            logger.info("Redis Sentinel", metadata: ["primary": "\(sentinel.primary)", "sentinels_agreeing": "\(sentinel.resolution.agreeing) of \(configuration.redis.sentinels.count)"])
         }
         if configuration.redis.readFrom == .replica {
             throw ConfigurationError("[redis] read_from = \"replica\" is not built yet (issue 13); use read_from = \"master\"")
@@ -155,17 +158,27 @@ public final class ReconcilerDaemon: Sendable {
             logger.info("Redis notifications: client-side tracking (BCAST), flushes announced")
         case .keyspace:
             if case .single(let c) = redis { reconciler.checkKeyspaceEvents(c, reconnected: false) }
+            if case .sentinel(let s) = redis { reconciler.checkKeyspaceEvents(s.connection, reconnected: false) }
         case .off:
             logger.notice("Redis notifications are off (notifications = \"off\"): Redis-side changes are seen only in sweeps; restarts and flushes by the watchdog")
         }
         var watchdog: RedisWatchdog?
-        if !options.checkOnce && configuration.redis.mode == .standalone {
-            let w = RedisWatchdog(
-                configuration: redisConfig,
+        let makeWatchdog = { @Sendable (c: RedisConfiguration) in
+            RedisWatchdog(
+                configuration: c,
                 onConnect: { conn, reconnected in reconciler.checkKeyspaceEvents(conn, reconnected: reconnected) },
                 handler: { event in reconciler.handleWatchdog(event) })
+        }
+        if !options.checkOnce && configuration.redis.mode == .standalone {
+            let w = makeWatchdog(redisConfig)
             w.start()
             watchdog = w
+        }
+        let sentinelWatchdog = options.checkOnce ? nil : SentinelWatchdogHolder(make: makeWatchdog)
+        defer { sentinelWatchdog?.stop() }
+        if case .sentinel(let s) = redis {
+            sentinelWatchdog?.start(on: redisConfig)
+            reconciler.followPrimary(s, watchdog: sentinelWatchdog)
         }
         if let name = configuration.reconcile.reportStream {
             var streamConfig = redisConfig

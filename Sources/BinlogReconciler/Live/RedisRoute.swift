@@ -2,11 +2,13 @@ import Logging
 
 /// Where the reconcile loop sends its key commands: one Redis server, or the masters of a Redis
 /// Cluster (`[redis] mode = "cluster"`), which route each key to the master serving its slot and
-/// follow `MOVED` / `ASK` / `TRYAGAIN` (``RedisClusterClient``). Used by the reconcile loop's
-/// thread only.
+/// follow `MOVED` / `ASK` / `TRYAGAIN` (``RedisClusterClient``), or the primary that a quorum of
+/// sentinels names (`mode = "sentinel"`, ``RedisSentinelClient``: resolved again on a failover).
+/// Used by the reconcile loop's thread only.
 enum RedisRoute {
     case single(RedisConnection)
     case cluster(RedisClusterClient)
+    case sentinel(RedisSentinelClient)
 
     /// Runs a command on the node that holds `key`: with `policy`'s retries on one Redis; with the
     /// cluster client's redirections and retries on a cluster.
@@ -18,6 +20,8 @@ enum RedisRoute {
             return try c.withRetry(policy, body)
         case .cluster(let cluster):
             return try cluster.withSlotOwner(RedisClusterSlot.slot(of: key), doing: what) { c, _ throws(RedisError) in try body(c) }
+        case .sentinel(let s):
+            return try s.withPrimary(policy, body)
         }
     }
 
@@ -28,6 +32,8 @@ enum RedisRoute {
         switch self {
         case .single(let c):
             try c.withRetry(policy, body)
+        case .sentinel(let s):
+            try s.withPrimary(policy, body)
         case .cluster(let cluster):
             var attempt = 0
             while true {
