@@ -25,28 +25,9 @@ br_cluster_ports() {
 
 br_cluster_node_dir() { echo "$BR_REDIS_CLUSTER_DIR/$1"; }
 
-# br_cluster_gone PID -> 0 when PID is no running process: gone, or a zombie (killed and not yet
-# reaped: a daemonized node's parent is init, which may take tens of seconds to reap it)
-br_cluster_gone() {
-  kill -0 "$1" 2>/dev/null || return 0
-  [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) == Z ]]
-}
-
 # br_cluster_node_pid PORT -> prints the pid of the node running on PORT (by its pid file)
 br_cluster_node_pid() {
-  local pid
-  pid=$(br_live_pid "$(br_cluster_node_dir "$1")/redis.pid" redis-server) || return 1
-  br_cluster_gone "$pid" && return 1
-  echo "$pid"
-}
-
-# br_cluster_wait_gone PID TIMEOUT_SECONDS -> 0 once br_cluster_gone PID, 1 on timeout
-br_cluster_wait_gone() {
-  local t=$(( $2 * 10 ))
-  until br_cluster_gone "$1"; do
-    (( t-- > 0 )) || return 1
-    sleep 0.1
-  done
+  br_live_pid "$(br_cluster_node_dir "$1")/redis.pid" redis-server
 }
 
 # br_ccli PORT [redis-cli args...] — redis-cli against one node (no -c: no redirect following)

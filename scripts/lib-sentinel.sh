@@ -21,18 +21,9 @@ br_sentinel_ports() { local i; for i in 10 11 12; do echo $(( BR_REDIS_SENTINEL_
 br_sentinel_all_ports() { br_sentinel_data_ports; br_sentinel_ports; }
 br_sentinel_dir() { echo "$BR_REDIS_SENTINEL_DIR/$1"; }
 
-# br_sentinel_gone PID -> 0 when PID is no running process (gone or a zombie)
-br_sentinel_gone() {
-  kill -0 "$1" 2>/dev/null || return 0
-  [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) == Z ]]
-}
-
 # br_sentinel_pid PORT -> the pid of the process on PORT (by its pid file)
 br_sentinel_pid() {
-  local pid
-  pid=$(br_live_pid "$(br_sentinel_dir "$1")/redis.pid" redis-server) || return 1
-  br_sentinel_gone "$pid" && return 1
-  echo "$pid"
+  br_live_pid "$(br_sentinel_dir "$1")/redis.pid" redis-server
 }
 
 br_scli() { local port=$1; shift; redis-cli --no-auth-warning -h "$BR_BIND" -p "$port" "$@"; }

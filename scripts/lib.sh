@@ -36,22 +36,29 @@ br_ensure_gitignore() {
 # br_port_busy PORT -> 0 if something accepts TCP connections on 127.0.0.1:PORT
 br_port_busy() { (exec 3<>"/dev/tcp/$BR_BIND/$1") 2>/dev/null; }
 
+# br_pid_gone PID -> 0 when PID is no running process: gone, or a zombie (killed and not yet
+# reaped: a daemonized server's parent is init, which may take tens of seconds to reap it)
+br_pid_gone() {
+  kill -0 "$1" 2>/dev/null || return 0
+  [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) == Z ]]
+}
+
 # br_live_pid PIDFILE COMM -> prints the pid and returns 0 if PIDFILE names a live
-# process whose command name is COMM (guards against recycled pids).
+# process whose command name is COMM (guards against recycled pids; a zombie is not live).
 br_live_pid() {
   local pidfile=$1 comm=$2 pid
   [[ -r $pidfile ]] || return 1
   pid=$(tr -dc '0-9' <"$pidfile")
   [[ -n $pid ]] || return 1
-  kill -0 "$pid" 2>/dev/null || return 1
+  br_pid_gone "$pid" && return 1
   [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$comm"* ]] || return 1
   echo "$pid"
 }
 
-# br_wait_exit PID TIMEOUT_SECONDS -> 0 once PID is gone, 1 on timeout
+# br_wait_exit PID TIMEOUT_SECONDS -> 0 once PID is gone (or a zombie), 1 on timeout
 br_wait_exit() {
   local pid=$1 t=$(( $2 * 10 ))
-  while kill -0 "$pid" 2>/dev/null; do
+  until br_pid_gone "$pid"; do
     (( t-- > 0 )) || return 1
     sleep 0.1
   done

@@ -139,8 +139,6 @@ struct DaemonClusterTests {
         let config = try Self.config(db: db, template: template, reconcile: "repair = true")
         let run = try RunningDaemon(config: config, name: db)
         defer { run.stop() }
-        let (p, outPath, errPath) = (run.process, run.outPath, run.errPath)
-        Thread.sleep(forTimeInterval: 3)
 
         // The shop writes while the slots move: MySQL first, then Redis (as the application).
         let writer = Thread {
@@ -166,7 +164,7 @@ struct DaemonClusterTests {
         #expect(reshard.status == 0, "reshard: \(reshard.stderr.suffix(2000))")
         while writer.isExecuting { Thread.sleep(forTimeInterval: 0.1) }
         Thread.sleep(forTimeInterval: 3)
-        let quiet = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+        let quiet = run.report
         #expect(!quiet.contains("\"divergence\""), "false alarm during the reshard: \(quiet.prefix(3000))")
 
         // After the reshard: a real divergence, found and repaired on the key's (new) master.
@@ -178,13 +176,11 @@ struct DaemonClusterTests {
             Thread.sleep(forTimeInterval: 0.2)
             if try Self.get(cluster, victim) == "\(100 + 4242)" { repaired = true; break }
         }
-        p.terminate()
-        p.waitUntilExit()
-        let report = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
-        let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+        run.process.terminate()
+        run.process.waitUntilExit()
+        let (report, stderr) = (run.report, run.log)
         #expect(repaired, "the divergence was not repaired: \(report.suffix(2000)) \(stderr.suffix(3000))")
-        let records = report.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-        let divergences = records.filter { $0["event"] as? String == "divergence" }
+        let divergences = run.records.filter { $0["event"] as? String == "divergence" }
         #expect(divergences.compactMap { $0["key"] as? String } == ["4242"], "\(report.prefix(3000))")
         // The sweeps did race the migration: MOVED (or ASK) answers were followed.
         #expect(stderr.contains("Redis Cluster slot map read again"), "\(stderr.suffix(3000))")
@@ -226,14 +222,9 @@ struct DaemonClusterTests {
         let f = try Self.clusterScript(["scripts/redis-cluster", "failover", String(old)])
         #expect(f.status == 0, "\(f.stderr.suffix(2000))")
         let promoted = Int(f.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
-        var summaries: [[String: Any]] = []
-        for _ in 0..<60 {
-            Thread.sleep(forTimeInterval: 0.25)
-            summaries = run.records.filter { $0["event"] as? String == "summary" }
-            if !summaries.isEmpty { break }
-        }
+        _ = run.waitForRecords("summary", seconds: 15)
         Thread.sleep(forTimeInterval: 2)
-        summaries = run.records.filter { $0["event"] as? String == "summary" }
+        let summaries = run.records.filter { $0["event"] as? String == "summary" }
         #expect(summaries.count == 1, "\(run.records) \(run.log.suffix(3000))")
         let s = try #require(summaries.first)
         #expect(s["reason"] as? String == "redis_failover")
@@ -264,15 +255,10 @@ struct DaemonClusterTests {
             let again = try? Self.clusterScript(["scripts/redis-cluster-start"])
             #expect(again?.status == 0, "\(again?.stderr.suffix(2000) ?? "")")
         }
-        var summaries: [[String: Any]] = []
-        for _ in 0..<120 {
-            Thread.sleep(forTimeInterval: 0.25)
-            summaries = run.records.filter { $0["event"] as? String == "summary" }
-            if !summaries.isEmpty { break }
-        }
+        _ = run.waitForRecords("summary", seconds: 30)
         let seconds = Date().timeIntervalSince(killedAt)
         Thread.sleep(forTimeInterval: 2)
-        summaries = run.records.filter { $0["event"] as? String == "summary" }
+        let summaries = run.records.filter { $0["event"] as? String == "summary" }
         #expect(summaries.count == 1, "\(run.records) \(run.log.suffix(3000))")
         #expect(summaries.first?["reason"] as? String == "redis_failover", "\(summaries)")
         #expect(summaries.first?["redis_node"] as? String != "127.0.0.1:\(victim)", "\(summaries)")
@@ -305,42 +291,5 @@ struct DaemonClusterTests {
         let seeds = with("redis.cluster.seed").map { ($0["severity"] as? String ?? "", $0["detail"] as? String ?? "") }
         #expect(seeds.contains { $0.0 == "warning" && $0.1.hasPrefix("127.0.0.1:1:") }, "\(seeds)")
         #expect(seeds.contains { $0.0 == "ok" && $0.1.hasPrefix("127.0.0.1:\(port)") }, "\(seeds)")
-    }
-}
-
-/// `binlog-reconciler run` in the background, its report and log in files.
-final class RunningDaemon {
-    let process = Process()
-    let dir: String
-    var outPath: String { dir + "/report.jsonl" }
-    var errPath: String { dir + "/stderr.log" }
-
-    init(config: String, name: String) throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("br-run-\(name)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: dir + "/report.jsonl", contents: nil)
-        FileManager.default.createFile(atPath: dir + "/stderr.log", contents: nil)
-        process.executableURL = URL(fileURLWithPath: TestEnv.cli)
-        process.arguments = ["run", "--config", config, "--log-level", "info"]
-        var env = ProcessInfo.processInfo.environment
-        env["BR_TEST_MYSQL_PASSWORD"] = "reconciler"
-        process.environment = env
-        process.standardOutput = FileHandle(forWritingAtPath: outPath)
-        process.standardError = FileHandle(forWritingAtPath: errPath)
-        try process.run()
-        Thread.sleep(forTimeInterval: 3)
-    }
-
-    var records: [[String: Any]] {
-        ((try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "").split(separator: "\n")
-            .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-    }
-
-    var log: String { (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "" }
-
-    func stop() {
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
-        try? FileManager.default.removeItem(atPath: dir)
     }
 }

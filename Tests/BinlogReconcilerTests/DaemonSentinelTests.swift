@@ -139,27 +139,11 @@ struct DaemonSentinelTests {
         let rows = 2000
         let (db, prefix) = try Self.setUp(rows: rows)
         defer { Self.tearDown(db, prefix, rows: rows) }
-        let config = try Self.config(db: db, prefix: prefix)
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("br-sentinel-run-\(db)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let outPath = dir + "/report.jsonl", errPath = dir + "/stderr.log"
-        FileManager.default.createFile(atPath: outPath, contents: nil)
-        FileManager.default.createFile(atPath: errPath, contents: nil)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: TestEnv.cli)
-        p.arguments = ["run", "--config", config, "--log-level", "info"]
-        var env = ProcessInfo.processInfo.environment
-        env["BR_TEST_MYSQL_PASSWORD"] = "reconciler"
-        p.environment = env
-        p.standardOutput = FileHandle(forWritingAtPath: outPath)
-        p.standardError = FileHandle(forWritingAtPath: errPath)
-        try p.run()
-        defer { if p.isRunning { p.terminate(); p.waitUntilExit() } }
-        Thread.sleep(forTimeInterval: 3)
-        func stderr() -> String { (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "" }
-        func report() -> String { (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "" }
-        #expect(p.isRunning, "\(stderr().suffix(3000))")
+        let run = try RunningDaemon(config: try Self.config(db: db, prefix: prefix), name: "sentinel-\(db)")
+        defer { run.stop() }
+        func stderr() -> String { run.log }
+        func report() -> String { run.report }
+        #expect(run.process.isRunning, "\(stderr().suffix(3000))")
 
         let before = try Env.primary().configuration.endpoint
         // A sentinel that has just started may not know the replica yet (NOGOODSLAVE): retried.
@@ -203,9 +187,9 @@ struct DaemonSentinelTests {
             Thread.sleep(forTimeInterval: 0.1)
             found = report().contains("\"divergence\"")
         }
-        p.terminate()
-        p.waitUntilExit()
-        let records = report().split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        run.process.terminate()
+        run.process.waitUntilExit()
+        let records = run.records
         #expect(records.filter { $0["event"] as? String == "divergence" }.compactMap { $0["key"] as? String } == ["1234"], "\(report().prefix(3000))")
         let summaries = records.filter { $0["event"] as? String == "summary" }
         #expect(summaries.compactMap { $0["reason"] as? String } == ["redis_failover"], "\(summaries)")

@@ -61,3 +61,53 @@ struct TestFailure: Error, CustomStringConvertible {
     var description: String
     init(_ d: String) { description = d }
 }
+
+/// `binlog-reconciler run` in the background, its report and log in files.
+final class RunningDaemon {
+    let process = Process()
+    let dir: String
+    var outPath: String { dir + "/report.jsonl" }
+    var errPath: String { dir + "/stderr.log" }
+
+    init(config: String, name: String) throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("br-run-\(name)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: dir + "/report.jsonl", contents: nil)
+        FileManager.default.createFile(atPath: dir + "/stderr.log", contents: nil)
+        process.executableURL = URL(fileURLWithPath: TestEnv.cli)
+        process.arguments = ["run", "--config", config, "--log-level", "info"]
+        var env = ProcessInfo.processInfo.environment
+        env["BR_TEST_MYSQL_PASSWORD"] = "reconciler"
+        process.environment = env
+        process.standardOutput = FileHandle(forWritingAtPath: outPath)
+        process.standardError = FileHandle(forWritingAtPath: errPath)
+        try process.run()
+        Thread.sleep(forTimeInterval: 3)
+    }
+
+    var records: [[String: Any]] {
+        ((try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "").split(separator: "\n")
+            .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    }
+
+    var log: String { (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "" }
+
+    var report: String { (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "" }
+
+    /// The records of `event` once there is at least one (checked every 0.25 s, up to `seconds`).
+    func waitForRecords(_ event: String, seconds: Double) -> [[String: Any]] {
+        var found: [[String: Any]] = []
+        for _ in 0..<Int(seconds * 4) {
+            Thread.sleep(forTimeInterval: 0.25)
+            found = records.filter { $0["event"] as? String == event }
+            if !found.isEmpty { break }
+        }
+        return found
+    }
+
+    func stop() {
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+}

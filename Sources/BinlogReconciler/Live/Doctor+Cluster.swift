@@ -58,7 +58,7 @@ extension Doctor {
         var out: [Finding] = []
         if configuration.redis.notifications == .keyspace {
             let events = (try? conn.configGet("notify-keyspace-events"))?["notify-keyspace-events"] ?? ""
-            let ok = (events.contains("K") || events.contains("E")) && (events.contains("A") || (events.contains("$") && events.contains("g")))
+            let ok = Self.keyspaceEventsSuffice(events)
             out.append(ok
                 ? Finding(check: "redis.notify-keyspace-events", severity: .ok, detail: "\(node): \(events)", fix: nil)
                 : Finding(check: "redis.notify-keyspace-events", severity: .warning, detail: "\(node): '\(events)': keyspace notifications are off on this master", fix: "CONFIG SET notify-keyspace-events K$gxe on every master (or enable_keyspace_events = true)"))

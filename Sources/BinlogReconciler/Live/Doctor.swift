@@ -193,7 +193,7 @@ public struct Doctor {
         let events = (try? conn.configGet("notify-keyspace-events"))?["notify-keyspace-events"] ?? ""
         switch configuration.redis.notifications {
         case .keyspace:
-            let ok = (events.contains("K") || events.contains("E")) && (events.contains("A") || (events.contains("$") && events.contains("g")))
+            let ok = Self.keyspaceEventsSuffice(events)
             out.append(ok
                 ? Finding(check: "redis.notify-keyspace-events", severity: .ok, detail: events, fix: nil)
                 : Finding(check: "redis.notify-keyspace-events", severity: .warning, detail: "'\(events)': keyspace notifications are off, so Redis-side changes are only seen by sweeps", fix: "CONFIG SET notify-keyspace-events K$gxe  (or enable_keyspace_events = true, or notifications = \"tracking\")"))
@@ -210,5 +210,11 @@ public struct Doctor {
             out.append(Finding(check: "redis.maxmemory-policy", severity: .ok, detail: policy, fix: nil))
         }
         return out
+    }
+
+    /// Whether a `notify-keyspace-events` value sends what keyspace notifications need: a
+    /// keyspace or keyevent channel, and string and generic events (or all of them).
+    static func keyspaceEventsSuffice(_ events: String) -> Bool {
+        (events.contains("K") || events.contains("E")) && (events.contains("A") || (events.contains("$") && events.contains("g")))
     }
 }

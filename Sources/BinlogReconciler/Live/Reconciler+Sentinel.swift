@@ -110,10 +110,7 @@ extension RedisSettings {
     /// Sentinel mode: the resolver of `master_name` through `sentinels`, with the sentinels' own
     /// credentials and the [redis] timeouts.
     package func sentinelResolver() throws(ConfigurationError) -> RedisSentinelResolver {
-        let endpoints = try sentinels.map { n throws(ConfigurationError) -> RedisConfiguration.Endpoint in
-            guard let e = Self.endpoint(n) else { throw ConfigurationError("[redis] sentinels: \(n) is not host:port") }
-            return .tcp(host: e.host, port: e.port)
-        }
+        let endpoints = try Self.tcpEndpoints(sentinels, key: "sentinels")
         guard !endpoints.isEmpty, let name = masterName else { throw ConfigurationError("[redis] mode = \"sentinel\" needs sentinels and master_name") }
         let base = RedisConfiguration(
             endpoint: endpoints[0], username: sentinelUsername, password: sentinelPassword.value, database: 0,

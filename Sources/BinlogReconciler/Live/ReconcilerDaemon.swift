@@ -232,8 +232,13 @@ public final class ReconcilerDaemon: Sendable {
 extension RedisSettings {
     /// The cluster's seed nodes (`nodes`).
     public func clusterSeeds() throws(ConfigurationError) -> [RedisConfiguration.Endpoint] {
-        try nodes.map { n throws(ConfigurationError) in
-            guard let e = Self.endpoint(n) else { throw ConfigurationError("[redis] nodes: \(n) is not host:port") }
+        try Self.tcpEndpoints(nodes, key: "nodes")
+    }
+
+    /// `host:port` strings of `[redis] key` as TCP endpoints (checked when the file was read).
+    static func tcpEndpoints(_ list: [String], key: String) throws(ConfigurationError) -> [RedisConfiguration.Endpoint] {
+        try list.map { n throws(ConfigurationError) in
+            guard let e = endpoint(n) else { throw ConfigurationError("[redis] \(key): \(n) is not host:port") }
             return .tcp(host: e.host, port: e.port)
         }
     }

@@ -117,7 +117,7 @@ package final class RedisClusterClient {
                     return try body(conn, true)
                 }
                 guard let owner = topology.master(forSlot: slot) else {
-                    throw RedisError(.server, "Redis Cluster: no master serves slot \(slot) (CLUSTERDOWN)", serverMessage: "CLUSTERDOWN Hash slot not served")
+                    throw RedisError(.server, "\(what): no master of the Redis Cluster serves slot \(slot) (CLUSTERDOWN)", serverMessage: "CLUSTERDOWN Hash slot not served")
                 }
                 let conn = try connection(to: owner.endpoint)
                 return try conn.withRetry(Self.once) { c throws(RedisError) in try body(c, false) }
