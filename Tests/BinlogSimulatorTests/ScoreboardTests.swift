@@ -198,6 +198,27 @@ import BinlogReconciler
         #expect(!alarm.passed)
     }
 
+    @Test func aSentinelFailoverIsShownAndADivergenceItCausesIsAFalseAlarm() throws {
+        var failover = GroundTruthRecord(record: "sentinel_failover")
+        failover.at = SaleTime.format(t0 + 15)
+        failover.endedAt = SaleTime.format(t0 + 16.3)
+        failover.nodes = ["127.0.0.1:27300", "127.0.0.1:27301"]
+        var first = GroundTruthRecord(record: "sample"), last = GroundTruthRecord(record: "sample")
+        first.t = t0
+        last.t = t0 + 30
+        let truth = [sale(), first, failover, fault("f01", .evicted, key: 3, at: 12), changes(3, [12]), differs(3), last]
+        let report = [divergence(3, firstSeen: 12.1, detected: 13)]
+        let board = try Scoreboard(truth: truth, report: report)
+        #expect(board.clusterEvents.map(\.kind) == ["sentinel_failover"])
+        #expect(board.passed)
+        #expect(board.table().contains("Sentinel failover at") && board.table().contains("(1.3 s): 127.0.0.1:27300 127.0.0.1:27301"))
+        let page = SaleHTMLReport.render(truth: truth, report: report, scoreboard: board)
+        #expect(page.contains("Redis Sentinel events") && page.contains("<title>sentinel_failover</title>"))
+        let alarm = try Scoreboard(truth: truth, report: report + [divergence(9, firstSeen: 15.5, detected: 16)])
+        #expect(alarm.falseAlarms.map(\.key) == ["9"])
+        #expect(!alarm.passed)
+    }
+
     @Test func theClusterEventsOutputNamesItsNodes() {
         let text = "[redis-cluster] CLUSTER FAILOVER on 127.0.0.1:27104 (replica of 127.0.0.1:27101)\n[redis-cluster] 127.0.0.1:27104 is the master now; 127.0.0.1:27101 its replica\n27104\n"
         #expect(FlashSale.addresses(in: text) == ["127.0.0.1:27104", "127.0.0.1:27101"])
