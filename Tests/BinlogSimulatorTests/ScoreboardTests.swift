@@ -169,19 +169,27 @@ import BinlogReconciler
         #expect(SaleTime.parse("yesterday") == nil)
     }
 
-    @Test func clusterEventsAreShownAndADivergenceTheyCauseIsAFalseAlarm() throws {
-        var reshard = GroundTruthRecord(record: "reshard")
-        reshard.at = SaleTime.format(t0 + 10)
-        reshard.endedAt = SaleTime.format(t0 + 14)
-        reshard.nodes = ["127.0.0.1:27100", "127.0.0.1:27101"]
-        var failover = GroundTruthRecord(record: "failover")
-        failover.at = SaleTime.format(t0 + 20)
-        failover.endedAt = SaleTime.format(t0 + 21.5)
-        failover.nodes = ["127.0.0.1:27104", "127.0.0.1:27101"]
+    /// A Redis Cluster or Sentinel event of the ground truth (`reshard`, `failover`, `sentinel_failover`).
+    func topologyEvent(_ kind: String, from: Double, to: Double, nodes: [String]) -> GroundTruthRecord {
+        var r = GroundTruthRecord(record: kind)
+        r.at = SaleTime.format(t0 + from)
+        r.endedAt = SaleTime.format(t0 + to)
+        r.nodes = nodes
+        return r
+    }
+
+    /// A sale of 30 s (first and last sample) with `events`, and fault f01 (evicted) on product 3 at 12 s.
+    func saleTruth(_ events: [GroundTruthRecord]) -> [GroundTruthRecord] {
         var first = GroundTruthRecord(record: "sample"), last = GroundTruthRecord(record: "sample")
         first.t = t0
         last.t = t0 + 30
-        let truth = [sale(), first, failover, reshard, fault("f01", .evicted, key: 3, at: 12), changes(3, [12]), differs(3), last]
+        return [sale(), first] + events + [fault("f01", .evicted, key: 3, at: 12), changes(3, [12]), differs(3), last]
+    }
+
+    @Test func clusterEventsAreShownAndADivergenceTheyCauseIsAFalseAlarm() throws {
+        let reshard = topologyEvent("reshard", from: 10, to: 14, nodes: ["127.0.0.1:27100", "127.0.0.1:27101"])
+        let failover = topologyEvent("failover", from: 20, to: 21.5, nodes: ["127.0.0.1:27104", "127.0.0.1:27101"])
+        let truth = saleTruth([failover, reshard])
         let report = [divergence(3, firstSeen: 12.1, detected: 13)]
         let board = try Scoreboard(truth: truth, report: report)
         #expect(board.clusterEvents.map(\.kind) == ["reshard", "failover"])
@@ -199,14 +207,7 @@ import BinlogReconciler
     }
 
     @Test func aSentinelFailoverIsShownAndADivergenceItCausesIsAFalseAlarm() throws {
-        var failover = GroundTruthRecord(record: "sentinel_failover")
-        failover.at = SaleTime.format(t0 + 15)
-        failover.endedAt = SaleTime.format(t0 + 16.3)
-        failover.nodes = ["127.0.0.1:27300", "127.0.0.1:27301"]
-        var first = GroundTruthRecord(record: "sample"), last = GroundTruthRecord(record: "sample")
-        first.t = t0
-        last.t = t0 + 30
-        let truth = [sale(), first, failover, fault("f01", .evicted, key: 3, at: 12), changes(3, [12]), differs(3), last]
+        let truth = saleTruth([topologyEvent("sentinel_failover", from: 15, to: 16.3, nodes: ["127.0.0.1:27300", "127.0.0.1:27301"])])
         let report = [divergence(3, firstSeen: 12.1, detected: 13)]
         let board = try Scoreboard(truth: truth, report: report)
         #expect(board.clusterEvents.map(\.kind) == ["sentinel_failover"])
