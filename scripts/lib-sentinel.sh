@@ -102,14 +102,14 @@ br_sentinel_failover() {
   br_log "SENTINEL FAILOVER $BR_REDIS_SENTINEL_NAME: writes paused on $BR_BIND:$old until $BR_BIND:$new has caught up"
   [[ $(br_scli "$old" client pause 30000 write | tr -d '\r') == OK ]] || br_die "CLIENT PAUSE refused by $BR_BIND:$old"
   # From here on, a failure unpauses the old primary before it dies.
-  fail() { br_scli "$old" client unpause >/dev/null 2>&1 || true; br_die "$@"; }
+  br_sentinel_fail() { br_scli "$old" client unpause >/dev/null 2>&1 || true; br_die "$@"; }
   for (( i = 0; i < 100; i++ )); do
     master_off=$(br_scli "$old" info replication | tr -d '\r' | sed -n 's/^master_repl_offset://p')
     replica_off=$(br_scli "$new" info replication | tr -d '\r' | sed -n 's/^slave_repl_offset://p')
     [[ -n $master_off && $master_off == "$replica_off" ]] && break
     sleep 0.02
   done
-  [[ -n $master_off && $master_off == "$replica_off" ]] || fail "$BR_BIND:$new did not catch up with $BR_BIND:$old within 2 s (offsets $replica_off / $master_off)"
+  [[ -n $master_off && $master_off == "$replica_off" ]] || br_sentinel_fail "$BR_BIND:$new did not catch up with $BR_BIND:$old within 2 s (offsets $replica_off / $master_off)"
   # A sentinel that has just started may not know the replica yet (NOGOODSLAVE): retried. Any other
   # answer is final (sent again after an OK, it would fail back over).
   local out=""
@@ -118,7 +118,7 @@ br_sentinel_failover() {
     [[ $out == *NOGOODSLAVE* ]] || break
     sleep 0.2
   done
-  [[ $out == OK ]] || fail "SENTINEL FAILOVER refused by $BR_BIND:$s0: $out"
+  [[ $out == OK ]] || br_sentinel_fail "SENTINEL FAILOVER refused by $BR_BIND:$s0: $out"
   br_log "SENTINEL FAILOVER accepted at_unix_ms=$(date +%s%3N)"
   local named s
   for (( i = 0; i < 300; i++ )); do
@@ -127,7 +127,7 @@ br_sentinel_failover() {
     (( named >= 2 )) && [[ $(br_scli "$new" role 2>/dev/null | head -n 1 | tr -d '\r') == master ]] && break
     sleep 0.05
   done
-  (( named >= 2 )) || fail "no quorum names $BR_BIND:$new within 15 s"
+  (( named >= 2 )) || br_sentinel_fail "no quorum names $BR_BIND:$new within 15 s"
   br_log "a quorum ($named of 3) names $BR_BIND:$new, which says ROLE master (at_unix_ms=$(date +%s%3N)); $BR_BIND:$old becomes its replica"
   br_scli "$old" replicaof "$BR_BIND" "$new" >/dev/null
   br_scli "$old" client unpause >/dev/null
