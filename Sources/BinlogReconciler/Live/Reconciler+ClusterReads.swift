@@ -1,3 +1,5 @@
+import Foundation
+import Synchronization
 import Logging
 
 extension Reconciler {
@@ -47,6 +49,8 @@ extension Reconciler {
         scratch.reserveCapacity(128)
         var attempt = 1
         let maxAttempts = RedisRetryPolicy.default.maxAttempts
+        /// After a replica failed, the retries read the masters.
+        var mastersOnly = false
         while !pending.isEmpty {
             let topology = cluster.topology
             var groups = [[Int]](repeating: [], count: topology.shards.count)
@@ -57,28 +61,53 @@ extension Reconciler {
                 if let s = topology.shardIndex(forSlot: slot) { groups[s].append(i) } else { again.append(i) }
             }
             var failure: RedisError? = again.isEmpty ? nil : RedisError(.server, "CLUSTERDOWN Hash slot not served", serverMessage: "CLUSTERDOWN Hash slot not served")
+            // Where each group is read: on a replica of its master (sweeps, read_from = "replica")
+            // or on the master; chosen here, on the loop's thread (the pool and the client are its).
+            var plans: [GroupRead] = []
             for (s, group) in groups.enumerated() where !group.isEmpty {
-                if let pool = cluster.replicaPool, Self.replicaMayRead(trigger),
-                    let t = try readOnReplica(
-                        pool, of: topology.shards[s].master.endpoint, replicas: topology.shards[s].replicas, watch: w,
-                        .keys(group.map { keys[$0] }), 0..<group.count, trigger: trigger, until: nil, oneByOne: true) {
-                    tally.missing += t.missing
+                let master = topology.shards[s].master.endpoint
+                if !mastersOnly, let pool = cluster.replicaPool, Self.replicaMayRead(trigger),
+                    let stamp = stampReplica(pool, of: master, replicas: topology.shards[s].replicas, keys: group.count) {
+                    plans.append(GroupRead(keys: group, connection: stamp.connection, replica: stamp))
                     continue
                 }
                 do {
-                    let conn = try cluster.connection(to: topology.shards[s].master.endpoint)
-                    var t = try read(
-                        watch: w, .keys(group.map { keys[$0] }), 0..<group.count, redis: conn, trigger: trigger,
-                        policy: RedisClusterClient.once, oneByOne: true)
-                    t.checked = 0  // counted once below
-                    tally += t
-                } catch let error as RedisError {
+                    plans.append(GroupRead(keys: group, connection: try cluster.connection(to: master), replica: nil))
+                } catch {
                     failure = error
                     again.append(contentsOf: group)
                 }
             }
+            // The masters (or replicas) are read at the same time, one thread each, when there is
+            // enough to read for it to pay (a sweep's slice; a change read of a few keys stays here).
+            let results = readGroups(plans, watch: w, keys, trigger: trigger, concurrently: plans.count > 1 && range.count >= 1000)
+            for (plan, result) in zip(plans, results) {
+                switch result {
+                case .success(let t):
+                    tally.missing += t.missing
+                    if let r = plan.replica {
+                        metrics.recordReplicaRead(node: "\(r.endpoint)", keys: t.checked, staleness: monotonicSeconds() - r.safeSince)
+                    }
+                case .failure(let error):
+                    if let r = plan.replica {
+                        // The replica failed: its keys are read on the master.
+                        cluster.replicaPool?.markDown(r.endpoint)
+                        metrics.recordReplicaSkip(.unavailable, keys: plan.keys.count)
+                        mastersOnly = true
+                        failure = failure ?? RedisError(.connectionLost, "read on replica \(r.endpoint) failed: \(error)")
+                    } else {
+                        failure = (error as? RedisError) ?? RedisError(.protocol, "\(error)")
+                    }
+                    again.append(contentsOf: plan.keys)
+                }
+            }
             pending = again
             guard let failure, !pending.isEmpty else { break }
+            if mastersOnly && failure.kind == .connectionLost && attempt == 1 {
+                // Only a replica failed: read its keys on the master at once.
+                attempt += 1
+                continue
+            }
             guard attempt < maxAttempts else {
                 metrics.recordClusterUnread(pending.count)
                 logger.warning("Redis Cluster: keys left unread after \(attempt) attempts (read again later)", metadata: [
@@ -92,4 +121,46 @@ extension Reconciler {
         tally.checked = range.count
         return tally
     }
+}
+
+/// One group of a cluster read: its keys (indexes into the read's keys), the connection it is read
+/// on, and the replica's stamp when that is a replica.
+struct GroupRead {
+    var keys: [Int]
+    var connection: RedisConnection
+    var replica: RedisReplicaPool.Stamp?
+}
+
+extension Reconciler {
+    /// Reads each group on its connection (`concurrently`: one thread per group, the caller's for
+    /// the first), as ``read(watch:_:_:redis:trigger:until:policy:oneByOne:replicaSince:)`` does
+    /// with pipelined `GET`s; one result per group, in order.
+    func readGroups(
+        _ plans: [GroupRead], watch w: Int, _ keys: ReadKeys, trigger: ReconcilerMetrics.ReadTrigger, concurrently: Bool
+    ) -> [Result<ReadTally, any Error>] {
+        let readOne: @Sendable (GroupRead) -> Result<ReadTally, any Error> = { plan in
+            Result {
+                var t = try self.read(
+                    watch: w, .keys(plan.keys.map { keys[$0] }), 0..<plan.keys.count, redis: plan.connection, trigger: trigger,
+                    policy: RedisClusterClient.once, oneByOne: true, replicaSince: plan.replica?.safeSince)
+                t.checked = 0  // counted once by the caller
+                return t
+            }
+        }
+        guard concurrently else { return plans.map(readOne) }
+        let results = Mutex([Result<ReadTally, any Error>?](repeating: nil, count: plans.count))
+        let boxes = plans.map { UncheckedBox($0) }
+        DispatchQueue.concurrentPerform(iterations: plans.count) { i in
+            let r = readOne(boxes[i].value)
+            results.withLock { $0[i] = r }
+        }
+        return results.withLock { $0.map { $0! } }
+    }
+}
+
+/// A value handed to exactly one other thread (a group's connection, used by that thread only
+/// while the caller waits for it).
+struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }
