@@ -7,7 +7,8 @@
 # Environment (all optional):
 #   BR_REDIS_CLUSTER_PORT      first node's port (default 27100); the six nodes use BASE..BASE+5
 #                              and their cluster bus ports BASE+10000..BASE+10005
-#   BR_REDIS_CLUSTER_PASSWORD  when set, every node gets requirepass and masterauth with it
+#   BR_REDIS_CLUSTER_PASSWORD  when set, every node gets requirepass and masterauth with it (in a
+#                              mode-600 auth.conf in its dir, not on its command line)
 #                              (redis-cli is given it through REDISCLI_AUTH, never argv)
 # Node N's dir is $BR_STATE_DIR/redis-cluster/PORT: redis.pid, redis.log, nodes.conf.
 

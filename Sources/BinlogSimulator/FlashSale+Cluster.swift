@@ -2,16 +2,17 @@ import BinlogReconciler
 import Foundation
 
 /// The Redis Cluster's topology changes during the sale: a reshard a third into it and a failover
-/// two thirds into it, each a shell command (`--reshard-command`, `--failover-command`).
+/// two thirds into it, each a shell command (`--reshard-command`, `--failover-command`). With
+/// Sentinel, the failover command half-way into it (`sentinel_failover`).
 extension FlashSale {
     /// Runs the cluster's events at their planned times while the orders flow (on its own thread;
     /// nothing here talks to Redis) and records each in the ground truth. Returns what failed.
     func runClusterEvents(startedAt: Double) -> [String] {
-        guard !options.clusterSeeds.isEmpty else { return [] }
+        guard !options.clusterSeeds.isEmpty || options.sentinel != nil else { return [] }
         let duration = Double(options.orders) / options.ordersPerSecond
-        let planned: [(record: String, command: String?, fraction: Double)] = [
-            ("reshard", options.reshardCommand, 1.0 / 3), ("failover", options.failoverCommand, 2.0 / 3),
-        ]
+        let planned: [(record: String, command: String?, fraction: Double)] = options.sentinel != nil
+            ? [("sentinel_failover", options.failoverCommand, 0.5)]
+            : [("reshard", options.reshardCommand, 1.0 / 3), ("failover", options.failoverCommand, 2.0 / 3)]
         var failures: [String] = []
         for event in planned {
             guard let command = event.command else { continue }
@@ -22,7 +23,7 @@ extension FlashSale {
                 continue
             }
             let outputPath = NSTemporaryDirectory() + "/flash-sale-\(getpid())-\(event.record).log"
-            logger.notice("cluster \(event.record): \(command)")
+            logger.notice("Redis \(event.record): \(command)")
             let t0 = SaleTime.now()
             let status = ChildProcess.shell(command, output: .file(outputPath))
             let t1 = SaleTime.now()
@@ -36,9 +37,9 @@ extension FlashSale {
             r.detail = (status == 0 ? "" : "FAILED (status \(status)): ") + command + (lines.isEmpty ? "" : ": " + lines.joined(separator: "; "))
             truth.write(r)
             if status == 0 {
-                logger.notice("cluster \(event.record) done in \(String(format: "%.1f", t1 - t0)) s (\((r.nodes ?? []).joined(separator: " ")))")
+                logger.notice("Redis \(event.record) done in \(String(format: "%.1f", t1 - t0)) s (\((r.nodes ?? []).joined(separator: " ")))")
             } else {
-                logger.error("cluster \(event.record) failed (status \(status)): \(lines.suffix(3).joined(separator: "; "))")
+                logger.error("Redis \(event.record) failed (status \(status)): \(lines.suffix(3).joined(separator: "; "))")
                 failures.append("the \(event.record) command failed (status \(status)): \(command)")
             }
         }

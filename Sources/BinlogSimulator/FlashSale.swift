@@ -119,9 +119,9 @@ public final class FlashSale: Sendable {
         logger.info("loaded \(options.products) products into \(db).products and Redis (\(options.redisKeyPattern))")
     }
 
-    /// The simulator's Redis: the server, or the cluster of `clusterSeeds`.
+    /// The simulator's Redis: the server, the cluster of `clusterSeeds`, or the Sentinel primary.
     func connectRedis() throws(RedisError) -> SaleRedis {
-        try SaleRedis(configuration: redisConfiguration, clusterSeeds: options.clusterSeeds)
+        try SaleRedis(configuration: redisConfiguration, clusterSeeds: options.clusterSeeds, sentinel: options.sentinel)
     }
 
     // MARK: The sale
@@ -294,7 +294,7 @@ public final class FlashSale: Sendable {
                     "sale: \(s.orders)/\(o.orders) orders (accepted \(s.accepted), rejected \(s.rejected)), MySQL backlog \(backlog) orders, oldest \(String(format: "%.2f", oldest)) s, faults \(nextFault)/\(plan.faults.count)")
             }
         }
-        if let r = redis?.redirections { logger.notice("order stream on the Redis Cluster: \(r)") }
+        if let r = redis?.redirections { logger.notice("order stream on the \(r)") }
         if let at = reloadAt {
             let wait = at - SaleTime.now()
             if wait > 0 { Thread.sleep(forTimeInterval: wait) }

@@ -27,8 +27,12 @@ public struct FlashSaleOptions: Sendable {
     /// Redis Cluster seeds (`[redis] mode = "cluster"`); empty: one Redis server. In cluster mode
     /// there is no Redis restart fault (it restarts a standalone server).
     public var clusterSeeds: [RedisConfiguration.Endpoint] = []
+    /// Redis Sentinel (`[redis] mode = "sentinel"`): every command goes to the primary a quorum of
+    /// the sentinels names (followed through a failover); nil: no Sentinel. No Redis restart fault.
+    public var sentinel: SaleSentinel?
     /// Shell commands run during the sale on a cluster (a third and two thirds into it): a reshard
     /// and a failover. Each is recorded in the ground truth (`reshard`, `failover`) with its output.
+    /// With Sentinel, `failoverCommand` runs half-way into the sale (recorded as `sentinel_failover`).
     public var reshardCommand: String?
     public var failoverCommand: String?
     /// Seconds to wait after the workers drained before the final comparison (default G + C + L + sweep + 1).
@@ -44,4 +48,19 @@ public struct FlashSaleOptions: Sendable {
     public init() {}
 
     func redisKey(_ id: Int) -> String { redisKeyPattern.replacing("{id}", with: String(id)) }
+}
+
+/// Where the sale's Sentinel-monitored primary is found: the sentinels, the master's name, and the
+/// sentinels' own credentials and timeouts (`sentinelBase`; the data nodes' are the sale's Redis
+/// configuration).
+public struct SaleSentinel: Sendable {
+    public var sentinels: [RedisConfiguration.Endpoint]
+    public var masterName: String
+    public var sentinelBase: RedisConfiguration
+
+    public init(sentinels: [RedisConfiguration.Endpoint], masterName: String, sentinelBase: RedisConfiguration) {
+        self.sentinels = sentinels
+        self.masterName = masterName
+        self.sentinelBase = sentinelBase
+    }
 }

@@ -1,7 +1,8 @@
 import Foundation
 
 /// A Redis Cluster topology change during the sale (`reshard` or `failover` in the ground truth),
-/// shown by the scoreboard and the HTML report. It is no fault: it changes no value, so a
+/// or a Sentinel failover (`sentinel_failover`), shown by the scoreboard and the HTML report. It
+/// is no fault: it changes no value, so a
 /// divergence reported for it is a false alarm like any other.
 public struct SaleClusterEvent: Sendable {
     public var kind: String
@@ -10,7 +11,7 @@ public struct SaleClusterEvent: Sendable {
     public var nodes: [String]
     public var detail: String?
 
-    static let kinds: Set<String> = ["reshard", "failover"]
+    static let kinds: Set<String> = ["reshard", "failover", "sentinel_failover"]
 
     /// The cluster events of a ground truth, in time order.
     static func all(in truth: [GroundTruthRecord]) -> [SaleClusterEvent] {
@@ -24,6 +25,7 @@ public struct SaleClusterEvent: Sendable {
     var tableLine: String {
         let clock = { (t: Double) in String(SaleTime.format(t).dropFirst(11).dropLast()) }
         let span = endedAt.map { " to \(clock($0)) (\(String(format: "%.1f", $0 - at)) s)" } ?? ""
-        return "cluster \(kind) at \(clock(at))\(span)" + (nodes.isEmpty ? "" : ": " + nodes.joined(separator: " "))
+        let name = kind == "sentinel_failover" ? "Sentinel failover" : "cluster \(kind)"
+        return "\(name) at \(clock(at))\(span)" + (nodes.isEmpty ? "" : ": " + nodes.joined(separator: " "))
     }
 }

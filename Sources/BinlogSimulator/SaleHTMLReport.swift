@@ -57,7 +57,8 @@ public enum SaleHTMLReport {
         }
         html += "</table>\n"
         if !s.clusterEvents.isEmpty {
-            html += "<h2>Redis Cluster events (no fault: a divergence reported for them is a false alarm)</h2>\n<table><tr><th>event</th><th>started</th><th>ended</th><th>nodes</th><th>detail</th></tr>\n"
+            let topology = s.clusterEvents.allSatisfy { $0.kind == "sentinel_failover" } ? "Redis Sentinel" : "Redis Cluster"
+            html += "<h2>\(topology) events (no fault: a divergence reported for them is a false alarm)</h2>\n<table><tr><th>event</th><th>started</th><th>ended</th><th>nodes</th><th>detail</th></tr>\n"
             for e in s.clusterEvents {
                 html += "<tr><td>\(esc(e.kind))</td><td>\(clock(e.at))</td><td>\(e.endedAt.map(clock) ?? "-")</td><td>\(esc(e.nodes.joined(separator: " ")))</td><td>\(esc(e.detail ?? ""))</td></tr>\n"
             }
@@ -186,12 +187,12 @@ public enum SaleHTMLReport {
         let f = Frame(w: 900, t0: t0, tEnd: tEnd, yMax: yMax)
         var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(f.w))\" height=\"\(Int(f.h))\" viewBox=\"0 0 \(Int(f.w)) \(Int(f.h))\">"
         s += band(f, restart: restart, reload: reload)
-        // A Redis Cluster reshard or failover: a purple band from its start to its end.
+        // A Redis Cluster reshard or failover, or a Sentinel failover: a purple band from its start to its end.
         for e in clusterEvents where e.at >= f.t0 && e.at <= f.tEnd {
             let b = min(f.tEnd, max(e.endedAt ?? e.at, e.at + (f.tEnd - f.t0) / 400))
             s += "<rect x=\"\(r(f.x(e.at)))\" y=\"\(f.top)\" width=\"\(r(f.x(b) - f.x(e.at)))\" height=\"\(r(f.y(0) - f.top))\" fill=\"#c4b5fd\" opacity=\"0.5\"><title>\(esc(e.kind))</title></rect>"
         }
-        s += axes(f, title: "age of the oldest order Redis has and MySQL has not (s); dashed: L; purple bands: Redis Cluster reshard / failover", yLabel: "s")
+        s += axes(f, title: "age of the oldest order Redis has and MySQL has not (s); dashed: L; purple bands: Redis Cluster reshard / failover, Sentinel failover", yLabel: "s")
         s += "<line x1=\"\(f.left)\" y1=\"\(r(f.y(lead)))\" x2=\"\(f.w - f.right)\" y2=\"\(r(f.y(lead)))\" stroke=\"#dc2626\" stroke-dasharray=\"4,3\"/>"
         s += "<path d=\"\(stepPath(f, points.map { ($0.0, Optional($0.1)) }))\" fill=\"none\" stroke=\"#7c3aed\" stroke-width=\"1.3\"/>"
         return s + "</svg>\n"

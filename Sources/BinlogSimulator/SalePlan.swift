@@ -20,7 +20,7 @@ public struct SalePlan: Sendable {
 
         var faultRNG = rng.fork(2)
         var planned: [PlannedFault] = []
-        let restart = o.kinds.contains(.redisRestart) && o.redisRestartCommand != nil && o.clusterSeeds.isEmpty && o.faults > 0
+        let restart = o.kinds.contains(.redisRestart) && o.redisRestartCommand != nil && o.clusterSeeds.isEmpty && o.sentinel == nil && o.faults > 0
         var others = o.kinds.filter { $0 != .redisRestart }
         let remaining = o.faults - (restart ? 1 : 0)
         if remaining > 0 && others.isEmpty { throw FlashSaleError("no fault kind left to inject (only redis_restart, and no --redis-restart-command or a Redis Cluster)") }

@@ -53,9 +53,21 @@ extension VerdictEngine {
         position: BinlogCoordinates, gtid: String, into out: inout [ReportRecord]
     ) {
         let tol = tolerances[wk.watch]
-        var window = values(st, from: obs.at - tol.lag, to: obs.at + tol.lead, current: cur)
-        if !held.isEmpty || !released.isEmpty { window += heldValues(wk, since: obs.at - tol.lag) }
+        let from = obs.at - tol.lag - obs.staleness
+        var window = values(st, from: from, to: obs.at + tol.lead, current: cur)
+        if !held.isEmpty || !released.isEmpty { window += heldValues(wk, since: from) }
         let expectedAtT = value(st, at: obs.at, current: cur)
+        if obs.onReplica {
+            // A replica's read only counts as consistent, and only for a key under no suspicion
+            // (a master's read may have opened one since it was taken): otherwise the master is read.
+            guard isConsistent(obs.result, with: window, watch: wk.watch), open[wk] == nil, st.firstInconsistent == nil else {
+                scheduleRead(wk, at: now, trigger: .recheck)
+                return
+            }
+            st.lastAgreedAt = obs.at - obs.staleness
+            st.lastAgreedGTID = gtid
+            return
+        }
         if isConsistent(obs.result, with: window, watch: wk.watch) {
             repairable.removeValue(forKey: wk)
             if case .value(let r) = obs.result { recordLead(st, redis: r, at: obs.at, expected: expectedAtT, tol: tol) }

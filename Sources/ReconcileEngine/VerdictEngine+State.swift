@@ -15,6 +15,11 @@ extension VerdictEngine {
     struct Observation: Sendable {
         var at: Double
         var result: RedisObservation
+        /// A read on a replica: how far behind its master the replica's data may be (the read
+        /// saw the master's data of some time in [`at` − `staleness`, `at`]), added to G for it.
+        /// 0 for a read on a master.
+        var staleness: Double = 0
+        var onReplica: Bool { staleness > 0 }
     }
 
     /// The earliest inconsistent decided read since the last consistent one.
@@ -46,6 +51,10 @@ extension VerdictEngine {
         var at: Double
         var trigger: ReadTrigger
         var followUp: (at: Double, trigger: ReadTrigger)?
+        /// For a read put back to wait (a replica catching up): when it was requested last, and
+        /// when the oldest request it serves was made (merged requests keep the oldest); nil: `at`.
+        var requestedAt: Double?
+        var waitingSince: Double?
     }
 
     struct Scheduled: Comparable, Sendable {

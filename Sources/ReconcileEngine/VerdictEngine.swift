@@ -162,7 +162,9 @@ public struct VerdictEngine: Sendable {
 
     /// Puts reads back in the schedule (they came due while the sidecar was behind the source).
     public mutating func reschedule(_ reads: [DueRead], at: Double) {
-        for r in reads { scheduleRead(WatchKey(watch: r.watch, key: r.key), at: at, trigger: r.trigger) }
+        for r in reads {
+            scheduleRead(WatchKey(watch: r.watch, key: r.key), at: at, trigger: r.trigger, requestedAt: r.dueAt, waitingSince: r.waitingSince)
+        }
     }
 
     /// The reads due at `now` with their triggers (removed from the schedule).
@@ -172,7 +174,8 @@ public struct VerdictEngine: Sendable {
             schedule.removeMin()
             guard let live = scheduledAt[top.key], live.at == top.at else { continue }
             scheduledAt.removeValue(forKey: top.key)
-            out.append(DueRead(watch: top.key.watch, key: top.key.key, trigger: live.trigger))
+            let due = live.requestedAt ?? top.at
+            out.append(DueRead(watch: top.key.watch, key: top.key.key, trigger: live.trigger, dueAt: due, waitingSince: min(due, live.waitingSince ?? due)))
             if let f = live.followUp {
                 if f.at <= now {
                     // Due as well: this read serves both.
@@ -203,14 +206,44 @@ public struct VerdictEngine: Sendable {
     /// then starts from `current`, which stays in the window. Such a read is decided here and
     /// kept nowhere — the common case of a sweep. Its only trace would have been the key's
     /// `last_agreed`, which a key without state does not keep past its decision anyway.
-    public mutating func observe(watch: Int, key: ShadowKey, result: RedisObservation, at: Double, current: ShadowValue?) {
+    ///
+    /// A read on a replica (`replicaSince`: the replica had every write its master had made by
+    /// that time, see docs/redis-cluster.md, "Reads from replicas") saw the master's data of some
+    /// time in [`replicaSince`, `at`]: its G grows by `at` − `replicaSince`. It only ever counts as
+    /// consistent. One that matches no value of its widened window, or that is more than C behind,
+    /// or that is about a key under suspicion (awaiting its confirmation, inconsistent, reported)
+    /// is dropped and the key read again on the master at once (trigger `.recheck`): a replica never
+    /// opens, confirms or resolves a divergence.
+    public mutating func observe(
+        watch: Int, key: ShadowKey, result: RedisObservation, at: Double, current: ShadowValue?, replicaSince: Double? = nil
+    ) {
         let wk = WatchKey(watch: watch, key: key)
         if keys[wk] == nil, scheduledAt[wk] == nil, agreesAtOnce(result, current, watch: watch) { return }
+        var staleness = 0.0
+        if let since = replicaSince {
+            staleness = max(at - since, 1e-6)
+            guard acceptsReplicaRead(wk, result: result, at: at, staleness: staleness, current: current) else {
+                scheduleRead(wk, at: at, trigger: .recheck)
+                return
+            }
+        }
         seq &+= 1
         decideQueue.insert(Scheduled(at: at + tolerances[watch].lead, seq: seq, key: wk))
         // Taken out while it changes, so its arrays are not shared (and copied) on the way.
         var st = keys.removeValue(forKey: wk) ?? KeyState()
-        st.observations.append(Observation(at: at, result: result))
+        st.observations.append(Observation(at: at, result: result, staleness: staleness))
+        if staleness > 0 {
+            // Consistent with its widened window (checked above): no confirmation to ask for. When
+            // only the widening made it so (it showed a value replaced more than G ago: the replica
+            // lags, or Redis missed the change), the key is read again once the replica has had
+            // time to catch up: a stale replica never hides a lost write for longer than that.
+            let g = tolerances[watch].lag
+            var recent = values(st, from: at - g, to: at, current: current)
+            if !held.isEmpty || !released.isEmpty { recent += heldValues(wk, since: at - g) }
+            if !isConsistent(result, with: recent, watch: watch) { scheduleRead(wk, at: at + staleness, trigger: .change) }
+            keys[wk] = st
+            return
+        }
         // A read that matches no value known so far for [t − G, t] asks for a confirmation read.
         // (Not for a read that is itself the confirmation, nor for a key already reported.)
         if st.awaitingConfirmation {
@@ -225,6 +258,19 @@ public struct VerdictEngine: Sendable {
             }
         }
         keys[wk] = st
+    }
+
+    /// Whether a replica's read of `wk` may count (see ``observe(watch:key:result:at:current:replicaSince:)``).
+    func acceptsReplicaRead(_ wk: WatchKey, result: RedisObservation, at: Double, staleness: Double, current: ShadowValue?) -> Bool {
+        let tol = tolerances[wk.watch]
+        // History is kept for G + L + 2C: a window reaching back more than C beyond G is not known whole.
+        guard staleness <= tol.confirm, open[wk] == nil else { return false }
+        let st = keys[wk]
+        if let st, st.awaitingConfirmation || st.firstInconsistent != nil { return false }
+        let from = at - tol.lag - staleness
+        var known = st.map { values($0, from: from, to: at, current: current) } ?? [current]
+        if !held.isEmpty || !released.isEmpty { known += heldValues(wk, since: from) }
+        return isConsistent(result, with: known, watch: wk.watch)
     }
 
     /// The sweep's fast path: what `observe` decides for a quiet key that agrees, from the reply's
@@ -285,19 +331,27 @@ public struct VerdictEngine: Sendable {
         }
     }
 
-    mutating func scheduleRead(_ wk: WatchKey, at: Double, trigger: ReadTrigger) {
+    /// - Parameters:
+    ///   - requestedAt: for a read put back (``reschedule(_:at:)``), when it was requested; `at` otherwise.
+    ///   - waitingSince: for a read put back, when the oldest request it serves was made.
+    mutating func scheduleRead(_ wk: WatchKey, at: Double, trigger: ReadTrigger, requestedAt: Double? = nil, waitingSince: Double? = nil) {
         // The earlier of the two is scheduled; the later one follows it (the latest one only:
         // one read after all pending requests covers them).
         if var live = scheduledAt[wk] {
             if live.at <= at {
                 if at > live.at + 0.001 && (live.followUp == nil || live.followUp!.at < at) { live.followUp = (at, trigger) }
+                // Requested for the same moment: a read on the master serves both.
+                if at <= live.at + 0.001 && trigger.onMaster && !live.trigger.onMaster { live.trigger = trigger }
                 scheduledAt[wk] = live
                 return
             }
             let later = (live.followUp?.at ?? 0) > live.at ? live.followUp! : (live.at, live.trigger)
-            scheduledAt[wk] = PendingRead(at: at, trigger: trigger, followUp: later)
+            // The oldest request waiting is kept: a read waiting for a replica goes to the master
+            // after C / 2 however often it is requested again.
+            let oldest = min(waitingSince ?? requestedAt ?? at, live.waitingSince ?? live.requestedAt ?? live.at)
+            scheduledAt[wk] = PendingRead(at: at, trigger: trigger, followUp: later, requestedAt: requestedAt, waitingSince: oldest)
         } else {
-            scheduledAt[wk] = PendingRead(at: at, trigger: trigger)
+            scheduledAt[wk] = PendingRead(at: at, trigger: trigger, requestedAt: requestedAt, waitingSince: waitingSince)
         }
         seq &+= 1
         schedule.insert(Scheduled(at: at, seq: seq, key: wk))

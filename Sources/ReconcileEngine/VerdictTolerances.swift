@@ -31,6 +31,13 @@ extension VerdictEngine {
         case notification
         /// C after a read that matched no known value.
         case confirm
+        /// A read on a replica did not agree, or could not count (see
+        /// ``VerdictEngine/observe(watch:key:result:at:current:replicaSince:)``): read again on the master.
+        case recheck
+
+        /// Whether the read goes to a master even when routine reads go to replicas: the
+        /// confirming read of a suspected divergence, and the recheck of a replica's read.
+        public var onMaster: Bool { self == .confirm || self == .recheck }
     }
 
     /// A read due now, with what scheduled it.
@@ -38,5 +45,10 @@ extension VerdictEngine {
         public var watch: Int
         public var key: ShadowKey
         public var trigger: ReadTrigger
+        /// When it was due (requested last): a read on a replica answers for it only when the
+        /// replica has every write its master made by then.
+        public var dueAt: Double
+        /// When the oldest request it serves was made (a read put back to wait for a replica).
+        public var waitingSince: Double
     }
 }

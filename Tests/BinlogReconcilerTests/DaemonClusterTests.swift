@@ -15,13 +15,15 @@ struct DaemonClusterTests {
 
     /// The products table in MariaDB and the same stock in the cluster (`prefix:{id}:stock`,
     /// or with a literal hash tag, `prefix:{{{id}}}:stock` → `prefix:{17}:stock`).
-    static func setUp(rows: Int, hashTag: Bool = false) throws -> (db: String, prefix: String, template: String, cluster: RedisClusterClient) {
+    /// `base`: the seed and credentials (default: the cluster of BR_REDIS_CLUSTER_PORT).
+    static func setUp(rows: Int, hashTag: Bool = false, base: RedisConfiguration? = nil) throws -> (db: String, prefix: String, template: String, cluster: RedisClusterClient) {
         let n = UInt32.random(in: 0...UInt32.max)
         let db = "cluster_\(n)", prefix = "ct\(n)"
         var sql = "CREATE DATABASE \(db); CREATE TABLE \(db).products (id BIGINT PRIMARY KEY, name VARCHAR(20), stock INT) ENGINE=InnoDB;\nINSERT INTO \(db).products VALUES "
         sql += (1...rows).map { "(\($0), 'p\($0)', \(100 + $0))" }.joined(separator: ",") + ";"
         _ = try TestEnv.sql(sql)
-        let cluster = try RedisClusterClient(seeds: [Env.seed], base: Env.configuration(Env.seed))
+        let base = base ?? Env.configuration(Env.seed)
+        let cluster = try RedisClusterClient(seeds: [base.endpoint], base: base)
         let template = hashTag ? "\(prefix):{{{id}}}:stock" : "\(prefix):{id}:stock"
         for i in 1...rows { try set(cluster, key(prefix, i, hashTag: hashTag), "\(100 + i)") }
         return (db, prefix, template, cluster)
@@ -46,8 +48,9 @@ struct DaemonClusterTests {
         for i in 1...rows { try? set(cluster, key(prefix, i, hashTag: hashTag), nil) }
     }
 
-    static func config(db: String, template: String, extra: String = "", reconcile: String = "") throws -> String {
-        let port = try #require(Env.port)
+    /// `port`: the first node's (default BR_REDIS_CLUSTER_PORT).
+    static func config(db: String, template: String, extra: String = "", reconcile: String = "", port: Int? = nil) throws -> String {
+        let port = try #require(port ?? Env.port)
         let toml = """
             [source]
             host = "127.0.0.1"

@@ -33,23 +33,24 @@ enum RedisSentinelTestEnv {
 struct DaemonSentinelTests {
     typealias Env = RedisSentinelTestEnv
 
-    static func setUp(rows: Int) throws -> (db: String, prefix: String) {
+    /// `primary`: how to reach the primary (default: the topology of BR_REDIS_SENTINEL_PORT).
+    static func setUp(rows: Int, primary: () throws -> RedisConnection = Env.primary) throws -> (db: String, prefix: String) {
         let n = UInt32.random(in: 0...UInt32.max)
         let db = "sentinel_\(n)", prefix = "st\(n)"
         var sql = "CREATE DATABASE \(db); CREATE TABLE \(db).products (id BIGINT PRIMARY KEY, name VARCHAR(20), stock INT) ENGINE=InnoDB;\nINSERT INTO \(db).products VALUES "
         sql += (1...rows).map { "(\($0), 'p\($0)', \(100 + $0))" }.joined(separator: ",") + ";"
         _ = try TestEnv.sql(sql)
-        _ = try Env.primary().pipeline((1...rows).map { ["SET", "\(prefix):\($0):stock", "\(100 + $0)"] })
+        _ = try primary().pipeline((1...rows).map { ["SET", "\(prefix):\($0):stock", "\(100 + $0)"] })
         return (db, prefix)
     }
 
-    static func tearDown(_ db: String, _ prefix: String, rows: Int) {
+    static func tearDown(_ db: String, _ prefix: String, rows: Int, primary: () throws -> RedisConnection = Env.primary) {
         _ = try? TestEnv.sql("DROP DATABASE IF EXISTS \(db)")
-        _ = try? Env.primary().pipeline((1...rows).map { ["DEL", "\(prefix):\($0):stock"] })
+        _ = try? primary().pipeline((1...rows).map { ["DEL", "\(prefix):\($0):stock"] })
     }
 
-    static func config(db: String, prefix: String, extra: String = "") throws -> String {
-        let sentinels = Env.sentinels.map { "\"\($0)\"" }.joined(separator: ", ")
+    static func config(db: String, prefix: String, extra: String = "", sentinels: [RedisConfiguration.Endpoint] = Env.sentinels) throws -> String {
+        let sentinels = sentinels.map { "\"\($0)\"" }.joined(separator: ", ")
         let toml = """
             [source]
             host = "127.0.0.1"

@@ -169,19 +169,27 @@ import BinlogReconciler
         #expect(SaleTime.parse("yesterday") == nil)
     }
 
-    @Test func clusterEventsAreShownAndADivergenceTheyCauseIsAFalseAlarm() throws {
-        var reshard = GroundTruthRecord(record: "reshard")
-        reshard.at = SaleTime.format(t0 + 10)
-        reshard.endedAt = SaleTime.format(t0 + 14)
-        reshard.nodes = ["127.0.0.1:27100", "127.0.0.1:27101"]
-        var failover = GroundTruthRecord(record: "failover")
-        failover.at = SaleTime.format(t0 + 20)
-        failover.endedAt = SaleTime.format(t0 + 21.5)
-        failover.nodes = ["127.0.0.1:27104", "127.0.0.1:27101"]
+    /// A Redis Cluster or Sentinel event of the ground truth (`reshard`, `failover`, `sentinel_failover`).
+    func topologyEvent(_ kind: String, from: Double, to: Double, nodes: [String]) -> GroundTruthRecord {
+        var r = GroundTruthRecord(record: kind)
+        r.at = SaleTime.format(t0 + from)
+        r.endedAt = SaleTime.format(t0 + to)
+        r.nodes = nodes
+        return r
+    }
+
+    /// A sale of 30 s (first and last sample) with `events`, and fault f01 (evicted) on product 3 at 12 s.
+    func saleTruth(_ events: [GroundTruthRecord]) -> [GroundTruthRecord] {
         var first = GroundTruthRecord(record: "sample"), last = GroundTruthRecord(record: "sample")
         first.t = t0
         last.t = t0 + 30
-        let truth = [sale(), first, failover, reshard, fault("f01", .evicted, key: 3, at: 12), changes(3, [12]), differs(3), last]
+        return [sale(), first] + events + [fault("f01", .evicted, key: 3, at: 12), changes(3, [12]), differs(3), last]
+    }
+
+    @Test func clusterEventsAreShownAndADivergenceTheyCauseIsAFalseAlarm() throws {
+        let reshard = topologyEvent("reshard", from: 10, to: 14, nodes: ["127.0.0.1:27100", "127.0.0.1:27101"])
+        let failover = topologyEvent("failover", from: 20, to: 21.5, nodes: ["127.0.0.1:27104", "127.0.0.1:27101"])
+        let truth = saleTruth([failover, reshard])
         let report = [divergence(3, firstSeen: 12.1, detected: 13)]
         let board = try Scoreboard(truth: truth, report: report)
         #expect(board.clusterEvents.map(\.kind) == ["reshard", "failover"])
@@ -194,6 +202,20 @@ import BinlogReconciler
         #expect(page.contains("Redis Cluster events") && page.contains("<title>failover</title>"))
         // A divergence on a product no fault touched, during the reshard: a false alarm.
         let alarm = try Scoreboard(truth: truth, report: report + [divergence(9, firstSeen: 11, detected: 12.5)])
+        #expect(alarm.falseAlarms.map(\.key) == ["9"])
+        #expect(!alarm.passed)
+    }
+
+    @Test func aSentinelFailoverIsShownAndADivergenceItCausesIsAFalseAlarm() throws {
+        let truth = saleTruth([topologyEvent("sentinel_failover", from: 15, to: 16.3, nodes: ["127.0.0.1:27300", "127.0.0.1:27301"])])
+        let report = [divergence(3, firstSeen: 12.1, detected: 13)]
+        let board = try Scoreboard(truth: truth, report: report)
+        #expect(board.clusterEvents.map(\.kind) == ["sentinel_failover"])
+        #expect(board.passed)
+        #expect(board.table().contains("Sentinel failover at") && board.table().contains("(1.3 s): 127.0.0.1:27300 127.0.0.1:27301"))
+        let page = SaleHTMLReport.render(truth: truth, report: report, scoreboard: board)
+        #expect(page.contains("Redis Sentinel events") && page.contains("<title>sentinel_failover</title>"))
+        let alarm = try Scoreboard(truth: truth, report: report + [divergence(9, firstSeen: 15.5, detected: 16)])
         #expect(alarm.falseAlarms.map(\.key) == ["9"])
         #expect(!alarm.passed)
     }

@@ -13,11 +13,14 @@ extension Doctor {
         }
         out.append(Finding(check: "redis.cluster.database", severity: .ok, detail: "Redis Cluster has database 0 only: the watched keys are read there", fix: nil))
         for seed in seeds {
-            do {
+            do throws(RedisError) {
                 var c = base
                 c.endpoint = seed
                 _ = try RedisConnection(configuration: c).command(["PING"])
                 out.append(Finding(check: "redis.cluster.seed", severity: .ok, detail: "\(seed) answers", fix: nil))
+            } catch where error.kind == .authenticationFailed {
+                // It answers, and refuses the credentials: no other seed will take them either.
+                out.append(Finding(check: "redis.cluster.seed", severity: .error, detail: "\(seed): \(error)", fix: "check [redis] username and password_env / password_file: the ACL user and password apply to every node"))
             } catch {
                 out.append(Finding(check: "redis.cluster.seed", severity: .warning, detail: "\(seed): \(error)", fix: "remove it from [redis] nodes or bring it back (any reachable seed is enough)"))
             }

@@ -20,6 +20,10 @@ extension Reconciler {
             let end = deadline == nil ? range.upperBound : min(range.upperBound, range.lowerBound + Self.clusterSweepChunk)
             return try readCluster(watch: w, keys, range.lowerBound..<end, cluster: cluster, trigger: trigger)
         case .sentinel(let s):
+            if let pool = s.replicaPool, Self.replicaMayRead(trigger),
+                let t = try readOnReplica(pool, of: s.primary, watch: w, keys, range, trigger: trigger, until: deadline, oneByOne: false) {
+                return t
+            }
             return try s.withPrimaryRethrowing(Self.readRetry) { c in try read(watch: w, keys, range, redis: c, trigger: trigger, until: deadline) }
         }
     }
@@ -54,6 +58,13 @@ extension Reconciler {
             }
             var failure: RedisError? = again.isEmpty ? nil : RedisError(.server, "CLUSTERDOWN Hash slot not served", serverMessage: "CLUSTERDOWN Hash slot not served")
             for (s, group) in groups.enumerated() where !group.isEmpty {
+                if let pool = cluster.replicaPool, Self.replicaMayRead(trigger),
+                    let t = try readOnReplica(
+                        pool, of: topology.shards[s].master.endpoint, replicas: topology.shards[s].replicas, watch: w,
+                        .keys(group.map { keys[$0] }), 0..<group.count, trigger: trigger, until: nil, oneByOne: true) {
+                    tally.missing += t.missing
+                    continue
+                }
                 do {
                     let conn = try cluster.connection(to: topology.shards[s].master.endpoint)
                     var t = try read(

@@ -63,9 +63,13 @@ extension Reconciler {
     ///   - policy: the retries of a connection that fails (a cluster node: one attempt, the
     ///     cluster read retries with the map read again).
     ///   - oneByOne: string keys are read with pipelined `GET`s, not `MGET` (a cluster node).
+    ///   - replicaSince: `redis` is a replica that has every write its master made before this
+    ///     time (``RedisReplicaPool/Stamp``): each observation is taken when its reply arrived,
+    ///     with the staleness that gives (``VerdictEngine/observe(watch:key:result:at:current:replicaSince:)``).
     func read(
         watch w: Int, _ keys: ReadKeys, _ range: Range<Int>, redis: RedisConnection, trigger: ReconcilerMetrics.ReadTrigger,
-        until deadline: Double? = nil, policy: RedisRetryPolicy = Reconciler.readRetry, oneByOne: Bool = false
+        until deadline: Double? = nil, policy: RedisRetryPolicy = Reconciler.readRetry, oneByOne: Bool = false,
+        replicaSince: Double? = nil
     ) throws -> ReadTally {
         guard !range.isEmpty else { return ReadTally() }
         let watch = configuration.watches[w]
@@ -99,6 +103,8 @@ extension Reconciler {
             } visit: { values in
                 // One lock per reply (a batch of `sweep_batch` keys for MGET).
                 let base = range.lowerBound + values.first
+                // A replica's reply shows data up to its arrival (a master's: as of the request).
+                let seenAt = replicaSince == nil ? at : monotonicSeconds()
                 let missed = shared.withLock { s -> [ShadowKey] in
                     var missed: [ShadowKey] = []
                     for j in 0..<values.count {
@@ -110,7 +116,9 @@ extension Reconciler {
                         let current = s.shadow.maps[w][key]
                         // A quiet key that agrees costs its comparison only.
                         if s.engine.agreesAtOnce(watch: w, key: key, bytes: value, current: current) { continue }
-                        s.engine.observe(watch: w, key: key, result: .value(String(decoding: value, as: UTF8.self)), at: at, current: current)
+                        s.engine.observe(
+                            watch: w, key: key, result: .value(String(decoding: value, as: UTF8.self)), at: seenAt, current: current,
+                            replicaSince: replicaSince)
                     }
                     return missed
                 }
@@ -133,7 +141,7 @@ extension Reconciler {
                 for (i, k) in missingNil.enumerated() {
                     let current = s.shadow.maps[w][k]
                     if observed[i] == .missing && current != nil { missing += 1 }
-                    s.engine.observe(watch: w, key: k, result: observed[i], at: at, current: current)
+                    s.engine.observe(watch: w, key: k, result: observed[i], at: at, current: current, replicaSince: replicaSince)
                 }
                 return missing
             }

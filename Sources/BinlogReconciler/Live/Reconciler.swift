@@ -85,13 +85,15 @@ final class Reconciler: Sendable {
                 behindSince = now
             }
             var usedRedis = false
+            // With read_from = "replica": every master's replication offset, every 100 ms.
+            if now >= redisRetryAt { sampleReplicationClocks(redis) }
             do {
                 if !due.isEmpty {
                     if caught && now >= redisRetryAt {
                         usedRedis = true
-                        for trigger in [VerdictEngine.ReadTrigger.change, .notification, .confirm] {
-                            let keys = due.filter { $0.trigger == trigger }.map { ($0.watch, $0.key) }
-                            if !keys.isEmpty { _ = try read(keys, redis: redis, trigger: trigger.metricsTrigger) }
+                        for trigger in [VerdictEngine.ReadTrigger.change, .notification, .confirm, .recheck] {
+                            let reads = due.filter { $0.trigger == trigger }
+                            if !reads.isEmpty { try readDue(reads, redis: redis, trigger: trigger.metricsTrigger) }
                         }
                     } else if !caught {
                         // Reads are taken only while caught up: the ones due while behind wait for it.
@@ -222,6 +224,7 @@ extension VerdictEngine.ReadTrigger {
         case .change: .change
         case .notification: .notification
         case .confirm: .confirm
+        case .recheck: .recheck
         }
     }
 }

@@ -144,7 +144,15 @@ public final class ReconcilerDaemon: Sendable {
             logger.info("Redis Sentinel", metadata: ["primary": "\(sentinel.primary)", "sentinels_agreeing": "\(sentinel.resolution.agreeing) of \(configuration.redis.sentinels.count)"])
         }
         if configuration.redis.readFrom == .replica {
-            throw ConfigurationError("[redis] read_from = \"replica\" is not built yet (issue 13); use read_from = \"master\"")
+            // Routine reads and sweeps go to replicas; confirmations and rechecks to the masters.
+            switch redis {
+            case .cluster(let c): c.replicaPool = RedisReplicaPool(base: redisConfig, readOnly: true)
+            case .sentinel(let s): s.replicaPool = RedisReplicaPool(base: redisConfig, readOnly: false)
+            case .single: break  // refused by the configuration reader
+            }
+            logger.info("Redis reads from replicas: routine reads and sweeps on replicas, confirmations on the masters", metadata: [
+                "max_staleness_seconds": "\(Reconciler.replicaMaxStaleness(configuration))",
+            ])
         }
         let reconciler = Reconciler(
             configuration: configuration, options: options, shared: shared, sink: sink, logger: logger, metrics: metrics, health: health,

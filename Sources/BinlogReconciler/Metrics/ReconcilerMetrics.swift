@@ -54,6 +54,8 @@ public final class ReconcilerMetrics: Sendable {
         case sweep
         /// The confirmation read C seconds after a suspicious observation.
         case confirm
+        /// A replica's read that could not count, read again on the master (`read_from = "replica"`).
+        case recheck
     }
 
     /// Which connection was re-established (`reconnects_total{target}`).
@@ -98,6 +100,7 @@ public final class ReconcilerMetrics: Sendable {
     private let sweepKeysTotal: Gauge
     private let redisErrors: Counter
     private let clusterUnread: Counter
+    private let replicaSkips: [ReplicaSkip: Counter]
     private let clusterMoved: Counter
     private let clusterAsk: Counter
     private let reconnects: [ReconnectTarget: Counter]
@@ -169,6 +172,8 @@ public final class ReconcilerMetrics: Sendable {
         sweepKeysTotal = r.makeGauge(descriptor: d("sweep_keys_total", "", "Keys the sweep in progress reads (the watched keys when it started)."))
         redisErrors = r.makeCounter(descriptor: d("redis_errors", "total", "Redis command or connection errors."))
         clusterUnread = r.makeCounter(descriptor: d("redis_cluster_unread_keys", "total", "Keys a Redis Cluster read left unread after its retries (read again later, never reported)."))
+        let skipD = d("redis_replica_skips", "total", "Reads meant for a replica (read_from = replica) sent to the master instead, by why.")
+        replicaSkips = Dictionary(uniqueKeysWithValues: ReplicaSkip.allCases.map { ($0, r.makeCounter(descriptor: skipD, labels: [("reason", $0.rawValue)])) })
         let redirD = d("redis_cluster_redirects", "total", "Redis Cluster redirections followed, by kind.")
         clusterMoved = r.makeCounter(descriptor: redirD, labels: [("kind", "moved")])
         clusterAsk = r.makeCounter(descriptor: redirD, labels: [("kind", "ask")])
@@ -237,6 +242,37 @@ public final class ReconcilerMetrics: Sendable {
     public func recordClusterUnread(_ count: Int) {
         guard count > 0 else { return }
         clusterUnread.increment(by: Int64(count))
+    }
+
+    /// Why a read meant for a replica went to the master (`redis_replica_skips_total{reason}`).
+    public enum ReplicaSkip: String, Sendable, CaseIterable {
+        /// No replica to read, or it did not answer (in time).
+        case unavailable
+        /// The replica was further behind its master than the tolerance allows.
+        case behind
+    }
+
+    private static var replicaReadsDescriptor: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "binlog_reconciler", metricName: "redis_replica_reads", unitName: "total",
+            helpText: "Keys read on a replica (read_from = replica), by node.")
+    }
+    private static var replicaStalenessDescriptor: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "binlog_reconciler", metricName: "redis_replica_staleness", unitName: "seconds",
+            helpText: "How far behind its master a replica's data could be at its last read (from replication offsets), by node.")
+    }
+
+    /// `keys` were read on the replica `node`, whose data was at most `staleness` seconds behind its master.
+    public func recordReplicaRead(node: String, keys: Int, staleness: Double) {
+        registry.makeCounter(descriptor: Self.replicaReadsDescriptor, labels: [("node", node)]).increment(by: Int64(keys))
+        registry.makeGauge(descriptor: Self.replicaStalenessDescriptor, labels: [("node", node)]).set(to: staleness)
+    }
+
+    /// `keys` meant for a replica were read on the master.
+    public func recordReplicaSkip(_ reason: ReplicaSkip, keys: Int) {
+        guard keys > 0 else { return }
+        replicaSkips[reason]?.increment(by: Int64(keys))
     }
 
     /// The cluster client's redirection counts so far (totals, set as they grow).

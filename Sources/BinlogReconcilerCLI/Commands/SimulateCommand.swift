@@ -68,6 +68,10 @@ struct SaleOptions: ParsableArguments {
             sql = try source.replicationConfiguration()
             redis = try c.redis.redisConfiguration()
             if c.redis.mode == .cluster { o.clusterSeeds = try c.redis.clusterSeeds() }
+            if c.redis.mode == .sentinel {
+                let r = try c.redis.sentinelResolver()
+                o.sentinel = SaleSentinel(sentinels: r.sentinels, masterName: r.masterName, sentinelBase: r.sentinelBase)
+            }
         } catch {
             printError("binlog-reconciler: \(error.description)")
             throw ExitCode(2)
@@ -120,7 +124,7 @@ struct SimulateRun: ParsableCommand {
     @Option(help: "Shell command that restarts Redis without persistence (no restart fault without it).") var redisRestartCommand: String?
     @Option(help: "Redis Cluster only: shell command that reshards slots, run a third into the sale (recorded as `reshard`).")
     var reshardCommand: String?
-    @Option(help: "Redis Cluster only: shell command that fails a master over, run two thirds into the sale (recorded as `failover`).")
+    @Option(help: "Redis Cluster or Sentinel: shell command that fails a master over, run two thirds into the sale on a cluster (recorded as `failover`), half-way with Sentinel (`sentinel_failover`).")
     var failoverCommand: String?
     @Option(help: "Seconds from the Redis restart to the application's reload from MySQL.") var warmup = 10.0
     @Option(help: "Seconds to wait after the workers drain before the final comparison (default G + C + L + sweep + 1).") var settle: Double?
@@ -146,8 +150,8 @@ struct SimulateRun: ParsableCommand {
         o.redisRestartCommand = redisRestartCommand
         o.reshardCommand = reshardCommand
         o.failoverCommand = failoverCommand
-        if o.clusterSeeds.isEmpty && (reshardCommand != nil || failoverCommand != nil) {
-            throw ValidationError("--reshard-command and --failover-command need [redis] mode = \"cluster\"")
+        if o.clusterSeeds.isEmpty && (reshardCommand != nil || (failoverCommand != nil && o.sentinel == nil)) {
+            throw ValidationError("--reshard-command needs [redis] mode = \"cluster\", --failover-command mode = \"cluster\" or \"sentinel\"")
         }
         o.commitLogPath = commitLog
         if let kinds {
@@ -164,8 +168,8 @@ struct SimulateRun: ParsableCommand {
             logger.critical("\(error)")
             throw ExitCode(2)
         }
-        if !o.clusterSeeds.isEmpty && o.kinds.contains(.redisRestart) {
-            logger.warning("Redis Cluster: the redis_restart fault (a standalone server's restart) is not injected")
+        if (!o.clusterSeeds.isEmpty || o.sentinel != nil) && o.kinds.contains(.redisRestart) {
+            logger.warning("Redis Cluster or Sentinel: the redis_restart fault (a standalone server's restart) is not injected")
         } else if o.kinds.contains(.redisRestart) && redisRestartCommand == nil {
             logger.warning("no --redis-restart-command: the redis_restart fault is not injected")
         }

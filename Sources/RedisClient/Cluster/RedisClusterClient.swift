@@ -25,6 +25,8 @@ package final class RedisClusterClient {
     package private(set) var askRedirects = 0
     private var connections: [RedisConfiguration.Endpoint: RedisConnection] = [:]
     private let policy: RedisRetryPolicy
+    /// Reads on the masters' replicas (`read_from = "replica"`), when set.
+    package var replicaPool: RedisReplicaPool?
 
     /// Connects to the first seed that answers and reads the slot map from it.
     /// - Throws: the last seed's error when none answers; `.server` when a seed is not in
@@ -90,7 +92,10 @@ package final class RedisClusterClient {
                 // Connections to nodes that are no longer masters are closed (a demoted master
                 // would answer MOVED anyway).
                 let live = Set(t.shards.map(\.master.endpoint))
-                for e in connections.keys where !live.contains(e) { connections[e] = nil }
+                for e in connections.keys where !live.contains(e) {
+                    connections[e] = nil
+                    replicaPool?.forgetMaster(e)
+                }
                 return
             } catch {
                 connections[endpoint] = nil

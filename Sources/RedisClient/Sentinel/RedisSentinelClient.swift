@@ -32,6 +32,8 @@ package final class RedisSentinelClient {
     package var onFirstSuccessAfterSwitch: ((Double) -> Void)?
     private var nextPoll: Double
     private var awaitingFirstSuccess = false
+    /// Reads on the primary's replicas (`read_from = "replica"`), when set.
+    package var replicaPool: RedisReplicaPool?
 
     package var primary: RedisConfiguration.Endpoint { connection.configuration.endpoint }
 
@@ -101,6 +103,7 @@ package final class RedisSentinelClient {
         c.endpoint = r.primary
         guard let conn = try? RedisConnection(configuration: c), (try? RedisSentinelResolver.checkMaster(conn)) != nil else { return }
         let old = primary
+        replicaPool?.forgetMaster(old)
         connection.close()
         connection = conn
         switches += 1
