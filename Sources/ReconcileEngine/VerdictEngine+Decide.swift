@@ -58,14 +58,21 @@ extension VerdictEngine {
         if !held.isEmpty || !released.isEmpty { window += heldValues(wk, since: from) }
         let expectedAtT = value(st, at: obs.at, current: cur)
         if obs.onReplica {
-            // A replica's read only counts as consistent, and only for a key under no suspicion
-            // (a master's read may have opened one since it was taken): otherwise the master is read.
-            guard isConsistent(obs.result, with: window, watch: wk.watch), open[wk] == nil, st.firstInconsistent == nil else {
+            let consistent = isConsistent(obs.result, with: window, watch: wk.watch)
+            // A reported key, or a consistent read of a key a master's read found inconsistent
+            // since: the master is read (a replica never resolves, nor clears a suspicion).
+            guard open[wk] == nil, !consistent || st.firstInconsistent == nil else {
                 scheduleRead(wk, at: now, trigger: .recheck)
                 return
             }
-            st.lastAgreedAt = obs.at - obs.staleness
-            st.lastAgreedGTID = gtid
+            if consistent {
+                st.lastAgreedAt = obs.at - obs.staleness
+                st.lastAgreedGTID = gtid
+            } else if st.firstInconsistent == nil {
+                // The first inconsistent read; the confirmation on the master decides.
+                st.firstInconsistent = FirstInconsistent(
+                    at: obs.at, kind: classify(obs.result, window: window, expected: expectedAtT, watch: wk.watch), redis: text(obs.result))
+            }
             return
         }
         if isConsistent(obs.result, with: window, watch: wk.watch) {

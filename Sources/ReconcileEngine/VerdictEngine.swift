@@ -209,22 +209,31 @@ public struct VerdictEngine: Sendable {
     ///
     /// A read on a replica (`replicaSince`: the replica had every write its master had made by
     /// that time, see docs/redis-cluster.md, "Reads from replicas") saw the master's data of some
-    /// time in [`replicaSince`, `at`]: its G grows by `at` − `replicaSince`. It only ever counts as
-    /// consistent. One that matches no value of its widened window, or that is more than C behind,
-    /// or that is about a key under suspicion (awaiting its confirmation, inconsistent, reported)
-    /// is dropped and the key read again on the master at once (trigger `.recheck`): a replica never
-    /// opens, confirms or resolves a divergence.
+    /// time in [`replicaSince`, `at`]: its G grows by `at` − `replicaSince`. One that matches no
+    /// value of its widened window is a suspect like a master's read: the confirmation C later is
+    /// read on the master (`.confirm` reads go there), and only that read can report. One that is
+    /// more than C behind, or about a key inconsistent or reported, is dropped and the key read on
+    /// the master at once (trigger `.recheck`); one about a key awaiting its confirmation is
+    /// dropped. A replica never confirms or resolves a divergence.
     public mutating func observe(
         watch: Int, key: ShadowKey, result: RedisObservation, at: Double, current: ShadowValue?, replicaSince: Double? = nil
     ) {
         let wk = WatchKey(watch: watch, key: key)
         if keys[wk] == nil, scheduledAt[wk] == nil, agreesAtOnce(result, current, watch: watch) { return }
         var staleness = 0.0
+        var suspect = false
         if let since = replicaSince {
             staleness = max(at - since, 1e-6)
-            guard acceptsReplicaRead(wk, result: result, at: at, staleness: staleness, current: current) else {
+            switch judgeReplicaRead(wk, result: result, at: at, staleness: staleness, current: current) {
+            case .recheck:
                 scheduleRead(wk, at: at, trigger: .recheck)
                 return
+            case .ignore:
+                return
+            case .consistent:
+                break
+            case .suspect:
+                suspect = true
             }
         }
         seq &+= 1
@@ -232,6 +241,14 @@ public struct VerdictEngine: Sendable {
         // Taken out while it changes, so its arrays are not shared (and copied) on the way.
         var st = keys.removeValue(forKey: wk) ?? KeyState()
         st.observations.append(Observation(at: at, result: result, staleness: staleness))
+        if suspect {
+            // It matches nothing known so far even with its widened window: the master is read C
+            // later, as the confirmation of a master's read would be (it decides; the replica never does).
+            st.awaitingConfirmation = true
+            keys[wk] = st
+            scheduleRead(wk, at: at + tolerances[watch].confirm, trigger: .confirm)
+            return
+        }
         if staleness > 0 {
             // Consistent with its widened window (checked above): no confirmation to ask for. When
             // only the widening made it so (it showed a value replaced more than G ago: the replica
@@ -260,17 +277,30 @@ public struct VerdictEngine: Sendable {
         keys[wk] = st
     }
 
-    /// Whether a replica's read of `wk` may count (see ``observe(watch:key:result:at:current:replicaSince:)``).
-    func acceptsReplicaRead(_ wk: WatchKey, result: RedisObservation, at: Double, staleness: Double, current: ShadowValue?) -> Bool {
+    /// What a replica's read of a key is: see ``observe(watch:key:result:at:current:replicaSince:)``.
+    enum ReplicaRead {
+        /// Consistent with its window widened by its staleness.
+        case consistent
+        /// It matches nothing known so far: a suspect, confirmed (or not) on the master C later.
+        case suspect
+        /// It cannot count: more than C stale, or the key is reported or inconsistent (the master
+        /// is read at once).
+        case recheck
+        /// A confirmation on the master is already on its way.
+        case ignore
+    }
+
+    func judgeReplicaRead(_ wk: WatchKey, result: RedisObservation, at: Double, staleness: Double, current: ShadowValue?) -> ReplicaRead {
         let tol = tolerances[wk.watch]
         // History is kept for G + L + 2C: a window reaching back more than C beyond G is not known whole.
-        guard staleness <= tol.confirm, open[wk] == nil else { return false }
+        guard staleness <= tol.confirm, open[wk] == nil else { return .recheck }
         let st = keys[wk]
-        if let st, st.awaitingConfirmation || st.firstInconsistent != nil { return false }
+        if let st, st.awaitingConfirmation { return .ignore }
+        if let st, st.firstInconsistent != nil { return .recheck }
         let from = at - tol.lag - staleness
         var known = st.map { values($0, from: from, to: at, current: current) } ?? [current]
         if !held.isEmpty || !released.isEmpty { known += heldValues(wk, since: from) }
-        return isConsistent(result, with: known, watch: wk.watch)
+        return isConsistent(result, with: known, watch: wk.watch) ? .consistent : .suspect
     }
 
     /// The sweep's fast path: what `observe` decides for a quiet key that agrees, from the reply's

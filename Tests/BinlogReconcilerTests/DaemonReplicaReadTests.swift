@@ -129,11 +129,11 @@ struct DaemonReplicaReadTests {
         #expect(r.status == 1, "\(r.stderr.suffix(3000))")
         let found = r.records.filter { $0["event"] as? String == "divergence" }.compactMap { $0["key"] as? String }
         #expect(found == ["77"], "\(r.records)")
-        // Sentinel mode reads with MGET batches: the sweep on the replica, the recheck and the
+        // Sentinel mode reads with MGET batches: the sweep on the replica (key 77 a suspect there) and the
         // confirmation of key 77 on the primary.
         let onReplicas = try replicas.reduce(0) { $0 + (try Self.calls("mget", $1)) }
         let onPrimary = try Self.calls("mget", primary.configuration.endpoint)
-        #expect(onReplicas > 0 && onPrimary >= 2 && onPrimary < 20, "MGETs on replicas \(onReplicas), on the primary \(onPrimary)")
+        #expect(onReplicas > 0 && onPrimary >= 1 && onPrimary < 20, "MGETs on replicas \(onReplicas), on the primary \(onPrimary)")
     }
 
     /// Calls of `command` a node has served since its last `CONFIG RESETSTAT`.

@@ -45,6 +45,11 @@ package final class RedisReplicaPool {
     package private(set) var listedReplicas: [RedisConfiguration.Endpoint: [RedisConfiguration.Endpoint]] = [:]
     private var connections: [RedisConfiguration.Endpoint: RedisConnection] = [:]
     private var downUntil: [RedisConfiguration.Endpoint: Double] = [:]
+    /// Each replica's last `ROLE`: its applied offset and when it was asked. Offsets only grow,
+    /// so an offset asked a moment ago is still a lower bound of what a read sees: reused for
+    /// `roleReuse` seconds instead of a `ROLE` before every read.
+    private var lastRole: [RedisConfiguration.Endpoint: (offset: Int64, at: Double)] = [:]
+    package var roleReuse = 0.05
     private var nextSample = 0.0
 
     /// - Parameter timeout: connect and command timeout on replicas.
@@ -90,11 +95,18 @@ package final class RedisReplicaPool {
         if let until = downUntil[replica], now < until { return .failure(.unavailable) }
         do throws(RedisError) {
             let conn = try connection(to: replica)
-            let role = try conn.command(["ROLE"])
-            // ["slave", master host, master port, state, applied offset]
-            guard let a = role.array, a.count >= 5, a[0].string == "slave", let offset = a[4].integer, offset >= 0 else {
-                markDown(replica)
-                return .failure(.unavailable)
+            let offset: Int64
+            if let last = lastRole[replica], now - last.at < roleReuse {
+                offset = last.offset
+            } else {
+                let role = try conn.command(["ROLE"])
+                // ["slave", master host, master port, state, applied offset]
+                guard let a = role.array, a.count >= 5, a[0].string == "slave", let o = a[4].integer, o >= 0 else {
+                    markDown(replica)
+                    return .failure(.unavailable)
+                }
+                offset = o
+                lastRole[replica] = (o, now)
             }
             guard let since = clocks[master]?.safeSince(replicaOffset: offset) else { return .failure(.behind(seconds: nil)) }
             let staleness = monotonicSeconds() - since
@@ -110,6 +122,7 @@ package final class RedisReplicaPool {
     package func markDown(_ replica: RedisConfiguration.Endpoint) {
         connections[replica]?.close()
         connections[replica] = nil
+        lastRole[replica] = nil
         downUntil[replica] = monotonicSeconds() + downFor
     }
 
