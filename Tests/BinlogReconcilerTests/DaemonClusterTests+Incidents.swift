@@ -48,48 +48,75 @@ extension DaemonClusterTests {
         return (port, shard, RedisClusterSlotSet(cluster.topology.shards[shard].slotRanges))
     }
 
+    /// What a `run` saw of a `FLUSHALL` on one master (``flushingOneMaster(notifications:beforeFlush:_:)``).
+    struct FlushedMaster {
+        let run: RunningDaemon
+        let metricsPort: Int
+        let rows: Int
+        let victim: (port: Int, shard: Int, slots: RedisClusterSlotSet)
+        /// The ids whose key hashes to the flushed master's slots.
+        let onVictim: [Int]
+        let summary: [String: Any]
+        var divergences: [[String: Any]] { run.records.filter { $0["event"] as? String == "divergence" } }
+    }
+
+    /// `run` on 3,000 rows (its first sweep done), `beforeFlush` (given the key prefix, the
+    /// cluster and the ids outside the master of id 1), `FLUSHALL` on the master of id 1, then
+    /// `check` once the summary is written and as many divergences as that master had keys.
+    static func flushingOneMaster(
+        notifications: String, beforeFlush: (String, RedisClusterClient, [Int]) throws -> Void = { _, _, _ in },
+        _ check: (FlushedMaster) throws -> Void
+    ) throws {
+        let rows = 3000
+        let (db, prefix, template, cluster) = try setUp(rows: rows)
+        defer { tearDown(db, prefix, cluster, rows: rows) }
+        let port = metricsPort
+        let run = try RunningDaemon(config: try incidentConfig(db: db, template: template, notifications: notifications, metricsPort: port), name: db)
+        defer { run.stop() }
+        // The first sweep (every key) done.
+        #expect(waitUntil(30) { gauge("sweep_keys_done", port: port) == Double(rows) && gauge("sweep_keys_total", port: port) == Double(rows) },
+                "\(run.log.suffix(2000))")
+        let victim = try owner(of: key(prefix, 1), cluster)
+        let inSlots = Dictionary(grouping: 1...rows) { victim.slots.contains(RedisClusterSlot.slot(of: key(prefix, $0))) }
+        let onVictim = inSlots[true] ?? []
+        #expect(onVictim.count > rows / 5 && onVictim.count < rows * 3 / 5, "\(onVictim.count) of \(rows) keys on the flushed master")
+        try beforeFlush(prefix, cluster, inSlots[false] ?? [])
+        let flush = try TestEnv.run("redis-cli", ["-p", String(victim.port), "FLUSHALL"])
+        #expect(flush.stdout.contains("OK"), "\(flush)")
+        let summary = try #require(run.waitForRecords("summary", seconds: 15).first, "\(run.log.suffix(3000))")
+        let flushed = FlushedMaster(run: run, metricsPort: port, rows: rows, victim: victim, onVictim: onVictim, summary: summary)
+        // Every key of the flushed master is reported missing after C.
+        #expect(waitUntil(20) { flushed.divergences.count >= onVictim.count })
+        Thread.sleep(forTimeInterval: 2)
+        try check(flushed)
+    }
+
     /// `FLUSHALL` on one master (with client tracking on): one `redis_flush` summary naming it,
     /// written after a sweep of its slots only: `keys_checked` and the sweep gauges are the
     /// number of rows whose key hashes to its slots, not all rows; every one of those keys is
     /// reported missing, no other key is.
     @Test func aFlushedMasterIsSweptAloneAndItsKeysReported() throws {
         guard DaemonCheckTests.serversUp else { Issue.record("MariaDB and Redis must run (scripts/test starts them)"); return }
-        let rows = 3000
-        let (db, prefix, template, cluster) = try Self.setUp(rows: rows)
-        defer { Self.tearDown(db, prefix, cluster, rows: rows) }
-        let port = Self.metricsPort
-        let run = try RunningDaemon(config: try Self.incidentConfig(db: db, template: template, notifications: "tracking", metricsPort: port), name: db)
-        defer { run.stop() }
-        // The first sweep (every key) done.
-        #expect(Self.waitUntil(30) { Self.gauge("sweep_keys_done", port: port) == Double(rows) && Self.gauge("sweep_keys_total", port: port) == Double(rows) },
-                "\(run.log.suffix(2000))")
-        let victim = try Self.owner(of: Self.key(prefix, 1), cluster)
-        let onVictim = (1...rows).filter { victim.slots.contains(RedisClusterSlot.slot(of: Self.key(prefix, $0))) }
-        #expect(onVictim.count > rows / 5 && onVictim.count < rows * 3 / 5, "\(onVictim.count) of \(rows) keys on the flushed master")
-        let flush = try TestEnv.run("redis-cli", ["-p", String(victim.port), "FLUSHALL"])
-        #expect(flush.stdout.contains("OK"), "\(flush)")
-
-        let summaries = run.waitForRecords("summary", seconds: 15)
-        #expect(summaries.count == 1, "\(run.records) \(run.log.suffix(3000))")
-        let s = try #require(summaries.first)
-        #expect(s["reason"] as? String == "redis_flush", "\(s)")
-        #expect(s["redis_node"] as? String == "127.0.0.1:\(victim.port)", "\(s)")
-        #expect(s["slots"] as? String == Reconciler.slotText(victim.slots.ranges), "\(s)")
-        #expect(s["keys_checked"] as? Int == onVictim.count, "the sweep read only the flushed master's keys: \(s)")
-        #expect(s["keys"] as? Int == onVictim.count, "every key of the flushed master was missing: \(s)")
-        // Every key of the flushed master is reported missing (after C), no other key.
-        #expect(Self.waitUntil(20) { run.records.filter { $0["event"] as? String == "divergence" }.count >= onVictim.count })
-        Thread.sleep(forTimeInterval: 1)
-        let divergences = run.records.filter { $0["event"] as? String == "divergence" }
-        #expect(Set(divergences.compactMap { $0["key"] as? String }) == Set(onVictim.map(String.init)), "\(divergences.prefix(5))")
-        #expect(divergences.count == onVictim.count && divergences.allSatisfy { $0["kind"] as? String == "missing" })
-        // The sweep gauges describe the narrowed sweep (no full sweep ran since).
-        #expect(Self.gauge("sweep_keys_total", port: port) == Double(onVictim.count))
-        let log = run.log
-        print("[DaemonClusterTests] FLUSHALL on 127.0.0.1:\(victim.port) (\(victim.slots.count) slots): keys_checked \(s["keys_checked"] ?? "-") of \(rows) rows, \(divergences.count) missing reported")
-        #expect(log.contains("redis_flush: sweeping the keys of the node's slots"), "\(log.suffix(3000))")
-        #expect(log.contains("sweep of the keys of some slots done"), "\(log.suffix(3000))")
-        #expect(!log.contains("sweeping every key"), "\(log.suffix(3000))")
+        try Self.flushingOneMaster(notifications: "tracking") { f in
+            let summaries = f.run.records.filter { $0["event"] as? String == "summary" }
+            #expect(summaries.count == 1, "\(summaries) \(f.run.log.suffix(3000))")
+            let s = f.summary
+            #expect(s["reason"] as? String == "redis_flush", "\(s)")
+            #expect(s["redis_node"] as? String == "127.0.0.1:\(f.victim.port)", "\(s)")
+            #expect(s["slots"] as? String == Reconciler.slotText(f.victim.slots.ranges), "\(s)")
+            #expect(s["keys_checked"] as? Int == f.onVictim.count, "the sweep read only the flushed master's keys: \(s)")
+            #expect(s["keys"] as? Int == f.onVictim.count, "every key of the flushed master was missing: \(s)")
+            let divergences = f.divergences
+            #expect(Set(divergences.compactMap { $0["key"] as? String }) == Set(f.onVictim.map(String.init)), "\(divergences.prefix(5))")
+            #expect(divergences.count == f.onVictim.count && divergences.allSatisfy { $0["kind"] as? String == "missing" })
+            // The sweep gauges describe the narrowed sweep (no full sweep ran since).
+            #expect(Self.gauge("sweep_keys_total", port: f.metricsPort) == Double(f.onVictim.count))
+            let log = f.run.log
+            print("[DaemonClusterTests] FLUSHALL on 127.0.0.1:\(f.victim.port) (\(f.victim.slots.count) slots): keys_checked \(s["keys_checked"] ?? "-") of \(f.rows) rows, \(divergences.count) missing reported")
+            #expect(log.contains("redis_flush: sweeping the keys of the node's slots"), "\(log.suffix(3000))")
+            #expect(log.contains("sweep of the keys of some slots done"), "\(log.suffix(3000))")
+            #expect(!log.contains("sweeping every key"), "\(log.suffix(3000))")
+        }
     }
 
     /// With notifications off (the cluster watch alone sees the flush), a wrong value written on
@@ -98,27 +125,16 @@ extension DaemonClusterTests {
     /// are.
     @Test func theIncidentsSweepLeavesTheOtherMastersAlone() throws {
         guard DaemonCheckTests.serversUp else { Issue.record("MariaDB and Redis must run (scripts/test starts them)"); return }
-        let rows = 3000
-        let (db, prefix, template, cluster) = try Self.setUp(rows: rows)
-        defer { Self.tearDown(db, prefix, cluster, rows: rows) }
-        let port = Self.metricsPort
-        let run = try RunningDaemon(config: try Self.incidentConfig(db: db, template: template, notifications: "off", metricsPort: port), name: db)
-        defer { run.stop() }
-        #expect(Self.waitUntil(30) { Self.gauge("sweep_keys_done", port: port) == Double(rows) && Self.gauge("sweep_keys_total", port: port) == Double(rows) },
-                "\(run.log.suffix(2000))")
-        let victim = try Self.owner(of: Self.key(prefix, 1), cluster)
-        let onVictim = (1...rows).filter { victim.slots.contains(RedisClusterSlot.slot(of: Self.key(prefix, $0))) }
-        let elsewhere = try #require((1...rows).first { !victim.slots.contains(RedisClusterSlot.slot(of: Self.key(prefix, $0))) })
-        try Self.set(cluster, Self.key(prefix, elsewhere), "1")
-        _ = try TestEnv.run("redis-cli", ["-p", String(victim.port), "FLUSHALL"])
-
-        let s = try #require(run.waitForRecords("summary", seconds: 15).first, "\(run.log.suffix(3000))")
-        #expect(s["keys_checked"] as? Int == onVictim.count, "\(s)")
-        #expect(Self.waitUntil(20) { run.records.filter { $0["event"] as? String == "divergence" }.count >= onVictim.count })
-        Thread.sleep(forTimeInterval: 3)
-        let keys = Set(run.records.filter { $0["event"] as? String == "divergence" }.compactMap { $0["key"] as? String })
-        #expect(keys == Set(onVictim.map(String.init)), "\(keys.count) keys reported, \(onVictim.count) flushed; \(elsewhere) on another master")
-        #expect(!keys.contains(String(elsewhere)))
+        var elsewhere = 0
+        try Self.flushingOneMaster(notifications: "off", beforeFlush: { prefix, cluster, others in
+            elsewhere = try #require(others.first)
+            try Self.set(cluster, Self.key(prefix, elsewhere), "1")
+        }) { f in
+            #expect(f.summary["keys_checked"] as? Int == f.onVictim.count, "\(f.summary)")
+            let keys = Set(f.divergences.compactMap { $0["key"] as? String })
+            #expect(keys == Set(f.onVictim.map(String.init)), "\(keys.count) keys reported, \(f.onVictim.count) flushed; \(elsewhere) on another master")
+            #expect(!keys.contains(String(elsewhere)))
+        }
     }
 
     /// `report_stream` on a cluster while the stream key's slot moves to another master: records

@@ -4,7 +4,7 @@
 /// one mask, and a union is 256 ORs. The slots a narrowed sweep reads (the slots of the nodes an
 /// incident was about).
 public struct RedisClusterSlotSet: Sendable, Hashable {
-    private var words: [UInt64]
+    @usableFromInline var words: [UInt64]
 
     /// The empty set.
     public init() { words = [UInt64](repeating: 0, count: RedisClusterSlot.count / 64) }
@@ -23,7 +23,7 @@ public struct RedisClusterSlotSet: Sendable, Hashable {
     }
 
     /// Whether `slot` is in the set; false for a number that is no slot.
-    @inline(__always)
+    @inlinable
     public func contains(_ slot: Int) -> Bool {
         guard slot >= 0 && slot < RedisClusterSlot.count else { return false }
         return words[slot >> 6] & (1 << UInt64(slot & 63)) != 0
