@@ -17,6 +17,9 @@ import Synchronization
 /// 256 records are in flight beside the queue while a batch is sent. A batch whose replies were
 /// lost is sent again, so an entry may repeat (delivery is at least once; `id` tells repeats).
 ///
+/// In Sentinel mode (`primary`) each connection goes to the primary named then, and records whose
+/// `XADD` answered `READONLY` (a demoted primary) are sent again there.
+///
 /// On a Redis Cluster (`clusterSeeds`) the writer keeps its own slot map and sends each batch to
 /// the master serving the stream key's slot, following `MOVED` (a reshard or a failover moved
 /// the slot) and `ASK` (the key was just migrated: `ASKING` before each `XADD`); records whose
@@ -29,6 +32,8 @@ public final class ReportStreamWriter: Sendable {
     private let configuration: RedisConfiguration
     /// Redis Cluster: the seed nodes (nil: one Redis, `configuration`'s endpoint).
     private let clusterSeeds: [RedisConfiguration.Endpoint]?
+    /// Sentinel mode: the primary now (asked before each connection; nil: `configuration`'s).
+    private let primary: (@Sendable () -> RedisConfiguration.Endpoint)?
     private let logger: Logger
     /// XADD field/value pairs, one array per record.
     private let queue: BlockingQueue<FIFOBuffer<[String]>>
@@ -51,11 +56,12 @@ public final class ReportStreamWriter: Sendable {
     public var writtenRecords: Int { counts.withLock { $0.written } }
 
     public init(
-        configuration: RedisConfiguration, clusterSeeds: [RedisConfiguration.Endpoint]? = nil, stream: String, maxLength: Int,
-        queueCapacity: Int, logger: Logger
+        configuration: RedisConfiguration, clusterSeeds: [RedisConfiguration.Endpoint]? = nil,
+        primary: (@Sendable () -> RedisConfiguration.Endpoint)? = nil, stream: String, maxLength: Int, queueCapacity: Int, logger: Logger
     ) {
         self.configuration = configuration
         self.clusterSeeds = clusterSeeds
+        self.primary = primary
         self.stream = stream
         self.maxLength = max(1, maxLength)
         self.queueCapacity = max(1, queueCapacity)
@@ -119,10 +125,12 @@ public final class ReportStreamWriter: Sendable {
                     cluster = c
                     try send(&unwritten, cluster: c)
                 } else {
-                    let c = try conn ?? RedisConnection(configuration: configuration)
+                    var target = configuration
+                    if let primary { target.endpoint = primary() }
+                    if let c = conn, c.configuration.endpoint != target.endpoint { conn = nil }  // another primary (Sentinel)
+                    let c = try conn ?? RedisConnection(configuration: target)
                     conn = c
-                    dropFailed(try c.pipeline(unwritten.map(xadd)), of: unwritten.count)
-                    unwritten = []
+                    try send(&unwritten, on: c)
                 }
                 let dropped = counts.withLock { c -> Int in
                     c.written += batch.count
@@ -161,6 +169,28 @@ public final class ReportStreamWriter: Sendable {
         if let bad = replies.first(where: { if case .error = $0 { return true } else { return false } }) {
             logger.error("report stream: XADD failed; records dropped from the stream", metadata: ["stream": "\(stream)", "error": "\(bad)", "records": "\(records)"])
         }
+    }
+
+    /// XADDs `records` on one Redis; `records` keeps those not written yet: those whose XADD
+    /// answered `READONLY` (the node is a replica now: a Sentinel failover the reconciler has not
+    /// followed yet) are sent again after the backoff, to the primary named then.
+    private func send(_ records: inout [[String]], on c: RedisConnection) throws(RedisError) {
+        let replies = try c.pipeline(records.map(xadd))
+        var again: [[String]] = []
+        var readOnly: String?
+        var failed: [RedisReply] = []
+        for (r, reply) in zip(records, replies) {
+            guard let message = reply.errorMessage else { continue }
+            if message.hasPrefix("READONLY") {
+                again.append(r)
+                readOnly = readOnly ?? message
+            } else {
+                failed.append(reply)
+            }
+        }
+        dropFailed(failed, of: failed.count)
+        records = again
+        if let readOnly { throw RedisError(.server, "XADD \(stream): \(readOnly)", serverMessage: readOnly) }
     }
 
     /// XADDs `records` on the master serving the stream key's slot; `records` keeps those not
