@@ -41,6 +41,14 @@ extension DaemonClusterTests {
         return condition()
     }
 
+    /// The `record` field of each entry of an `XRANGE` reply (the report stream's JSON lines).
+    static func streamRecords(_ reply: RedisReply?) -> [String] {
+        (reply?.array ?? []).compactMap { entry -> String? in
+            guard let fields = entry.array?.last?.array?.compactMap(\.string), let i = fields.firstIndex(of: "record"), i + 1 < fields.count else { return nil }
+            return fields[i + 1]
+        }
+    }
+
     /// The master serving `key` now: its port, shard index and slots.
     static func owner(of key: String, _ cluster: RedisClusterClient) throws -> (port: Int, shard: Int, slots: RedisClusterSlotSet) {
         let port = try masterPort(of: key, cluster)
@@ -167,11 +175,7 @@ extension DaemonClusterTests {
         func entries(on shard: Int, asking: Bool = false) throws -> [String] {
             let c = try RedisClusterTestEnv.connect(cluster.topology.shards[shard].master.endpoint)
             let xrange = ["XRANGE", stream, "-", "+"]
-            let reply = try asking ? c.commandAfterAsking(xrange) : c.command(xrange)
-            return (reply.array ?? []).compactMap { entry -> String? in
-                guard let fields = entry.array?.last?.array?.compactMap(\.string), let i = fields.firstIndex(of: "record"), i + 1 < fields.count else { return nil }
-                return fields[i + 1]
-            }
+            return Self.streamRecords(try asking ? c.commandAfterAsking(xrange) : c.command(xrange))
         }
         try diverge(0)
         #expect(Self.waitUntil(10) { (try? entries(on: from).count) == run.report.split(separator: "\n").count }, "\(run.log.suffix(2000))")

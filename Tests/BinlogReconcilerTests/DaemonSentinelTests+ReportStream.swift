@@ -23,11 +23,7 @@ extension DaemonSentinelTests {
         let run = try RunningDaemon(config: config, name: "sentinel-stream-\(db)")
         defer { run.stop() }
         func records(on c: RedisConnection) -> [String] {
-            let reply = try? c.command(["XRANGE", stream, "-", "+"])
-            return (reply?.array ?? []).compactMap { entry -> String? in
-                guard let fields = entry.array?.last?.array?.compactMap(\.string), let i = fields.firstIndex(of: "record"), i + 1 < fields.count else { return nil }
-                return fields[i + 1]
-            }
+            DaemonClusterTests.streamRecords(try? c.command(["XRANGE", stream, "-", "+"]))
         }
         func diverge(_ id: Int, count: Int) throws {
             _ = try Env.primary().command(["SET", "\(prefix):\(id):stock", "0"])
