@@ -11,7 +11,7 @@ struct BinlogReconcilerBenchCommand: ParsableCommand {
         version: BinlogReconcilerVersion.string,
         subcommands: [
             BenchReplicationCommand.self, BenchCheckpointCommand.self, BenchApplyLagCommand.self,
-            BenchApplyCheck.self, BenchRedisSweepCommand.self,
+            BenchApplyCheck.self, BenchRedisSweepCommand.self, BenchSlotFilterCommand.self,
         ]
     )
 }

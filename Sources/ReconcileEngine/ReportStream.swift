@@ -16,11 +16,24 @@ import Synchronization
 /// written goes back to the front of the queue (where the oldest are dropped first), and up to
 /// 256 records are in flight beside the queue while a batch is sent. A batch whose replies were
 /// lost is sent again, so an entry may repeat (delivery is at least once; `id` tells repeats).
+///
+/// In Sentinel mode (`primary`) each connection goes to the primary named then, and records whose
+/// `XADD` answered `READONLY` (a demoted primary) are sent again there.
+///
+/// On a Redis Cluster (`clusterSeeds`) the writer keeps its own slot map and sends each batch to
+/// the master serving the stream key's slot, following `MOVED` (a reshard or a failover moved
+/// the slot) and `ASK` (the key was just migrated: `ASKING` before each `XADD`); records whose
+/// `XADD` answered a redirect, `TRYAGAIN` or `CLUSTERDOWN` are sent again on the new owner, and
+/// those still unwritten after the attempts go back to the queue.
 public final class ReportStreamWriter: Sendable {
     public let stream: String
     public let maxLength: Int
     public let queueCapacity: Int
     private let configuration: RedisConfiguration
+    /// Redis Cluster: the seed nodes (nil: one Redis, `configuration`'s endpoint).
+    private let clusterSeeds: [RedisConfiguration.Endpoint]?
+    /// Sentinel mode: the primary now (asked before each connection; nil: `configuration`'s).
+    private let primary: (@Sendable () -> RedisConfiguration.Endpoint)?
     private let logger: Logger
     /// XADD field/value pairs, one array per record.
     private let queue: BlockingQueue<FIFOBuffer<[String]>>
@@ -42,8 +55,13 @@ public final class ReportStreamWriter: Sendable {
     public var droppedRecords: Int { counts.withLock { $0.dropped } }
     public var writtenRecords: Int { counts.withLock { $0.written } }
 
-    public init(configuration: RedisConfiguration, stream: String, maxLength: Int, queueCapacity: Int, logger: Logger) {
+    public init(
+        configuration: RedisConfiguration, clusterSeeds: [RedisConfiguration.Endpoint]? = nil,
+        primary: (@Sendable () -> RedisConfiguration.Endpoint)? = nil, stream: String, maxLength: Int, queueCapacity: Int, logger: Logger
+    ) {
         self.configuration = configuration
+        self.clusterSeeds = clusterSeeds
+        self.primary = primary
         self.stream = stream
         self.maxLength = max(1, maxLength)
         self.queueCapacity = max(1, queueCapacity)
@@ -94,19 +112,25 @@ public final class ReportStreamWriter: Sendable {
     /// Writes batches until the queue is closed and written, or ``close(timeout:)`` gives up.
     private func loop() {
         var conn: RedisConnection?
+        var cluster: RedisClusterClient?
         var delay = 0.1
         var failingSince: Double?
         while !abandon.isStopped, let batch = queue.take(upTo: 256) {
             counts.withLock { $0.inFlight = batch.count }
+            // The records of the batch not written yet (they go back to the queue on failure).
+            var unwritten = batch
             do {
-                let c = try conn ?? RedisConnection(configuration: configuration)
-                conn = c
-                let commands = batch.map { ["XADD", stream, "MAXLEN", "~", String(maxLength), "*"] + $0 }
-                let replies = try c.pipeline(commands)
-                if let bad = replies.first(where: { if case .error = $0 { return true } else { return false } }) {
-                    // A server error (WRONGTYPE: the key is not a stream; NOPERM) will not go away by
-                    // retrying: log it and drop the batch.
-                    logger.error("report stream: XADD failed; records dropped from the stream", metadata: ["stream": "\(stream)", "error": "\(bad)", "records": "\(batch.count)"])
+                if let seeds = clusterSeeds {
+                    let c = try cluster ?? RedisClusterClient(seeds: seeds, base: configuration)
+                    cluster = c
+                    try send(&unwritten, cluster: c)
+                } else {
+                    var target = configuration
+                    if let primary { target.endpoint = primary() }
+                    if let c = conn, c.configuration.endpoint != target.endpoint { conn = nil }  // another primary (Sentinel)
+                    let c = try conn ?? RedisConnection(configuration: target)
+                    conn = c
+                    try send(&unwritten, on: c)
                 }
                 let dropped = counts.withLock { c -> Int in
                     c.written += batch.count
@@ -123,14 +147,81 @@ public final class ReportStreamWriter: Sendable {
                 conn = nil
                 if failingSince == nil {
                     failingSince = monotonicSeconds()
-                    logger.warning("report stream: Redis unreachable; queueing records (bounded; oldest dropped when full)", metadata: ["stream": "\(stream)", "error": "\(error)", "queue": "\(queueCapacity)"])
+                    logger.warning("report stream: XADD failed (Redis unreachable, or the cluster cannot serve the stream key's slot); queueing records (bounded; oldest dropped when full)", metadata: ["stream": "\(stream)", "error": "\(error)", "queue": "\(queueCapacity)"])
                 }
-                let dropped = queue.putBack(batch)
-                counts.withLock { $0.inFlight = 0 }
+                let dropped = queue.putBack(unwritten)
+                counts.withLock { c in
+                    c.written += batch.count - unwritten.count
+                    c.inFlight = 0
+                }
                 if dropped > 0 { counted(dropped: dropped) }
                 abandon.sleep(.milliseconds(Int64(delay * 1000)))
                 delay = min(2, delay * 2)
             }
+        }
+    }
+
+    private func xadd(_ fields: [String]) -> [String] { ["XADD", stream, "MAXLEN", "~", String(maxLength), "*"] + fields }
+
+    /// A server error (WRONGTYPE: the key is not a stream; NOPERM) will not go away by retrying:
+    /// logged, and the records dropped from the stream.
+    private func dropFailed(_ replies: [RedisReply], of records: Int) {
+        if let bad = replies.first(where: { if case .error = $0 { return true } else { return false } }) {
+            logger.error("report stream: XADD failed; records dropped from the stream", metadata: ["stream": "\(stream)", "error": "\(bad)", "records": "\(records)"])
+        }
+    }
+
+    /// XADDs `records` on one Redis; `records` keeps those not written yet: those whose XADD
+    /// answered `READONLY` (the node is a replica now: a Sentinel failover the reconciler has not
+    /// followed yet) are sent again after the backoff, to the primary named then.
+    private func send(_ records: inout [[String]], on c: RedisConnection) throws(RedisError) {
+        let replies = try c.pipeline(records.map(xadd))
+        var again: [[String]] = []
+        var readOnly: String?
+        var failed: [RedisReply] = []
+        for (r, reply) in zip(records, replies) {
+            guard let message = reply.errorMessage else { continue }
+            if message.hasPrefix("READONLY") {
+                again.append(r)
+                readOnly = readOnly ?? message
+            } else {
+                failed.append(reply)
+            }
+        }
+        dropFailed(failed, of: failed.count)
+        records = again
+        if let readOnly { throw RedisError(.server, "XADD \(stream): \(readOnly)", serverMessage: readOnly) }
+    }
+
+    /// XADDs `records` on the master serving the stream key's slot; `records` keeps those not
+    /// written yet. Records whose XADD answered `MOVED` / `ASK` / `TRYAGAIN` / `CLUSTERDOWN` (the
+    /// slot moved or is moving between commands of the pipeline) are sent again after the
+    /// cluster client followed the first such answer.
+    private func send(_ records: inout [[String]], cluster: RedisClusterClient) throws(RedisError) {
+        try cluster.withSlotOwner(RedisClusterSlot.slot(of: stream), doing: "XADD \(stream)") { c, asking throws(RedisError) in
+            // After ASK, each XADD needs its own ASKING (withSlotOwner sent the first).
+            var commands: [[String]] = []
+            for (i, r) in records.enumerated() {
+                if asking && i > 0 { commands.append(["ASKING"]) }
+                commands.append(xadd(r))
+            }
+            let replies = try c.pipeline(commands)
+            var again: [[String]] = []
+            var redirect: String?
+            var failed: [RedisReply] = []
+            for (i, r) in records.enumerated() {
+                let reply = replies[asking ? 2 * i : i]
+                guard let message = reply.errorMessage else { continue }
+                if RedisClusterErrorClass(errorMessage: message).isRetryable {
+                    again.append(r)
+                    if redirect == nil { redirect = message }
+                } else {
+                    failed.append(reply)
+                }
+            }
+            dropFailed(failed, of: failed.count)
+            records = again
+            if let redirect { throw RedisError(.server, "XADD \(stream): \(redirect)", serverMessage: redirect) }
         }
     }
 }

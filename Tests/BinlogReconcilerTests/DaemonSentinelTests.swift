@@ -132,21 +132,16 @@ struct DaemonSentinelTests {
         #expect(r.stderr.contains("Redis Sentinel"), "\(r.stderr.prefix(2000))")
     }
 
-    /// `SENTINEL FAILOVER` during `run`: the reconciler follows the new primary, writes one
-    /// `summary` (redis_failover) after a sweep, gives no false alarm for consistent writes made
-    /// through the new primary, and finds a divergence planted there.
-    @Test func aFailoverDuringRunIsFollowed() throws {
-        guard DaemonCheckTests.serversUp else { Issue.record("MariaDB and Redis must run (scripts/test starts them)"); return }
-        let rows = 2000
-        let (db, prefix) = try Self.setUp(rows: rows)
-        defer { Self.tearDown(db, prefix, rows: rows) }
-        let run = try RunningDaemon(config: try Self.config(db: db, prefix: prefix), name: "sentinel-\(db)")
-        defer { run.stop() }
-        func stderr() -> String { run.log }
-        func report() -> String { run.report }
-        #expect(run.process.isRunning, "\(stderr().suffix(3000))")
-
-        let before = try Env.primary().configuration.endpoint
+    /// `SENTINEL FAILOVER`, then waits until a quorum names another primary. Sentinel promotes
+    /// the replica without waiting for it to catch up (after a recent failover it may still be
+    /// loading the data), so first a write is acknowledged by it (`WAIT`): everything written
+    /// before is then on the new primary.
+    /// - Returns: when the command that was accepted was sent (Unix seconds).
+    static func failOver() throws -> Double {
+        let primary = try Env.primary()
+        let before = primary.configuration.endpoint
+        _ = try primary.command(["SET", "brtest:failover:synced", "1"])
+        #expect(try primary.command(["WAIT", "1", "10000"]).integer == 1, "the replica did not acknowledge the last write")
         // A sentinel that has just started may not know the replica yet (NOGOODSLAVE): retried.
         var failoverSentAt = 0.0
         for _ in 0..<100 {
@@ -161,6 +156,24 @@ struct DaemonSentinelTests {
             after = (try? Env.primary().configuration.endpoint) ?? before
         }
         try #require(after != before, "the failover did not happen")
+        return failoverSentAt
+    }
+
+    /// `SENTINEL FAILOVER` during `run`: the reconciler follows the new primary, writes one
+    /// `summary` (redis_failover) after a sweep, gives no false alarm for consistent writes made
+    /// through the new primary, and finds a divergence planted there.
+    @Test func aFailoverDuringRunIsFollowed() throws {
+        guard DaemonCheckTests.serversUp else { Issue.record("MariaDB and Redis must run (scripts/test starts them)"); return }
+        let rows = 2000
+        let (db, prefix) = try Self.setUp(rows: rows)
+        defer { Self.tearDown(db, prefix, rows: rows) }
+        let run = try RunningDaemon(config: try Self.config(db: db, prefix: prefix), name: "sentinel-\(db)")
+        defer { run.stop() }
+        func stderr() -> String { run.log }
+        func report() -> String { run.report }
+        #expect(run.process.isRunning, "\(stderr().suffix(3000))")
+
+        let failoverSentAt = try Self.failOver()
         let sentinelsSwitchedAt = Date().timeIntervalSince1970
         // The shop writes through the new primary: MySQL first, then Redis.
         let newPrimary = try Env.primary()

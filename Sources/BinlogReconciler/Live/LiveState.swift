@@ -39,7 +39,15 @@ struct LiveState {
     var wasCaughtUp = false
     /// The next catch-up ends with a full sweep (set at start and after every reconnect).
     var catchUpSweepNeeded = true
+    /// A sweep of every key is requested (at start, after a reconnect, a Redis error, an incident
+    /// of one Redis).
     var sweepRequested = true
+    /// Redis Cluster: a sweep of the keys of these slots only is requested (the union of the slots
+    /// of the nodes that had an incident since the last sweep began); a full request covers it.
+    var sweepSlots: RedisClusterSlotSet?
+    /// Redis Cluster: masters that announced a flush (tracking), turned into a sweep of their
+    /// slots by the reconcile loop (which holds the slot map).
+    var flushAnnounced: Set<RedisConfiguration.Endpoint> = []
     var keysChecked = 0
 
     // MARK: Redis
@@ -69,19 +77,56 @@ struct LiveState {
     /// Signals closer than this to an incident's first one belong to it.
     static let incidentMergeSeconds = 1.0
 
-    /// Records a flush/restart signal and requests the immediate sweep; true for a new incident.
-    mutating func noteIncident(_ reason: RedisIncident.Reason, now: Double = monotonicSeconds(), update: (inout RedisIncident) -> Void = { _ in }) -> Bool {
-        sweepRequested = true
+    /// Records a flush/restart signal and requests the immediate sweep: of every key, or (a Redis
+    /// Cluster node's incident) of the keys of `slots`; true for a new incident. Signals merged
+    /// into one incident sweep the union of their slots (every key when one of them has none).
+    mutating func noteIncident(
+        _ reason: RedisIncident.Reason, slots: RedisClusterSlotSet? = nil, now: Double = monotonicSeconds(),
+        update: (inout RedisIncident) -> Void = { _ in }
+    ) -> Bool {
+        requestSweep(slots: slots)
         if var inc = incident, !inc.summaryWritten || now - inc.noticedAt < Self.incidentMergeSeconds {
             inc.reason = max(inc.reason, reason)
+            if let slots, var merged = inc.slots {
+                merged.formUnion(slots)
+                inc.slots = merged
+            } else {
+                inc.slots = nil
+            }
             update(&inc)
             incident = inc
             return false
         }
-        var inc = RedisIncident(reason: reason, noticedAt: now, noticedWall: Date().timeIntervalSince1970)
+        var inc = RedisIncident(reason: reason, noticedAt: now, noticedWall: Date().timeIntervalSince1970, slots: slots)
         update(&inc)
         incident = inc
         return true
+    }
+
+    /// Requests a sweep of every key (`slots` nil) or of the keys of `slots`.
+    mutating func requestSweep(slots: RedisClusterSlotSet?) {
+        guard let slots else {
+            sweepRequested = true
+            return
+        }
+        var merged = sweepSlots ?? RedisClusterSlotSet()
+        merged.formUnion(slots)
+        sweepSlots = merged
+    }
+
+    /// The sweep to begin now, and the request taken: every key (`.every`) when one was requested
+    /// or the periodic sweep is `due`; else the requested slots, together with those of the
+    /// incident whose summary waits (so the sweep that writes it has read all its slots); nil
+    /// when none is requested.
+    mutating func takeSweepRequest(due: Bool) -> SweepScope? {
+        defer {
+            sweepRequested = false
+            sweepSlots = nil
+        }
+        if sweepRequested || due { return .every }
+        guard var slots = sweepSlots else { return nil }
+        if let inc = incident, !inc.summaryWritten, let pending = inc.slots { slots.formUnion(pending) }
+        return .slots(slots)
     }
 }
 
@@ -150,9 +195,11 @@ struct RedisIncident {
     var previousRunID: String?
     var keysBefore: Int?
     var keysAfter: Int?
-    /// Redis Cluster: the node the incident is about (`host:port`, node id) and its slots.
+    /// Redis Cluster: the node the incident is about (`host:port`, node id).
     var node: String?
     var nodeID: String?
-    var slots: [ClosedRange<Int>]?
+    /// Redis Cluster: the slots of the node (of every node whose signal was merged into this
+    /// incident): what its sweep reads and its summary names. nil: every key.
+    var slots: RedisClusterSlotSet?
     var summaryWritten = false
 }

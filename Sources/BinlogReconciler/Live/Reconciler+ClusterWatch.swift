@@ -26,8 +26,11 @@ extension Reconciler {
     /// - fewer than half the keys on a node that serves as many slots as before → `redis_flush`
     ///   (a reshard moves keys away with their slots).
     /// Each is an incident scoped to that node (its address, node id and slots in the `summary`
-    /// record written after the next sweep), which requests a sweep at once.
+    /// record written after the sweep that reads them), which requests a sweep of the keys of the
+    /// node's slots at once. A flush a master announced (tracking) requests one too, without an
+    /// incident.
     func pollCluster(_ cluster: RedisClusterClient, _ watch: inout ClusterWatch, now: Double) {
+        requestSweepOfFlushedMasters(cluster)
         guard now >= watch.nextPoll else { return }
         watch.nextPoll = now + ClusterWatch.interval
         let statuses = cluster.pollMasters()
@@ -60,10 +63,9 @@ extension Reconciler {
                 continue
             }
             let isNew = shared.withLock { s in
-                s.noteIncident(reason) {
+                s.noteIncident(reason, slots: RedisClusterSlotSet(st.slotRanges)) {
                     $0.node = "\(st.endpoint)"
                     $0.nodeID = st.nodeID
-                    $0.slots = st.slotRanges
                     $0.runID = runID
                     $0.previousRunID = previous?.runID
                     if $0.keysBefore == nil { $0.keysBefore = previous?.keys }
@@ -71,11 +73,32 @@ extension Reconciler {
                 }
             }
             if isNew {
-                logger.warning("Redis Cluster \(reason.text): sweeping every key", metadata: [
+                logger.warning("Redis Cluster \(reason.text): sweeping the keys of the node's slots", metadata: [
                     "node": "\(st.endpoint)", "node_id": "\(st.nodeID)", "previous": "\(previous.map { "\($0.endpoint)" } ?? "-")",
                     "slots": "\(slotCount)", "keys": "\(previous?.keys ?? 0) -> \(keys)",
                 ])
             }
         }
+    }
+
+    /// Masters that announced a flush (``LiveState/flushAnnounced``): a sweep of the slots each
+    /// serves now; of every key for a node that serves none (a replica loading its master's data
+    /// announces one; the map may also be older than the node's promotion).
+    func requestSweepOfFlushedMasters(_ cluster: RedisClusterClient) {
+        let flushed = shared.withLock { s -> Set<RedisConfiguration.Endpoint> in
+            defer { s.flushAnnounced = [] }
+            return s.flushAnnounced
+        }
+        guard !flushed.isEmpty else { return }
+        let topology = cluster.topology
+        var slots: RedisClusterSlotSet? = RedisClusterSlotSet()
+        for node in flushed {
+            if let shard = topology.shardIndex(ofMaster: node), !topology.shards[shard].slotRanges.isEmpty {
+                slots?.formUnion(RedisClusterSlotSet(topology.shards[shard].slotRanges))
+            } else {
+                slots = nil
+            }
+        }
+        shared.withLock { $0.requestSweep(slots: slots) }
     }
 }

@@ -53,11 +53,15 @@ extension Reconciler {
         }
     }
 
-    /// After a successful sweep: the incident's summary, once its cause is known.
-    func writeIncidentSummary(sweepStartedAt: Double, keysChecked: Int, missing: Int) {
+    /// After a successful sweep: the incident's summary, once its cause is known, when the sweep
+    /// began after it and read its keys (every key, or a narrowed sweep of all its slots).
+    func writeIncidentSummary(sweepStartedAt: Double, sweptSlots: RedisClusterSlotSet? = nil, keysChecked: Int, missing: Int) {
         let watchNames = configuration.watches.map(\.name).joined(separator: ",")
         let record: ReportRecord? = shared.withLock { s in
             guard var inc = s.incident, !inc.summaryWritten, inc.reason != .unreachable, inc.noticedAt <= sweepStartedAt else { return nil }
+            if let swept = sweptSlots {
+                guard let needed = inc.slots, swept.isSuperset(of: needed) else { return nil }
+            }
             inc.summaryWritten = true
             s.incident = inc
             let wall = Date().timeIntervalSince1970
@@ -70,7 +74,7 @@ extension Reconciler {
                 keysChecked: keysChecked, noticedAt: inc.noticedWall, runID: inc.runID ?? s.redisRunID, previousRunID: inc.previousRunID,
                 redisKeysBefore: inc.keysBefore, redisKeysAfter: inc.keysAfter,
                 node: inc.node, nodeID: inc.nodeID,
-                slots: inc.slots.map { r in r.map { $0.count == 1 ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: ",") })
+                slots: inc.slots.map { Self.slotText($0.ranges) })
             return r
         }
         guard let record else { return }
@@ -190,8 +194,10 @@ extension Reconciler {
             case .flushed where self.configuration.redis.mode == .cluster:
                 // A cluster node also announces a flush when, as a replica, it loads its master's
                 // data (a full resync, e.g. a killed master rejoining). The cluster watch judges
-                // flushes by each master's key count; here only a sweep is asked for.
-                self.shared.withLock { $0.sweepRequested = true }
+                // flushes by each master's key count; here only a sweep is asked for: of the
+                // node's slots (every key when it serves none), by the reconcile loop.
+                let node = (target ?? self.currentRedisConfiguration).endpoint
+                self.shared.withLock { _ = $0.flushAnnounced.insert(node) }
             case .flushed:
                 let new = self.shared.withLock { s in
                     let runID = s.redisRunID

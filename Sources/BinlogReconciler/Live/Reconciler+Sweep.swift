@@ -1,25 +1,38 @@
 import Foundation
 import Logging
 
-/// A sweep in progress: every watched key, read a slice per turn of the reconcile loop (so change
-/// reads, verdicts and repairs go on during a sweep of a large catalogue), paced by
-/// `sweep_keys_per_second` when set.
+/// What a sweep reads.
+enum SweepScope: Equatable {
+    /// Every watched key.
+    case every
+    /// Redis Cluster: the watched keys whose hash slot is in the set (after an incident of the
+    /// nodes that serve these slots).
+    case slots(RedisClusterSlotSet)
+}
+
+/// A sweep in progress: every watched key (or those of some slots), read a slice per turn of the
+/// reconcile loop (so change reads, verdicts and repairs go on during a sweep of a large
+/// catalogue), paced by `sweep_keys_per_second` when set.
 struct SweepCursor {
     let startedAt: Double
+    /// The slots whose keys are read; nil: every key.
+    let slots: RedisClusterSlotSet?
     /// The watch being read, its keys as they were when its turn came, and the next index.
     var watch = -1
     var keys: ReadKeys = .keys([])
     var next = 0
-    /// Every watch's keys, for the progress (counted at the start).
-    let total: Int
+    /// Every watch's keys, for the progress (counted at the start; a narrowed sweep takes off
+    /// the keys outside its slots as each watch's turn comes).
+    var total: Int
     var tally = ReadTally()
     /// `sweep_keys_per_second`: keys that may be read now, and when that was computed.
     var tokens = 0.0
     var refilledAt: Double
 
-    init(startedAt: Double, total: Int) {
+    init(startedAt: Double, total: Int, slots: RedisClusterSlotSet? = nil) {
         self.startedAt = startedAt
         self.total = total
+        self.slots = slots
         refilledAt = startedAt
     }
 
@@ -37,11 +50,20 @@ enum SweepTurn {
 }
 
 extension Reconciler {
-    /// Starts a sweep of every watched key.
-    func beginSweep(now: Double) -> SweepCursor {
+    /// Starts a sweep of every watched key, or of those in some slots.
+    func beginSweep(now: Double, scope: SweepScope = .every) -> SweepCursor {
         let total = shared.withLock { $0.shadow.maps.reduce(0) { $0 + $1.count } }
         metrics.setSweepProgress(done: 0, total: total)
-        return SweepCursor(startedAt: now, total: total)
+        guard case .slots(let slots) = scope else { return SweepCursor(startedAt: now, total: total) }
+        logger.info("sweep of the keys of some slots (after a Redis Cluster node's incident)", metadata: [
+            "slots": "\(slots.count)", "ranges": "\(Self.slotText(slots.ranges))",
+        ])
+        return SweepCursor(startedAt: now, total: total, slots: slots)
+    }
+
+    /// Slot ranges as a summary record writes them: `0-5460,10923`.
+    static func slotText(_ ranges: [ClosedRange<Int>]) -> String {
+        ranges.map { $0.count == 1 ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: ",")
     }
 
     /// Reads the next slices of the sweep until `deadline` or what the pace allows.
@@ -50,13 +72,20 @@ extension Reconciler {
         while true {
             if sweep.next >= sweep.keys.count {
                 // The watch is done: its orphan scan, then the next watch's keys.
-                if sweep.watch >= 0, configuration.watches[sweep.watch].scanOrphans { try scanOrphans(watch: sweep.watch, redis: redis) }
+                if sweep.watch >= 0, configuration.watches[sweep.watch].scanOrphans {
+                    try scanOrphans(watch: sweep.watch, redis: redis, slots: sweep.slots)
+                }
                 sweep.watch += 1
                 guard sweep.watch < configuration.watches.count else {
                     showProgress(&sweep, final: true)
                     return .complete
                 }
                 sweep.keys = snapshotKeys(watch: sweep.watch)
+                if let slots = sweep.slots {
+                    let all = sweep.keys.count
+                    sweep.keys = keys(sweep.keys, watch: sweep.watch, inSlots: slots)
+                    sweep.total -= all - sweep.keys.count
+                }
                 sweep.next = 0
                 continue
             }
@@ -103,7 +132,23 @@ extension Reconciler {
         let secs = monotonicSeconds() - sweep.startedAt
         metrics.recordSweep(keys: sweep.done, duration: .nanoseconds(Int64(secs * 1e9)))
         metrics.setSweepProgress(done: sweep.done, total: sweep.done)
-        logger.debug("sweep", metadata: ["keys": "\(sweep.done)", "ms": "\(Int(secs * 1000))"])
+        if let slots = sweep.slots {
+            logger.info("sweep of the keys of some slots done", metadata: [
+                "slots": "\(slots.count)", "keys": "\(sweep.done)", "missing": "\(sweep.tally.missing)", "ms": "\(Int(secs * 1000))",
+            ])
+        } else {
+            logger.debug("sweep", metadata: ["keys": "\(sweep.done)", "ms": "\(Int(secs * 1000))"])
+        }
+    }
+
+    /// The keys of `keys` (one watch's, in their order) whose Redis key name hashes to a slot of
+    /// `slots` (``SweepSlotFilter``).
+    func keys(_ keys: ReadKeys, watch w: Int, inSlots slots: RedisClusterSlotSet) -> ReadKeys {
+        let filter = SweepSlotFilter(template: configuration.watches[w].target.keyTemplate, slots: slots)
+        switch keys {
+        case .ints(let a): return .ints(filter.keep(a))
+        case .keys(let a): return .keys(filter.keep(a))
+        }
     }
 
     /// The keys of a watch now, compactly (integer keys as 8 bytes each), read outside the lock
@@ -163,12 +208,15 @@ extension Reconciler {
 
     /// `scan_orphans`: the Redis keys of a watch's pattern whose row does not exist, read like
     /// any other key (so a value without a row is reported).
-    func scanOrphans(watch w: Int, redis: RedisRoute) throws {
+    /// With `slots` (a narrowed sweep on a Redis Cluster), only the masters serving some of them
+    /// are scanned and only names in them kept.
+    func scanOrphans(watch w: Int, redis: RedisRoute, slots: RedisClusterSlotSet? = nil) throws {
         let t = configuration.watches[w].target.keyTemplate
         // Every master's keys (one Redis: its keys); a master that fails makes the scan start over.
         var found: [String] = []
-        try redis.forEachMaster(policy: .default) { conn throws(RedisError) in found += try conn.scanAll(pattern: t.scanPattern) }
+        try redis.forEachMaster(policy: .default, serving: slots) { conn throws(RedisError) in found += try conn.scanAll(pattern: t.scanPattern) }
         if case .cluster = redis { found = Array(Set(found)) }
+        if let slots { found.removeAll { !slots.contains(RedisClusterSlot.slot(of: $0)) } }
         let integers = keyIntegerColumns[w]
         // A name is an orphan only when no row key that renders to it has a row. One that several
         // row keys render to (a separator inside a text column, or unknown column types) is

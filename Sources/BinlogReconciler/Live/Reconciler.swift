@@ -103,9 +103,10 @@ final class Reconciler: Sendable {
                         shared.withLock { $0.sweepRequested = true }
                     }
                 }
-                if caught && now >= redisRetryAt && sweep == nil && (shared.withLock({ $0.sweepRequested }) || now >= nextSweep) {
-                    shared.withLock { $0.sweepRequested = false }
-                    sweep = beginSweep(now: monotonicSeconds())
+                // A sweep of every key when one is requested or due; else of the slots of the
+                // Redis Cluster nodes that had an incident.
+                if caught && now >= redisRetryAt && sweep == nil, let scope = shared.withLock({ $0.takeSweepRequest(due: now >= nextSweep) }) {
+                    sweep = beginSweep(now: monotonicSeconds(), scope: scope)
                 }
                 if caught && now >= redisRetryAt, var cursor = sweep {
                     usedRedis = true
@@ -113,9 +114,13 @@ final class Reconciler: Sendable {
                     sweepTurn = try continueSweep(&cursor, redis: redis, deadline: monotonicSeconds() + Self.sweepSlice)
                     if sweepTurn == .complete {
                         finishSweep(cursor)
-                        writeIncidentSummary(sweepStartedAt: cursor.startedAt, keysChecked: cursor.done, missing: cursor.tally.missing)
-                        // `check` sweeps once; the daemon sweeps every interval.
-                        nextSweep = checkOnce ? .infinity : monotonicSeconds() + configuration.reconcile.sweepIntervalSeconds
+                        writeIncidentSummary(
+                            sweepStartedAt: cursor.startedAt, sweptSlots: cursor.slots, keysChecked: cursor.done, missing: cursor.tally.missing)
+                        // `check` sweeps once; the daemon sweeps every interval (a narrowed sweep
+                        // does not put the next full one off).
+                        if cursor.slots == nil {
+                            nextSweep = checkOnce ? .infinity : monotonicSeconds() + configuration.reconcile.sweepIntervalSeconds
+                        }
                     } else {
                         sweep = cursor
                     }

@@ -189,13 +189,14 @@ public final class ReconcilerDaemon: Sendable {
             reconciler.followPrimary(s, watchdog: sentinelWatchdog)
         }
         if let name = configuration.reconcile.reportStream {
-            var streamConfig = redisConfig
-            if case .cluster(let cluster) = redis, let owner = cluster.topology.master(forSlot: RedisClusterSlot.slot(of: name)) {
-                // XADD on the master serving the stream key's slot (as the map was at startup).
-                streamConfig.endpoint = owner.endpoint
-            }
+            // On a cluster, XADD on the master serving the stream key's slot, wherever it moves.
+            // In Sentinel mode, on the primary the reconciler follows.
+            var seeds: [RedisConfiguration.Endpoint]?
+            var primary: (@Sendable () -> RedisConfiguration.Endpoint)?
+            if case .cluster(let cluster) = redis { seeds = cluster.seeds }
+            if case .sentinel = redis { primary = { reconciler.currentRedisConfiguration.endpoint } }
             let writer = ReportStreamWriter(
-                configuration: streamConfig, stream: name, maxLength: configuration.reconcile.reportStreamMaxLength,
+                configuration: redisConfig, clusterSeeds: seeds, primary: primary, stream: name, maxLength: configuration.reconcile.reportStreamMaxLength,
                 queueCapacity: configuration.reconcile.reportStreamQueue, logger: logger)
             sink.attach(stream: writer)
             logger.info("report records are also appended to a Redis Stream", metadata: ["stream": "\(name)", "maxlen": "~\(configuration.reconcile.reportStreamMaxLength)"])

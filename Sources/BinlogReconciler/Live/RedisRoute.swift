@@ -28,7 +28,10 @@ enum RedisRoute {
     /// Runs `body` on every master that serves slots (one Redis: on it), for commands that are
     /// not about one key (`SCAN`). When a master cannot be reached, the map is read again and
     /// every master is visited again (up to three times), so `body` must tolerate a repeat.
-    func forEachMaster(policy: RedisRetryPolicy, _ body: (RedisConnection) throws(RedisError) -> Void) throws(RedisError) {
+    /// `serving` (cluster): only the masters that serve some of these slots.
+    func forEachMaster(
+        policy: RedisRetryPolicy, serving slots: RedisClusterSlotSet? = nil, _ body: (RedisConnection) throws(RedisError) -> Void
+    ) throws(RedisError) {
         switch self {
         case .single(let c):
             try c.withRetry(policy, body)
@@ -38,7 +41,8 @@ enum RedisRoute {
             var attempt = 0
             while true {
                 do throws(RedisError) {
-                    for (_, endpoint) in cluster.masters {
+                    for (shard, endpoint) in cluster.masters
+                    where slots.map({ s in cluster.topology.shards[shard].slotRanges.contains { $0.contains(where: s.contains) } }) ?? true {
                         try cluster.connection(to: endpoint).withRetry(RedisClusterClient.once, body)
                     }
                     return

@@ -169,7 +169,7 @@ public final class ReconcilerMetrics: Sendable {
         sweepDuration = r.makeValueHistogram(descriptor: d("sweep_duration", "seconds", "Duration of full sweeps."), buckets: Self.sweepDurationBuckets)
         sweepKeysPerSecond = r.makeGauge(descriptor: d("sweep_keys_per_second", "", "Keys read per second in the last full sweep."))
         sweepKeysDone = r.makeGauge(descriptor: d("sweep_keys_done", "", "Keys read so far by the sweep in progress (equal to sweep_keys_total between sweeps)."))
-        sweepKeysTotal = r.makeGauge(descriptor: d("sweep_keys_total", "", "Keys the sweep in progress reads (the watched keys when it started)."))
+        sweepKeysTotal = r.makeGauge(descriptor: d("sweep_keys_total", "", "Keys the sweep in progress reads (the watched keys when it started; a narrowed sweep counts only those of its slots, as each watch is reached)."))
         redisErrors = r.makeCounter(descriptor: d("redis_errors", "total", "Redis command or connection errors."))
         clusterUnread = r.makeCounter(descriptor: d("redis_cluster_unread_keys", "total", "Keys a Redis Cluster read left unread after its retries (read again later, never reported)."))
         let skipD = d("redis_replica_skips", "total", "Reads meant for a replica (read_from = replica) sent to the master instead, by why.")
