@@ -295,7 +295,9 @@ public struct VerdictEngine: Sendable {
         // History is kept for G + L + 2C: a window reaching back more than C beyond G is not known whole.
         guard staleness <= tol.confirm, open[wk] == nil else { return .recheck }
         let st = keys[wk]
-        if let st, st.awaitingConfirmation { return .ignore }
+        // A confirmation on the master is on its way (a read is scheduled: merged requests keep its
+        // master trigger); without one, the master is read now.
+        if let st, st.awaitingConfirmation { return scheduledAt[wk] == nil ? .recheck : .ignore }
         if let st, st.firstInconsistent != nil { return .recheck }
         let from = at - tol.lag - staleness
         var known = st.map { values($0, from: from, to: at, current: current) } ?? [current]
@@ -367,15 +369,24 @@ public struct VerdictEngine: Sendable {
     mutating func scheduleRead(_ wk: WatchKey, at: Double, trigger: ReadTrigger, requestedAt: Double? = nil, waitingSince: Double? = nil) {
         // The earlier of the two is scheduled; the later one follows it (the latest one only:
         // one read after all pending requests covers them).
+        // Requests merged into one read keep a master's trigger (a confirmation, a recheck): with
+        // reads from replicas, the read that serves them must be on the master.
+        func keeping(_ a: ReadTrigger, _ b: ReadTrigger) -> ReadTrigger { a.onMaster || !b.onMaster ? a : b }
         if var live = scheduledAt[wk] {
             if live.at <= at {
-                if at > live.at + 0.001 && (live.followUp == nil || live.followUp!.at < at) { live.followUp = (at, trigger) }
-                // Requested for the same moment: a read on the master serves both.
-                if at <= live.at + 0.001 && trigger.onMaster && !live.trigger.onMaster { live.trigger = trigger }
+                if at <= live.at + 0.001 {
+                    // Requested for the same moment: a read on the master serves both.
+                    live.trigger = keeping(live.trigger, trigger)
+                } else if let f = live.followUp, f.at >= at {
+                    live.followUp = (f.at, keeping(f.trigger, trigger))
+                } else {
+                    live.followUp = (at, live.followUp.map { keeping(trigger, $0.trigger) } ?? trigger)
+                }
                 scheduledAt[wk] = live
                 return
             }
-            let later = (live.followUp?.at ?? 0) > live.at ? live.followUp! : (live.at, live.trigger)
+            var later: (at: Double, trigger: ReadTrigger) = (live.followUp?.at ?? 0) > live.at ? live.followUp! : (live.at, live.trigger)
+            if later.at != live.at { later.trigger = keeping(later.trigger, live.trigger) }
             // The oldest request waiting is kept: a read waiting for a replica goes to the master
             // after C / 2 however often it is requested again.
             let oldest = min(waitingSince ?? requestedAt ?? at, live.waitingSince ?? live.requestedAt ?? live.at)
