@@ -166,6 +166,25 @@ import Testing
         #expect(w.records.filter { $0.event == .resolved }.count == 1)
     }
 
+    /// A confirmation (on the master) merged with a later read keeps its master trigger: the read
+    /// that serves both goes to the master (a cluster sale missed two faults before this).
+    @Test func mergedRequestsKeepTheMastersTrigger() {
+        var e = VerdictEngine(watchNames: ["stock"], tolerances: [.init(lead: 2, lag: 0.2, confirm: 1)], wallOffset: 0) { _, k in "\(k)" }
+        let wk = VerdictEngine.WatchKey(watch: 0, key: .int(7))
+        e.scheduleRead(wk, at: 1.0, trigger: .change)
+        e.scheduleRead(wk, at: 2.0, trigger: .confirm)  // follows the change read
+        e.scheduleRead(wk, at: 3.0, trigger: .notification)  // replaces the follow-up: a read at 3.0 serves both
+        #expect(e.takeDueReads(now: 1.0).map(\.trigger) == [.change])
+        #expect(e.takeDueReads(now: 2.5).isEmpty)
+        #expect(e.takeDueReads(now: 3.0).map(\.trigger) == [.confirm])
+        // An earlier request that takes the place of a pending confirmation hands it its trigger.
+        e.scheduleRead(wk, at: 5.0, trigger: .confirm)
+        e.scheduleRead(wk, at: 6.0, trigger: .notification)
+        e.scheduleRead(wk, at: 4.0, trigger: .change)
+        #expect(e.takeDueReads(now: 4.0).map(\.trigger) == [.change])
+        #expect(e.takeDueReads(now: 6.0).map(\.trigger) == [.confirm])
+    }
+
     @Test func replicationClockBoundsStaleness() {
         var c = ReplicationClock(horizon: 10)
         #expect(c.safeSince(replicaOffset: 100) == nil)
