@@ -81,6 +81,33 @@ func samples(_ text: String) -> [String: Double] {
         #expect(s["binlog_reconciler_seconds_behind_source"] == 7)
     }
 
+    /// The per-node Redis series of cluster and Sentinel modes.
+    @Test func perNodeRedisSeries() {
+        let m = ReconcilerMetrics()
+        m.recordMasterRead(node: "127.0.0.1:7000", keys: 30)
+        m.recordMasterRead(node: "127.0.0.1:7000", keys: 12)
+        m.recordMasterRead(node: "127.0.0.1:7001", keys: 0)
+        m.recordReplicaRead(node: "127.0.0.1:7003", keys: 100, staleness: 0.04)
+        m.recordReplicaSkip(.behind, keys: 5)
+        m.recordReads(7, trigger: .recheck)
+        // Totals as the client counts them: only the growth is added.
+        m.setClusterNodeRedirects(["127.0.0.1:7001": (moved: 3, ask: 1)])
+        m.setClusterNodeRedirects(["127.0.0.1:7001": (moved: 5, ask: 1), "127.0.0.1:7002": (moved: 0, ask: 2)])
+        m.recordIncident(reason: "redis_failover", node: "127.0.0.1:7003")
+        let s = samples(m.render())
+        #expect(s["binlog_reconciler_redis_master_reads_total{node=\"127.0.0.1:7000\"}"] == 42)
+        #expect(s["binlog_reconciler_redis_master_reads_total{node=\"127.0.0.1:7001\"}"] == nil)
+        #expect(s["binlog_reconciler_redis_replica_reads_total{node=\"127.0.0.1:7003\"}"] == 100)
+        #expect(s["binlog_reconciler_redis_replica_staleness_seconds{node=\"127.0.0.1:7003\"}"] == 0.04)
+        #expect(s["binlog_reconciler_redis_replica_skips_total{reason=\"behind\"}"] == 5)
+        #expect(s["binlog_reconciler_redis_replica_skips_total{reason=\"unavailable\"}"] == 0)
+        #expect(s["binlog_reconciler_reads_total{trigger=\"recheck\"}"] == 7)
+        #expect(s["binlog_reconciler_redis_cluster_node_redirects_total{node=\"127.0.0.1:7001\",kind=\"moved\"}"] == 5)
+        #expect(s["binlog_reconciler_redis_cluster_node_redirects_total{node=\"127.0.0.1:7001\",kind=\"ask\"}"] == 1)
+        #expect(s["binlog_reconciler_redis_cluster_node_redirects_total{node=\"127.0.0.1:7002\",kind=\"ask\"}"] == 2)
+        #expect(s["binlog_reconciler_redis_incidents_total{reason=\"redis_failover\",node=\"127.0.0.1:7003\"}"] == 1)
+    }
+
     @Test func reconcilerSeries() {
         let m = ReconcilerMetrics()
         m.setKeysTracked(10, watch: "stock")

@@ -26,7 +26,9 @@ extension Reconciler {
                 let t = try readOnReplica(pool, of: s.primary, watch: w, keys, range, trigger: trigger, until: deadline, oneByOne: false) {
                 return t
             }
-            return try s.withPrimaryRethrowing(Self.readRetry) { c in try read(watch: w, keys, range, redis: c, trigger: trigger, until: deadline) }
+            let t = try s.withPrimaryRethrowing(Self.readRetry) { c in try read(watch: w, keys, range, redis: c, trigger: trigger, until: deadline) }
+            metrics.recordMasterRead(node: "\(s.primary)", keys: t.checked)
+            return t
         }
     }
 
@@ -68,11 +70,11 @@ extension Reconciler {
                 let master = topology.shards[s].master.endpoint
                 if !mastersOnly, let pool = cluster.replicaPool, Self.replicaMayRead(trigger),
                     let stamp = stampReplica(pool, of: master, replicas: topology.shards[s].replicas, keys: group.count) {
-                    plans.append(GroupRead(keys: group, connection: stamp.connection, replica: stamp))
+                    plans.append(GroupRead(keys: group, connection: stamp.connection, endpoint: stamp.endpoint, replica: stamp))
                     continue
                 }
                 do {
-                    plans.append(GroupRead(keys: group, connection: try cluster.connection(to: master), replica: nil))
+                    plans.append(GroupRead(keys: group, connection: try cluster.connection(to: master), endpoint: master, replica: nil))
                 } catch {
                     failure = error
                     again.append(contentsOf: group)
@@ -86,7 +88,9 @@ extension Reconciler {
                 case .success(let t):
                     tally.missing += t.missing
                     if let r = plan.replica {
-                        metrics.recordReplicaRead(node: "\(r.endpoint)", keys: t.checked, staleness: monotonicSeconds() - r.safeSince)
+                        metrics.recordReplicaRead(node: "\(r.endpoint)", keys: plan.keys.count, staleness: monotonicSeconds() - r.safeSince)
+                    } else {
+                        metrics.recordMasterRead(node: "\(plan.endpoint)", keys: plan.keys.count)
                     }
                 case .failure(let error):
                     if let r = plan.replica {
@@ -128,6 +132,7 @@ extension Reconciler {
 struct GroupRead {
     var keys: [Int]
     var connection: RedisConnection
+    var endpoint: RedisConfiguration.Endpoint
     var replica: RedisReplicaPool.Stamp?
 }
 

@@ -82,6 +82,7 @@ extension Reconciler {
         logger.warning("Redis \(what): summary written", metadata: [
             "keys_missing": "\(missing)", "keys_checked": "\(keysChecked)", "node": "\(record.summary?.node ?? "-")",
         ])
+        metrics.recordIncident(reason: record.reason ?? "redis_flush", node: record.summary?.node ?? "\(redisConfiguration.endpoint)")
         sink.write(record)
     }
 

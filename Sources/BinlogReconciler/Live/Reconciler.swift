@@ -161,6 +161,7 @@ final class Reconciler: Sendable {
                 updateMetrics(now: now, caught: caught)
                 if case .cluster(let c) = redis {
                     metrics.setClusterRedirects(moved: c.movedRedirects, ask: c.askRedirects)
+                    metrics.setClusterNodeRedirects(c.redirectsByNode)
                     if c.refreshes > clusterRefreshesLogged {
                         clusterRefreshesLogged = c.refreshes
                         logger.info("Redis Cluster slot map read again", metadata: [

@@ -27,6 +27,12 @@ import Synchronization
 /// | `redis_errors_total` | counter | | ``recordRedisError()`` |
 /// | `redis_cluster_unread_keys_total` | counter | | ``recordClusterUnread(_:)`` |
 /// | `redis_cluster_redirects_total` | counter | `kind` (moved, ask) | ``setClusterRedirects(moved:ask:)`` |
+/// | `redis_cluster_node_redirects_total` | counter | `node`, `kind` | ``setClusterNodeRedirects(_:)`` |
+/// | `redis_master_reads_total` | counter | `node` | ``recordMasterRead(node:keys:)`` |
+/// | `redis_replica_reads_total` | counter | `node` | ``recordReplicaRead(node:keys:staleness:)`` |
+/// | `redis_replica_staleness_seconds` | gauge | `node` | ``recordReplicaRead(node:keys:staleness:)`` |
+/// | `redis_replica_skips_total` | counter | `reason` (unavailable, behind) | ``recordReplicaSkip(_:keys:)`` |
+/// | `redis_incidents_total` | counter | `reason`, `node` | ``recordIncident(reason:node:)`` |
 /// | `reconnects_total` | counter | `target` | ``recordReconnect(_:)`` |
 /// | `last_checkpoint_age_seconds` | gauge | | ``recordCheckpointWritten(at:)``, computed at ``render(now:)`` |
 /// | `checkpoint_failures_total` | counter | | ``recordCheckpointFailure()`` |
@@ -116,6 +122,8 @@ public final class ReconcilerMetrics: Sendable {
         /// Redirections already counted (``setClusterRedirects(moved:ask:)``).
         var clusterMoved = 0
         var clusterAsk = 0
+        /// Per node (``setClusterNodeRedirects(_:)``).
+        var nodeRedirects: [String: (moved: Int, ask: Int)] = [:]
     }
 
     private let state: Mutex<State>
@@ -261,6 +269,50 @@ public final class ReconcilerMetrics: Sendable {
         MetricNameDescriptor(
             namespace: "binlog_reconciler", metricName: "redis_replica_staleness", unitName: "seconds",
             helpText: "How far behind its master a replica's data could be at its last read (from replication offsets), by node.")
+    }
+
+    private static var masterReadsDescriptor: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "binlog_reconciler", metricName: "redis_master_reads", unitName: "total",
+            helpText: "Keys read on a Redis Cluster master or the Sentinel primary, by node.")
+    }
+    private static var nodeRedirectsDescriptor: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "binlog_reconciler", metricName: "redis_cluster_node_redirects", unitName: "total",
+            helpText: "Redis Cluster redirections followed, by the node they sent the command to and kind.")
+    }
+    private static var incidentsDescriptor: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "binlog_reconciler", metricName: "redis_incidents", unitName: "total",
+            helpText: "Redis incidents summarized (restart, flush, failover), by reason and node.")
+    }
+
+    /// `keys` were read on the master (or Sentinel primary) `node`.
+    public func recordMasterRead(node: String, keys: Int) {
+        guard keys > 0 else { return }
+        registry.makeCounter(descriptor: Self.masterReadsDescriptor, labels: [("node", node)]).increment(by: Int64(keys))
+    }
+
+    /// The cluster client's redirection counts per target node so far (totals, set as they grow).
+    public func setClusterNodeRedirects(_ byNode: [String: (moved: Int, ask: Int)]) {
+        let deltas = state.withLock { s -> [(String, Int, Int)] in
+            var out: [(String, Int, Int)] = []
+            for (node, n) in byNode {
+                let before = s.nodeRedirects[node] ?? (0, 0)
+                if n.moved != before.moved || n.ask != before.ask { out.append((node, n.moved - before.moved, n.ask - before.ask)) }
+                s.nodeRedirects[node] = n
+            }
+            return out
+        }
+        for (node, moved, ask) in deltas {
+            if moved > 0 { registry.makeCounter(descriptor: Self.nodeRedirectsDescriptor, labels: [("node", node), ("kind", "moved")]).increment(by: Int64(moved)) }
+            if ask > 0 { registry.makeCounter(descriptor: Self.nodeRedirectsDescriptor, labels: [("node", node), ("kind", "ask")]).increment(by: Int64(ask)) }
+        }
+    }
+
+    /// A Redis incident's summary was written (`reason`: redis_restart, redis_flush, redis_failover).
+    public func recordIncident(reason: String, node: String) {
+        registry.makeCounter(descriptor: Self.incidentsDescriptor, labels: [("reason", reason), ("node", node)]).increment()
     }
 
     /// `keys` were read on the replica `node`, whose data was at most `staleness` seconds behind its master.

@@ -23,6 +23,8 @@ package final class RedisClusterClient {
     /// Redirections followed, by kind.
     package private(set) var movedRedirects = 0
     package private(set) var askRedirects = 0
+    /// Redirections followed, by the node they sent the command to (`host:port`).
+    package private(set) var redirectsByNode: [String: (moved: Int, ask: Int)] = [:]
     private var connections: [RedisConfiguration.Endpoint: RedisConnection] = [:]
     private let policy: RedisRetryPolicy
     /// Reads on the masters' replicas (`read_from = "replica"`), when set.
@@ -131,6 +133,7 @@ package final class RedisClusterClient {
                 if case .redirect(let r) = Self.classify(error), r.kind == .ask {
                     askRedirects += 1
                     ask = resolved(r).target
+                    redirectsByNode["\(resolved(r).target)", default: (0, 0)].ask += 1
                 } else {
                     try recover(from: error, attempt: attempt)
                 }
@@ -154,9 +157,11 @@ package final class RedisClusterClient {
                 // of many (a reshard moves hundreds of slots), and one read of CLUSTER SHARDS
                 // costs less than a failed read per slot.
                 movedRedirects += 1
+                redirectsByNode["\(redirect.target)", default: (0, 0)].moved += 1
                 if (try? refresh()) == nil { _ = topology.apply(redirect) }
             } else {
                 askRedirects += 1
+                redirectsByNode["\(redirect.target)", default: (0, 0)].ask += 1
                 sleepFor(policy.delay(afterAttempt: attempt))
                 try? refresh()
             }
