@@ -23,7 +23,7 @@ extension Reconciler {
             return try readCluster(watch: w, keys, range.lowerBound..<end, cluster: cluster, trigger: trigger)
         case .sentinel(let s):
             if let pool = s.replicaPool, Self.replicaMayRead(trigger),
-                let t = try readOnReplica(pool, of: s.primary, watch: w, keys, range, trigger: trigger, until: deadline, oneByOne: false) {
+                let t = try readOnReplica(pool, of: s.primary, watch: w, keys, range, trigger: trigger, until: deadline) {
                 return t
             }
             let t = try s.withPrimaryRethrowing(Self.readRetry) { c in try read(watch: w, keys, range, redis: c, trigger: trigger, until: deadline) }
@@ -128,8 +128,9 @@ extension Reconciler {
 }
 
 /// One group of a cluster read: its keys (indexes into the read's keys), the connection it is read
-/// on, and the replica's stamp when that is a replica.
-struct GroupRead {
+/// on, and the replica's stamp when that is a replica. `@unchecked Sendable`: handed to exactly one
+/// reading thread, which alone uses its connection while the reconcile loop waits for it.
+struct GroupRead: @unchecked Sendable {
     var keys: [Int]
     var connection: RedisConnection
     var endpoint: RedisConfiguration.Endpoint
@@ -154,18 +155,10 @@ extension Reconciler {
         }
         guard concurrently else { return plans.map(readOne) }
         let results = Mutex([Result<ReadTally, any Error>?](repeating: nil, count: plans.count))
-        let boxes = plans.map { UncheckedBox($0) }
         DispatchQueue.concurrentPerform(iterations: plans.count) { i in
-            let r = readOne(boxes[i].value)
+            let r = readOne(plans[i])
             results.withLock { $0[i] = r }
         }
         return results.withLock { $0.map { $0! } }
     }
-}
-
-/// A value handed to exactly one other thread (a group's connection, used by that thread only
-/// while the caller waits for it).
-struct UncheckedBox<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
 }

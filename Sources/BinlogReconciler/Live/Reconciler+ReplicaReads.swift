@@ -144,19 +144,20 @@ extension Reconciler {
         return nil
     }
 
-    /// Reads `keys[range]` of one watch on a replica of `master`, as a sweep does (no read is due
-    /// at a given time: the engine widens G by the replica's staleness). nil when no replica can
-    /// take it now or the read on it failed: the caller reads the keys on the master.
-    /// Observations fed before a failure stand (each was a read of its own).
+    /// Reads `keys[range]` of one watch on a replica of the Sentinel primary `master` (one it
+    /// lists in `ROLE`), as a sweep does (no read is due at a given time: the engine widens G by
+    /// the replica's staleness). nil when no replica can take it now or the read on it failed: the
+    /// caller reads the keys on the primary. Observations fed before a failure stand (each was a
+    /// read of its own). A cluster's groups are read by ``readGroups(_:watch:_:trigger:concurrently:)``.
     func readOnReplica(
-        _ pool: RedisReplicaPool, of master: RedisConfiguration.Endpoint, replicas: [RedisClusterNode]? = nil, watch w: Int,
-        _ keys: ReadKeys, _ range: Range<Int>, trigger: ReconcilerMetrics.ReadTrigger, until deadline: Double?, oneByOne: Bool
+        _ pool: RedisReplicaPool, of master: RedisConfiguration.Endpoint, watch w: Int,
+        _ keys: ReadKeys, _ range: Range<Int>, trigger: ReconcilerMetrics.ReadTrigger, until deadline: Double?
     ) throws -> ReadTally? {
-        guard let stamp = stampReplica(pool, of: master, replicas: replicas, keys: range.count) else { return nil }
+        guard let stamp = stampReplica(pool, of: master, replicas: nil, keys: range.count) else { return nil }
         do {
             let t = try read(
                 watch: w, keys, range, redis: stamp.connection, trigger: trigger, until: deadline, policy: RedisClusterClient.once,
-                oneByOne: oneByOne, replicaSince: stamp.safeSince)
+                replicaSince: stamp.safeSince)
             metrics.recordReplicaRead(node: "\(stamp.endpoint)", keys: t.checked, staleness: monotonicSeconds() - stamp.safeSince)
             return t
         } catch let e as RedisError {

@@ -141,9 +141,4 @@ package final class RedisReplicaPool {
         connections[endpoint] = c
         return c
     }
-
-    /// Closes every connection.
-    package func close() {
-        connections.removeAll()
-    }
 }

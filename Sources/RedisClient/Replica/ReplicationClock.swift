@@ -21,9 +21,6 @@ package struct ReplicationClock: Sendable {
         self.horizon = horizon
     }
 
-    /// When the last sample was taken, if any.
-    package var lastSampleAt: Double? { head < samples.count ? samples[samples.count - 1].at : nil }
-
     /// The master answered `offset` to a request sent at `sentAt`. An offset lower than the last
     /// one (a new master after a failover, a restart) drops the older samples.
     package mutating func record(offset: Int64, sentAt: Double) {
